@@ -1,0 +1,22 @@
+"""tb-batch: exact per-step training statistics for Keras/TensorFlow, and a TensorBoard tab for them.
+
+Public API: ``BatchStats`` (Keras callback), ``summary`` (writers for custom loops),
+``load`` (lossless reader). Attributes are imported lazily so that TensorBoard, which imports
+this package to find the plugin, never pays for (or fails on) TensorFlow.
+"""
+
+__version__ = "0.1.0"
+__all__ = ["BatchStats", "summary", "load", "metadata"]
+
+
+def __getattr__(name):
+    if name == "BatchStats":
+        from tb_batch_plugin.keras_callback import BatchStats
+        return BatchStats
+    if name == "load":
+        from tb_batch_plugin.index import load
+        return load
+    if name in ("summary", "metadata"):
+        import importlib
+        return importlib.import_module("tb_batch_plugin." + name)
+    raise AttributeError("module 'tb_batch_plugin' has no attribute %r" % name)
