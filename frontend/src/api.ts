@@ -1,0 +1,225 @@
+// Client of the plugin's HTTP API (docs/http_api.md). URLs are relative to the document's base,
+// which TensorBoard's plugin_entry.html sets to `plugin/tb_batch/`.
+import { ApiNumber, parseNum, toF64 } from "./logic";
+
+export interface Sampled {
+  n: number;
+  N: number;
+}
+
+export interface TagInfo {
+  tag: string;
+  kind: string;
+  count: number;
+  first_step: number;
+  last_step: number;
+  sampled?: Sampled | null;
+}
+
+export interface RunInfo {
+  run: string;
+  tags: TagInfo[];
+  source: string;
+}
+
+export interface RunsResponse {
+  runs: RunInfo[];
+  corrupt_records?: number;
+}
+
+export interface Series {
+  run: string;
+  tag: string;
+  start: number;
+  end: number;
+  count: number;
+  reduced: boolean;
+  method: string;
+  steps: Float64Array;
+  values: Float64Array;
+  walls: Float64Array;
+  sampled: Sampled | null;
+}
+
+export interface Distribution {
+  run: string;
+  tag: string;
+  count: number;
+  reduced: boolean;
+  probs: number[];
+  steps: Float64Array;
+  stepEnds: Float64Array;
+  min: Float64Array;
+  max: Float64Array;
+  mean: Float64Array;
+  quantiles: Float64Array[];
+  edges: number[];
+  counts: number[][];
+}
+
+export interface StepDist {
+  count: number;
+  nan_count: number;
+  posinf_count: number;
+  neginf_count: number;
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  quantile_probs: number[];
+  quantiles: number[];
+  bin_edges: number[];
+  histogram: number[];
+}
+
+export interface StepData {
+  run: string;
+  step: number;
+  wall_time: number | null;
+  found: boolean;
+  scalars: Record<string, number>;
+  distributions: Record<string, StepDist>;
+  prev_step: number | null;
+  next_step: number | null;
+}
+
+export interface Anomaly {
+  tag: string;
+  step: number;
+  value: number;
+  kind: "nan" | "inf" | "-inf" | "spike" | string;
+  score: number | null;
+}
+
+export class ApiError extends Error {
+  constructor(message: string, public status: number) {
+    super(message);
+  }
+}
+
+type Params = Record<string, string | number | undefined | null>;
+
+export function apiUrl(route: string, params: Params = {}, base: string = document.baseURI): string {
+  const u = new URL(route, base);
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null) u.searchParams.set(k, String(v));
+  }
+  return u.toString();
+}
+
+async function getJSON(route: string, params: Params, signal?: AbortSignal): Promise<any> {
+  const resp = await fetch(apiUrl(route, params), { signal, credentials: "same-origin" });
+  let body: any = null;
+  try {
+    body = await resp.json();
+  } catch {
+    body = null;
+  }
+  if (!resp.ok) {
+    const msg = body && typeof body.error === "string" ? body.error : `HTTP ${resp.status}`;
+    throw new ApiError(`${route}: ${msg}`, resp.status);
+  }
+  return body;
+}
+
+export async function fetchRuns(signal?: AbortSignal): Promise<RunsResponse> {
+  const j = await getJSON("runs", {}, signal);
+  return { runs: Array.isArray(j?.runs) ? j.runs : [], corrupt_records: j?.corrupt_records ?? 0 };
+}
+
+export function parseSeries(j: any): Series {
+  return {
+    run: j.run,
+    tag: j.tag,
+    start: Number(j.start),
+    end: Number(j.end),
+    count: Number(j.count) || 0,
+    reduced: !!j.reduced,
+    method: String(j.method ?? (j.reduced ? "m4" : "raw")),
+    steps: toF64(j.steps),
+    values: toF64(j.values),
+    walls: toF64(j.wall_times),
+    sampled: j.sampled && typeof j.sampled === "object" ? { n: Number(j.sampled.n), N: Number(j.sampled.N) } : null,
+  };
+}
+
+export async function fetchSeries(
+  run: string, tag: string, width: number, start?: number, end?: number, signal?: AbortSignal,
+): Promise<Series> {
+  const j = await getJSON("series", { run, tag, width: Math.max(1, Math.min(20000, Math.round(width))), start, end }, signal);
+  return parseSeries(j);
+}
+
+export function parseDistribution(j: any): Distribution {
+  const q: Float64Array[] = Array.isArray(j.quantiles) ? j.quantiles.map((r: ApiNumber[]) => toF64(r)) : [];
+  return {
+    run: j.run,
+    tag: j.tag,
+    count: Number(j.count) || 0,
+    reduced: !!j.reduced,
+    probs: (j.quantile_probs ?? []).map(parseNum),
+    steps: toF64(j.steps),
+    stepEnds: toF64(j.step_ends ?? j.steps),
+    min: toF64(j.min),
+    max: toF64(j.max),
+    mean: toF64(j.mean),
+    quantiles: q,
+    edges: (j.heatmap?.edges ?? []).map(parseNum),
+    counts: (j.heatmap?.counts ?? []).map((r: ApiNumber[]) => Array.from(toF64(r))),
+  };
+}
+
+export async function fetchDistribution(
+  run: string, tag: string, width: number, start?: number, end?: number, bins = 32, signal?: AbortSignal,
+): Promise<Distribution> {
+  const j = await getJSON(
+    "distribution",
+    { run, tag, width: Math.max(1, Math.min(20000, Math.round(width))), start, end, bins },
+    signal,
+  );
+  return parseDistribution(j);
+}
+
+function parseStepDist(d: any): StepDist {
+  const f = (v: ApiNumber) => parseNum(v);
+  return {
+    count: f(d.count), nan_count: f(d.nan_count), posinf_count: f(d.posinf_count), neginf_count: f(d.neginf_count),
+    min: f(d.min), max: f(d.max), mean: f(d.mean), std: f(d.std),
+    quantile_probs: (d.quantile_probs ?? []).map(f),
+    quantiles: (d.quantiles ?? []).map(f),
+    bin_edges: (d.bin_edges ?? []).map(f),
+    histogram: (d.histogram ?? []).map(f),
+  };
+}
+
+export function parseStep(j: any): StepData {
+  const scalars: Record<string, number> = {};
+  for (const [k, v] of Object.entries(j.scalars ?? {})) scalars[k] = parseNum(v as ApiNumber);
+  const distributions: Record<string, StepDist> = {};
+  for (const [k, v] of Object.entries(j.distributions ?? {})) distributions[k] = parseStepDist(v);
+  return {
+    run: j.run,
+    step: Number(j.step),
+    wall_time: j.wall_time === null || j.wall_time === undefined ? null : parseNum(j.wall_time),
+    found: !!j.found,
+    scalars,
+    distributions,
+    prev_step: j.prev_step ?? null,
+    next_step: j.next_step ?? null,
+  };
+}
+
+export async function fetchStep(run: string, step: number, signal?: AbortSignal): Promise<StepData> {
+  return parseStep(await getJSON("step", { run, step: Math.round(step) }, signal));
+}
+
+export async function fetchAnomalies(run: string, limit = 100, signal?: AbortSignal): Promise<Anomaly[]> {
+  const j = await getJSON("anomalies", { run, limit }, signal);
+  return (j.anomalies ?? []).map((a: any) => ({
+    tag: String(a.tag),
+    step: Number(a.step),
+    value: parseNum(a.value),
+    kind: String(a.kind),
+    score: a.score === null || a.score === undefined ? null : parseNum(a.score),
+  }));
+}

@@ -1,0 +1,560 @@
+// Pure logic of the Batches tab: no DOM, no uPlot, no fetch. Everything here is unit-tested
+// (test/logic.test.ts).
+
+/** A JSON number of the HTTP API: a number, or "NaN" / "Infinity" / "-Infinity" (JSON has
+ * no non-finite numbers), or null. Anything else is NaN. */
+export type ApiNumber = number | string | null | undefined;
+
+export function parseNum(v: ApiNumber): number {
+  if (typeof v === "number") return v;
+  if (v === "NaN") return NaN;
+  if (v === "Infinity" || v === "inf" || v === "+Infinity") return Infinity;
+  if (v === "-Infinity" || v === "-inf") return -Infinity;
+  if (typeof v === "string" && v.trim() !== "") {
+    const n = Number(v);
+    return n;
+  }
+  return NaN;
+}
+
+export function toF64(arr: readonly ApiNumber[] | null | undefined): Float64Array {
+  const n = arr ? arr.length : 0;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = parseNum(arr![i]);
+  return out;
+}
+
+export type NonFiniteKind = "nan" | "inf" | "-inf";
+
+export function nonFiniteKind(v: number): NonFiniteKind | null {
+  if (Number.isNaN(v)) return "nan";
+  if (v === Infinity) return "inf";
+  if (v === -Infinity) return "-inf";
+  return null;
+}
+
+/** Short display of a value: up to 7 significant digits (float32 precision). */
+export function fmtNum(v: number | null | undefined): string {
+  if (v === null || v === undefined) return "–";
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a >= 1e6 || a < 1e-4) return v.toExponential(4).replace(/\.?0+e/, "e");
+  return String(Number(v.toPrecision(7)));
+}
+
+export function fmtStep(s: number): string {
+  return Number.isFinite(s) ? String(Math.round(s)) : "–";
+}
+
+/** Pixel column of a step in [start, end] split into `width` equal columns. */
+export function columnOf(step: number, start: number, end: number, width: number): number {
+  const span = end - start + 1;
+  if (span <= 0 || width <= 0) return 0;
+  const c = Math.floor(((step - start) * width) / span);
+  return c < 0 ? 0 : c >= width ? width - 1 : c;
+}
+
+export interface Marker {
+  x: number;
+  step: number;
+  kind: NonFiniteKind;
+}
+
+/** What a chart draws for one run: a line, the per-column min/max envelope (reduced data
+ * only) and markers for non-finite points. */
+export interface Envelope {
+  /** per non-empty column: x extent of its points, min and max (finite) with their steps */
+  x0: number[];
+  x1: number[];
+  lo: number[];
+  hi: number[];
+  loStep: number[];
+  hiStep: number[];
+  loX: number[];
+  hiX: number[];
+  /** line points: every finite point when raw, else each column's first and last finite point */
+  lineX: number[];
+  lineY: number[];
+  lineStep: number[];
+  markers: Marker[];
+  /** finite extremes over everything (for the y range); NaN when there is no finite point */
+  yMin: number;
+  yMax: number;
+  /** smallest positive value (log scale), NaN if none */
+  yMinPos: number;
+}
+
+/**
+ * Builds the drawing of one run from the `series` response. `steps`/`values` are in step
+ * order; `xs` are the x coordinates to draw (steps, or wall times). When `reduced`, points are
+ * grouped into the `width` pixel columns of [start, end]: the envelope of each column is shaded
+ * and the line goes through each column's first and last point. When raw, the line goes through
+ * every point and there is no envelope.
+ */
+export function buildEnvelope(
+  steps: ArrayLike<number>,
+  values: ArrayLike<number>,
+  xs: ArrayLike<number>,
+  start: number,
+  end: number,
+  width: number,
+  reduced: boolean,
+): Envelope {
+  const env: Envelope = {
+    x0: [], x1: [], lo: [], hi: [], loStep: [], hiStep: [], loX: [], hiX: [],
+    lineX: [], lineY: [], lineStep: [], markers: [],
+    yMin: NaN, yMax: NaN, yMinPos: NaN,
+  };
+  const n = steps.length;
+  let yMin = Infinity, yMax = -Infinity, yMinPos = Infinity;
+  const see = (v: number) => {
+    if (v < yMin) yMin = v;
+    if (v > yMax) yMax = v;
+    if (v > 0 && v < yMinPos) yMinPos = v;
+  };
+  /** Non-finite points become markers (true); finite ones are left to the caller (false). */
+  const marked = (i: number): boolean => {
+    const k = nonFiniteKind(values[i]);
+    if (k) env.markers.push({ x: xs[i], step: steps[i], kind: k });
+    return k !== null;
+  };
+  if (!reduced) {
+    for (let i = 0; i < n; i++) {
+      if (marked(i)) continue;
+      const v = values[i];
+      env.lineX.push(xs[i]);
+      env.lineY.push(v);
+      env.lineStep.push(steps[i]);
+      see(v);
+    }
+  } else {
+    let col = -1;
+    // state of the current column
+    let cx0 = 0, cx1 = 0, clo = 0, chi = 0, cloS = 0, chiS = 0, cloX = 0, chiX = 0;
+    let firstI = -1, lastI = -1;
+    const flush = () => {
+      if (firstI < 0) return;
+      env.x0.push(cx0); env.x1.push(cx1);
+      env.lo.push(clo); env.hi.push(chi);
+      env.loStep.push(cloS); env.hiStep.push(chiS);
+      env.loX.push(cloX); env.hiX.push(chiX);
+      env.lineX.push(xs[firstI]); env.lineY.push(values[firstI]); env.lineStep.push(steps[firstI]);
+      if (lastI !== firstI) {
+        env.lineX.push(xs[lastI]); env.lineY.push(values[lastI]); env.lineStep.push(steps[lastI]);
+      }
+      firstI = -1;
+    };
+    for (let i = 0; i < n; i++) {
+      if (marked(i)) continue;
+      const v = values[i];
+      const c = columnOf(steps[i], start, end, width);
+      if (c !== col) {
+        flush();
+        col = c;
+      }
+      if (firstI < 0) {
+        firstI = i; cx0 = xs[i]; cx1 = xs[i];
+        clo = v; chi = v; cloS = steps[i]; chiS = steps[i]; cloX = xs[i]; chiX = xs[i];
+      } else {
+        if (xs[i] < cx0) cx0 = xs[i];
+        if (xs[i] > cx1) cx1 = xs[i];
+        if (v < clo) { clo = v; cloS = steps[i]; cloX = xs[i]; }
+        if (v > chi) { chi = v; chiS = steps[i]; chiX = xs[i]; }
+      }
+      lastI = i;
+      see(v);
+    }
+    flush();
+  }
+  if (yMin <= yMax) {
+    env.yMin = yMin;
+    env.yMax = yMax;
+  }
+  if (yMinPos !== Infinity) env.yMinPos = yMinPos;
+  return env;
+}
+
+/**
+ * Exponential moving average with TensorBoard's debiasing (weight in [0, 1)). Non-finite
+ * inputs pass through unchanged and do not enter the average.
+ */
+export function smooth(ys: ArrayLike<number>, weight: number): number[] {
+  const out: number[] = new Array(ys.length);
+  const w = Math.min(Math.max(weight, 0), 0.999);
+  let last = 0;
+  let k = 0;
+  for (let i = 0; i < ys.length; i++) {
+    const y = ys[i];
+    if (!Number.isFinite(y)) {
+      out[i] = y;
+      continue;
+    }
+    last = last * w + (1 - w) * y;
+    k++;
+    const debias = w === 0 ? 1 : 1 - Math.pow(w, k);
+    out[i] = last / debias;
+  }
+  return out;
+}
+
+/**
+ * Aligns several (x, y) series on the sorted union of their x values (uPlot's AlignedData):
+ * returns [xs, ys_0, ys_1, ...] with null where a series has no point.
+ */
+export function alignSeries(series: { x: ArrayLike<number>; y: ArrayLike<number | null> }[]): (number | null)[][] {
+  let total = 0;
+  for (const s of series) total += s.x.length;
+  const all = new Float64Array(total);
+  let o = 0;
+  for (const s of series) for (let i = 0; i < s.x.length; i++) all[o++] = s.x[i];
+  all.sort();
+  const xs: number[] = [];
+  for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) xs.push(all[i]);
+  const out: (number | null)[][] = [xs];
+  for (const s of series) {
+    const ys: (number | null)[] = new Array(xs.length).fill(null);
+    let j = 0;
+    for (let i = 0; i < s.x.length; i++) {
+      const x = s.x[i];
+      if (i > 0 && x < s.x[i - 1]) j = 0; // unsorted input: restart the merge scan
+      while (j < xs.length && xs[j] < x) j++;
+      if (j < xs.length) ys[j] = s.y[i];
+    }
+    out.push(ys);
+  }
+  return out;
+}
+
+/** Index of the element of sorted `xs` nearest to x (-1 for an empty array). */
+export function nearestIndex(xs: ArrayLike<number>, x: number): number {
+  const n = xs.length;
+  if (n === 0) return -1;
+  let lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo > 0 && Math.abs(xs[lo - 1] - x) <= Math.abs(xs[lo] - x)) return lo - 1;
+  return lo;
+}
+
+/** Index of the envelope column whose [x0, x1] contains x, else the nearest one; -1 if none. */
+export function columnAt(env: Envelope, x: number, slack = 0): number {
+  const i = nearestIndex(env.x0, x);
+  if (i < 0) return -1;
+  for (const j of [i - 1, i, i + 1]) {
+    if (j >= 0 && j < env.x0.length && x >= env.x0[j] - slack && x <= env.x1[j] + slack) return j;
+  }
+  return -1;
+}
+
+/** Maps a wall time to a step by linear interpolation over points sorted by step. */
+export function wallToStep(walls: ArrayLike<number>, steps: ArrayLike<number>, wall: number): number {
+  const n = Math.min(walls.length, steps.length);
+  if (n === 0) return NaN;
+  if (wall <= walls[0]) return steps[0];
+  if (wall >= walls[n - 1]) return steps[n - 1];
+  let lo = 0, hi = n - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (walls[mid] <= wall) lo = mid;
+    else hi = mid;
+  }
+  const w0 = walls[lo], w1 = walls[hi];
+  if (w1 <= w0) return steps[lo];
+  return Math.round(steps[lo] + ((wall - w0) / (w1 - w0)) * (steps[hi] - steps[lo]));
+}
+
+// ---------------------------------------------------------------- runs: colors and filter
+
+/** 12 colors readable on white and on a dark grey background. */
+export const PALETTE = [
+  "#1f77b4", "#e8590c", "#2b9a3e", "#d6336c", "#7048e8", "#8c6d1f",
+  "#0c8599", "#e64980", "#5c7cfa", "#a61e4d", "#66a80f", "#868e96",
+];
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Stable colors: a run keeps the palette slot it was given (`stored`, persisted by the caller);
+ * a new run gets the first slot no current run holds, or a slot from its name's hash when all
+ * are taken. Returns the updated slot map (only current runs) and the colors.
+ */
+export function assignColors(
+  runs: readonly string[],
+  stored: Readonly<Record<string, number>>,
+  palette: readonly string[] = PALETTE,
+): { slots: Record<string, number>; colors: Record<string, string> } {
+  const slots: Record<string, number> = {};
+  const used = new Set<number>();
+  for (const r of runs) {
+    const s = stored[r];
+    if (Number.isInteger(s) && s >= 0 && s < palette.length && !used.has(s)) {
+      slots[r] = s;
+      used.add(s);
+    }
+  }
+  for (const r of [...runs].sort()) {
+    if (r in slots) continue;
+    let s = -1;
+    for (let i = 0; i < palette.length; i++) {
+      if (!used.has(i)) { s = i; break; }
+    }
+    if (s < 0) s = hashString(r) % palette.length;
+    slots[r] = s;
+    used.add(s);
+  }
+  const colors: Record<string, string> = {};
+  for (const r of runs) colors[r] = palette[slots[r]];
+  return { slots, colors };
+}
+
+/** Case-insensitive regex filter; an invalid pattern falls back to a substring match. */
+export function makeRunFilter(pattern: string): { test: (name: string) => boolean; error: string | null } {
+  if (!pattern) return { test: () => true, error: null };
+  try {
+    const re = new RegExp(pattern, "i");
+    return { test: (s) => re.test(s), error: null };
+  } catch (e) {
+    const p = pattern.toLowerCase();
+    return { test: (s) => s.toLowerCase().includes(p), error: (e as Error).message };
+  }
+}
+
+/** Which runs are selected: stored choices win; new runs are selected while fewer than
+ * `maxDefault` runs are. */
+export function mergeSelection(
+  runs: readonly string[],
+  stored: Readonly<Record<string, boolean>>,
+  maxDefault = 10,
+): Record<string, boolean> {
+  const out: Record<string, boolean> = {};
+  let n = 0;
+  for (const r of runs) if (stored[r] === true) n++;
+  for (const r of runs) {
+    if (r in stored) out[r] = !!stored[r];
+    else {
+      out[r] = n < maxDefault;
+      if (out[r]) n++;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- hover table
+
+export interface HoverRow {
+  run: string;
+  color: string;
+  step: number;
+  value: number;
+  lo?: number;
+  hi?: number;
+  exact: boolean;
+}
+
+export type SortKey = "run" | "step" | "value";
+
+function numRank(v: number): number {
+  return Number.isNaN(v) ? 1 : 0;
+}
+
+/** Sorts hover rows; NaN values always go last, -Inf < finite < +Inf. */
+export function sortRows(rows: readonly HoverRow[], key: SortKey, desc: boolean): HoverRow[] {
+  const sign = desc ? -1 : 1;
+  return [...rows].sort((a, b) => {
+    if (key === "run") return sign * (a.run < b.run ? -1 : a.run > b.run ? 1 : 0);
+    const va = key === "value" ? a.value : a.step;
+    const vb = key === "value" ? b.value : b.step;
+    const ra = numRank(va), rb = numRank(vb);
+    if (ra !== rb) return ra - rb;
+    if (ra === 1 || va === vb) return a.run < b.run ? -1 : a.run > b.run ? 1 : 0;
+    return sign * (va < vb ? -1 : 1);
+  });
+}
+
+// ---------------------------------------------------------------- view range (zoom / pan)
+
+export interface Range {
+  start: number;
+  end: number;
+}
+
+/** Zooms [start, end] by `factor` (< 1 zooms in) around `center`, clamped to `full`. */
+export function zoomRange(r: Range, full: Range, factor: number, center?: number, minSpan = 8): Range {
+  const c = center ?? (r.start + r.end) / 2;
+  const span = Math.max(minSpan, (r.end - r.start) * factor);
+  const frac = r.end > r.start ? (c - r.start) / (r.end - r.start) : 0.5;
+  let start = c - span * frac;
+  return clampRange({ start, end: start + span }, full);
+}
+
+/** Pans by `frac` of the span (negative = left), clamped to `full`. */
+export function panRange(r: Range, full: Range, frac: number): Range {
+  const d = (r.end - r.start) * frac;
+  return clampRange({ start: r.start + d, end: r.end + d }, full);
+}
+
+/** Rounds to integer steps, keeps the span where possible, and keeps it inside `full`. */
+export function clampRange(r: Range, full: Range): Range {
+  let start = Math.floor(r.start), end = Math.ceil(r.end);
+  const span = end - start;
+  const fullSpan = full.end - full.start;
+  if (span >= fullSpan) return { start: full.start, end: full.end };
+  if (start < full.start) { start = full.start; end = start + span; }
+  if (end > full.end) { end = full.end; start = end - span; }
+  return { start, end };
+}
+
+/** A window of about `frac` of the full range (at least minSpan steps) centred on a step. */
+export function windowAround(step: number, full: Range, frac = 0.02, minSpan = 100): Range {
+  const half = Math.max(minSpan, (full.end - full.start) * frac) / 2;
+  return clampRange({ start: step - half, end: step + half }, full);
+}
+
+export function unionRange(ranges: readonly Range[]): Range | null {
+  let s = Infinity, e = -Infinity;
+  for (const r of ranges) {
+    if (r.start < s) s = r.start;
+    if (r.end > e) e = r.end;
+  }
+  return s <= e ? { start: s, end: e } : null;
+}
+
+/** y range with 5% padding; log scale uses the smallest positive value. */
+export function yRange(mins: number[], maxs: number[], minPos: number[], log: boolean): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  const lows = log ? minPos : mins;
+  for (const v of lows) if (Number.isFinite(v) && v < lo) lo = v;
+  for (const v of maxs) if (Number.isFinite(v) && v > hi) hi = v;
+  if (!(lo <= hi)) return log ? [0.1, 10] : [0, 1];
+  if (log) {
+    if (hi <= lo) return [lo / 2, hi * 2];
+    const f = Math.pow(hi / lo, 0.05);
+    return [lo / f, hi * f];
+  }
+  if (hi === lo) {
+    const d = Math.abs(hi) * 0.1 || 1;
+    return [lo - d, hi + d];
+  }
+  const pad = (hi - lo) * 0.05;
+  return [lo - pad, hi + pad];
+}
+
+// ---------------------------------------------------------------- badges
+
+export interface BadgeInput {
+  reduced: boolean;
+  count: number;
+  points: number;
+  sampled: { n: number; N: number } | null;
+}
+
+/** The chart badge: "raw", "reduced from N points", and "n of N sampled" when the server could
+ * only read a sample. */
+export function badgeText(parts: readonly BadgeInput[]): { text: string; kind: "raw" | "reduced" | "sampled" | "empty" } {
+  if (parts.length === 0) return { text: "no data", kind: "empty" };
+  let count = 0;
+  let reduced = false;
+  let n = 0, N = 0, sampled = false;
+  for (const p of parts) {
+    count += p.count;
+    if (p.reduced) reduced = true;
+    if (p.sampled) {
+      sampled = true;
+      n += p.sampled.n;
+      N += p.sampled.N;
+    }
+  }
+  const base = reduced ? `reduced from ${count.toLocaleString("en-US")} points` : "raw";
+  if (sampled) return { text: `${base} · ${n.toLocaleString("en-US")} of ${N.toLocaleString("en-US")} sampled`, kind: "sampled" };
+  return { text: base, kind: reduced ? "reduced" : "raw" };
+}
+
+// ---------------------------------------------------------------- distributions
+
+/** Pairs of quantile indices symmetric around the median (outermost first) and the median's index. */
+export function bandPairs(probs: readonly number[]): { pairs: [number, number][]; median: number } {
+  const pairs: [number, number][] = [];
+  let median = -1;
+  for (let i = 0; i < probs.length; i++) if (Math.abs(probs[i] - 0.5) < 1e-9) median = i;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] >= 0.5) break;
+    let best = -1;
+    for (let j = probs.length - 1; j > i; j--) {
+      if (Math.abs(probs[i] + probs[j] - 1) < 1e-6) { best = j; break; }
+    }
+    if (best > 0) pairs.push([i, best]);
+  }
+  return { pairs, median };
+}
+
+/** Heatmap color of a bin count: log-scaled ramp, transparent for 0. RGBA bytes. */
+export function heatColor(count: number, maxCount: number, dark: boolean): [number, number, number, number] {
+  if (!(count > 0) || !(maxCount > 0)) return [0, 0, 0, 0];
+  const t = Math.min(1, Math.log1p(count) / Math.log1p(maxCount));
+  // from a pale color to a saturated one (reversed brightness on dark backgrounds)
+  const stops: [number, number, number][] = dark
+    ? [[40, 60, 110], [60, 130, 200], [120, 200, 160], [250, 230, 120]]
+    : [[220, 235, 250], [120, 170, 230], [40, 90, 190], [20, 30, 100]];
+  const x = t * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = stops[i], b = stops[i + 1];
+  return [
+    Math.round(a[0] + (b[0] - a[0]) * f),
+    Math.round(a[1] + (b[1] - a[1]) * f),
+    Math.round(a[2] + (b[2] - a[2]) * f),
+    Math.round(90 + 165 * t),
+  ];
+}
+
+export function maxOf2D(rows: readonly (readonly number[])[]): number {
+  let m = 0;
+  for (const r of rows) for (const v of r) if (v > m) m = v;
+  return m;
+}
+
+/** Picks the candidate point nearest (in pixels) to the cursor. */
+export function nearestCandidate<T extends { px: number; py: number }>(cands: readonly T[], cx: number, cy: number): T | null {
+  let best: T | null = null, bd = Infinity;
+  for (const c of cands) {
+    if (!Number.isFinite(c.px) || !Number.isFinite(c.py)) continue;
+    const d = Math.hypot(c.px - cx, (c.py - cy) * 0.5);
+    if (d < bd) { bd = d; best = c; }
+  }
+  return best;
+}
+
+/** CSV export URL of one series (relative to the plugin's base). */
+export function exportHref(run: string, tag: string, format: "csv" | "json" = "csv"): string {
+  const q = new URLSearchParams({ run, tag, format });
+  return `export?${q.toString()}`;
+}
+
+/** A file name for a download: run and tag with unsafe characters replaced. */
+export function exportFileName(run: string, tag: string): string {
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^_+|_+$/g, "") || "x";
+  return `${clean(run)}__${clean(tag)}.csv`;
+}
+
+/** Compact axis label for steps: 1.5M, 200k, 950. */
+export function compactNum(v: number): string {
+  const a = Math.abs(v);
+  const trim = (x: number) => String(Number(x.toPrecision(4)));
+  if (a >= 1e9) return trim(v / 1e9) + "G";
+  if (a >= 1e6) return trim(v / 1e6) + "M";
+  if (a >= 1e4) return trim(v / 1e3) + "k";
+  return trim(v);
+}
