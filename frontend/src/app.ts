@@ -53,6 +53,7 @@ export class App implements Ctx {
   private rangeEl!: HTMLSpanElement;
   private tabButtons!: Record<Settings["tab"], HTMLButtonElement>;
   private drillPanel: Drill;
+  private stepsOnly: (HTMLInputElement | HTMLSelectElement)[] = [];
 
   // timing (tests and bench/ui.py read window.__tbb)
   readonly t0 = performance.now();
@@ -236,6 +237,7 @@ export class App implements Ctx {
       const full = this.globalRange();
       if (full) this.setView(f(this.view ?? full, full));
     };
+    this.stepsOnly = [xSel, logBox, smoothIn];
     this.rangeEl = h("span", { class: "tbb-muted tbb-small tbb-range", "aria-live": "polite" });
     const toolbar = h(
       "div",
@@ -344,6 +346,8 @@ export class App implements Ctx {
   /** Creates/removes charts for the current runs and tab, then (re)loads all of them. */
   private rebuildViews(recreate: boolean): void {
     for (const [k, b] of Object.entries(this.tabButtons)) b.setAttribute("aria-pressed", String(k === this.settings.tab));
+    // x axis, log scale and smoothing apply to the Steps view only
+    for (const el of this.stepsOnly) el.disabled = this.settings.tab !== "steps";
     const plotted = this.plotted();
     if (recreate) {
       for (const c of this.stepCharts.values()) c.destroy();

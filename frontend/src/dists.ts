@@ -35,7 +35,7 @@ export class DistCard {
       { class: "tbb-title" },
       h("span", { class: "tbb-swatch", style: `background:${ctx.color(run)}` }),
       h("span", { text: tag }),
-      h("span", { class: "tbb-muted", text: " · " }),
+      h("span", { class: "tbb-muted tbb-sep", text: "·" }),
       h("span", { class: "tbb-run-name", text: run }),
     );
     const csv = h("a", {

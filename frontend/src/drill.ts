@@ -138,7 +138,7 @@ export class Drill {
     this.nextBtn.disabled = !primary || primary.next_step === null;
     const sw = (r: string) => h("span", { class: "tbb-swatch", style: `background:${this.ctx.color(r)}` });
     const who = h("p", { class: "tbb-drill-run" }, sw(run), h("span", { class: "tbb-run-name", text: run }));
-    if (primary?.wall_time) who.append(h("span", { class: "tbb-muted", text: ` · ${new Date(primary.wall_time * 1000).toLocaleString()}` }));
+    if (primary?.wall_time) who.append(h("span", { class: "tbb-muted tbb-sep", text: `· ${new Date(primary.wall_time * 1000).toLocaleString()}` }));
     this.body.append(who);
     for (const e of errors) this.body.append(h("p", { class: "tbb-bad", text: e }));
     if (primary && !primary.found) {
@@ -153,6 +153,12 @@ export class Drill {
     }
     const cols = datas.filter((d) => d.found);
     if (!cols.length) return;
+    const missing = datas.filter((d) => !d.found && d.run !== run).map((d) => d.run);
+    if (missing.length) {
+      const p = h("p", { class: "tbb-muted tbb-small", text: `No point at step ${fmtStep(step)} in: ` });
+      missing.forEach((r, i) => p.append(i ? ", " : "", h("span", { class: "tbb-run-name", text: r })));
+      this.body.append(p);
+    }
 
     // Scalars: one row per tag, one column per run (the clicked run first).
     const tags = [...new Set(cols.flatMap((d) => Object.keys(d.scalars)))].sort();

@@ -242,14 +242,31 @@ export function nearestIndex(xs: ArrayLike<number>, x: number): number {
   return lo;
 }
 
-/** Index of the envelope column whose [x0, x1] contains x, else the nearest one; -1 if none. */
+/** Index of the envelope column whose [x0, x1] contains x, else the nearest one within
+ * `slack`; -1 if none. */
 export function columnAt(env: Envelope, x: number, slack = 0): number {
-  const i = nearestIndex(env.x0, x);
-  if (i < 0) return -1;
-  for (const j of [i - 1, i, i + 1]) {
-    if (j >= 0 && j < env.x0.length && x >= env.x0[j] - slack && x <= env.x1[j] + slack) return j;
+  let best = -1, bd = Infinity;
+  for (const j of columnsNear(env, x, slack)) {
+    const d = x < env.x0[j] ? env.x0[j] - x : x > env.x1[j] ? x - env.x1[j] : 0;
+    if (d < bd) { bd = d; best = j; }
   }
-  return -1;
+  return best;
+}
+
+/** Indices of the envelope columns overlapping [x - slack, x + slack]. */
+export function columnsNear(env: Envelope, x: number, slack: number): number[] {
+  const out: number[] = [];
+  const n = env.x0.length;
+  if (!n) return out;
+  // first column whose x1 >= x - slack
+  let lo = 0, hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (env.x1[mid] < x - slack) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let j = lo; j < n && env.x0[j] <= x + slack; j++) out.push(j);
+  return out;
 }
 
 /** Maps a wall time to a step by linear interpolation over points sorted by step. */

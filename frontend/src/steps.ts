@@ -4,7 +4,7 @@ import { fetchSeries, Series } from "./api";
 import type { Ctx } from "./ctx";
 import { debounce, h, clear } from "./dom";
 import {
-  alignSeries, badgeText, buildEnvelope, columnAt, compactNum, Envelope, exportFileName, exportHref,
+  alignSeries, badgeText, buildEnvelope, columnAt, columnsNear, compactNum, Envelope, exportFileName, exportHref,
   fmtNum, fmtStep, HoverRow, nearestCandidate, nearestIndex, panRange, Range, smooth, SortKey, sortRows,
   wallToStep, yRange, zoomRange,
 } from "./logic";
@@ -353,22 +353,38 @@ export class StepChart {
     c.clip();
     const minW = Math.max(1, uPlot.pxRatio);
     const floor = this.yr[0];
-    const alpha = this.ctx.settings.smoothing > 0 ? 0.22 : 0.4;
+    const faint = this.ctx.settings.smoothing > 0;
     for (const r of this.runs) {
       if (!r.s.reduced) continue;
-      c.fillStyle = withAlpha(r.color, alpha);
       const e = r.env;
-      for (let i = 0; i < e.x0.length; i++) {
-        let x0 = u.valToPos(e.x0[i], "x", true);
-        const x1 = u.valToPos(e.x1[i], "x", true);
-        let y0 = u.valToPos(e.hi[i], "y", true);
-        const lo = this.ctx.settings.log && !(e.lo[i] > 0) ? floor : e.lo[i];
-        const y1 = u.valToPos(lo, "y", true);
-        let w = x1 - x0;
+      const n = e.x0.length;
+      const xa = new Float64Array(n), xb = new Float64Array(n), ya = new Float64Array(n), yb = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        xa[i] = u.valToPos(e.x0[i], "x", true);
+        xb[i] = u.valToPos(e.x1[i], "x", true);
+        ya[i] = u.valToPos(e.hi[i], "y", true);
+        yb[i] = u.valToPos(this.ctx.settings.log && !(e.lo[i] > 0) ? floor : e.lo[i], "y", true);
+      }
+      // the shaded area: each column from its min to its max
+      c.fillStyle = withAlpha(r.color, faint ? 0.18 : 0.3);
+      for (let i = 0; i < n; i++) {
+        let x0 = xa[i], w = xb[i] - xa[i], y0 = ya[i], hh = yb[i] - ya[i];
         if (w < minW) { x0 -= (minW - w) / 2; w = minW; }
-        let hh = y1 - y0;
         if (hh < minW) { y0 -= (minW - hh) / 2; hh = minW; }
         c.fillRect(x0, y0, w, hh);
+      }
+      // its outline (through every column's max, and every column's min): a lone spike
+      // stays a crisp line at any zoom
+      c.strokeStyle = withAlpha(r.color, faint ? 0.35 : 0.6);
+      c.lineWidth = uPlot.pxRatio;
+      for (const ys of [ya, yb]) {
+        c.beginPath();
+        for (let i = 0; i < n; i++) {
+          const xm = (xa[i] + xb[i]) / 2;
+          if (i === 0) c.moveTo(xm, ys[i]);
+          else c.lineTo(xm, ys[i]);
+        }
+        c.stroke();
       }
     }
     c.restore();
@@ -503,8 +519,7 @@ export class StepChart {
         if (j >= 0 && j < e2.lineX.length) add(r.run, e2.lineX[j], e2.lineY[j], e2.lineStep[j]);
       }
       if (r.s.reduced) {
-        const c = columnAt(e2, x, slack);
-        if (c >= 0) {
+        for (const c of columnsNear(e2, x, slack)) {
           add(r.run, e2.hiX[c], e2.hi[c], e2.hiStep[c]);
           add(r.run, e2.loX[c], e2.lo[c], e2.loStep[c]);
         }
@@ -537,6 +552,9 @@ export class StepChart {
     return this.runs.map((r) => {
       const row: HoverRow = { run: r.run, color: r.color, step: NaN, value: NaN, exact: false };
       if (x === null || step === null) return row;
+      // no value outside the run's steps (a shorter run is not extrapolated)
+      const tol = (r.s.end - r.s.start + 1) / Math.max(1, this.loadedWidth);
+      if (step < r.s.start - tol || step > r.s.end + tol) return row;
       const e = r.env;
       const key = `${r.run}\u0000${step}`;
       if (this.exact.has(key)) {

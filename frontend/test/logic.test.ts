@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  alignSeries, assignColors, badgeText, bandPairs, buildEnvelope, clampRange, columnAt, columnOf, compactNum,
+  alignSeries, assignColors, badgeText, bandPairs, buildEnvelope, clampRange, columnAt, columnsNear, columnOf, compactNum,
   exportFileName, exportHref, fmtNum, heatColor, HoverRow, makeRunFilter, mergeSelection, nearestCandidate,
   nearestIndex, panRange, parseNum, PALETTE, smooth, sortRows, toF64, wallToStep, windowAround, yRange, zoomRange,
 } from "../src/logic";
@@ -105,6 +105,15 @@ describe("buildEnvelope (M4)", () => {
     expect(columnAt(e, 999)).toBe(3);
     expect(columnAt(e, 5000)).toBe(-1);
     expect(columnAt(e, 1000, 2)).toBe(3);
+    // containment wins over a neighbour within the slack
+    expect(columnAt(e, 300, 100)).toBe(1);
+    expect(columnAt(e, 249.4, 100)).toBe(0);
+  });
+  it("lists the columns near an x", () => {
+    const e = buildEnvelope(steps, values, steps, 0, 999, 4, true);
+    expect(columnsNear(e, 300, 0)).toEqual([1]);
+    expect(columnsNear(e, 260, 20)).toEqual([0, 1]);
+    expect(columnsNear(e, 2000, 10)).toEqual([]);
   });
 });
 
