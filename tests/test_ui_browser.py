@@ -1,0 +1,303 @@
+"""End-to-end tests of the "Batches" tab in headless Chromium against a real TensorBoard.
+
+TensorBoard runs in this process on 127.0.0.1 with an ephemeral port, over a generated log
+directory (a 200k-step run with one spike and one NaN, a short validation run with
+distributions, and a run named like an HTML injection). Playwright drives Debian's Chromium
+(/usr/bin/chromium; never a downloaded browser). Screenshots go to test-artifacts/.
+
+Skipped only when Chromium is not installed (`apt-get install chromium`); CI installs it.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+CHROMIUM = os.environ.get("TB_BATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if not os.path.isfile(CHROMIUM):
+    pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import sync_playwright  # noqa: E402  (after the skip on purpose)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _eventgen  # noqa: E402
+
+XSS_RUN = "<img src=x onerror=alert(1)>"
+N_LONG = 200_000
+SPIKE_STEP = 123_457
+SPIKE_VALUE = 50.0
+NAN_STEP = 777
+
+
+def make_logdir(d):
+    rng = np.random.default_rng(0)
+    steps = np.arange(N_LONG)
+    loss = (2.0 * np.exp(-steps / 60_000) + 0.3 + 0.02 * rng.standard_normal(N_LONG)).astype(np.float32)
+    loss[SPIKE_STEP] = SPIKE_VALUE
+    loss[NAN_STEP] = np.nan
+    acc = (0.9 - 0.6 * np.exp(-steps / 50_000) + 0.01 * rng.standard_normal(N_LONG)).astype(np.float32)
+    p = _eventgen.event_path(os.path.join(d, "train"))
+    _eventgen.write_scalars(p, "loss", steps, loss)
+    _eventgen.write_scalars(p, "accuracy", steps, acc)
+    ds = np.arange(1500)
+    _eventgen.write_distributions(p, "per_sample_loss", ds, rng.gamma(2.0, 0.3, (len(ds), 64)) * (1 + np.exp(-ds / 300))[:, None])
+
+    vs = np.arange(0, 2000)
+    p = _eventgen.event_path(os.path.join(d, "validation"))
+    _eventgen.write_scalars(p, "loss", vs, 1.5 * np.exp(-vs / 900) + 0.35)
+    _eventgen.write_distributions(p, "per_sample_loss", vs, rng.gamma(2.0, 0.35, (len(vs), 32)))
+
+    xs = np.arange(3000)
+    p = _eventgen.event_path(os.path.join(d, XSS_RUN))
+    _eventgen.write_scalars(p, "loss", xs, 2.5 * np.exp(-xs / 1000) + 0.2)
+
+
+def _get_json(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+@pytest.fixture(scope="module")
+def tb_url(tmp_path_factory):
+    static = os.path.join(ROOT, "tb_batch_plugin", "static", "index.js")
+    assert os.path.isfile(static), (
+        "the frontend bundle is missing: run `pip install -e .` (hatch_build.py builds it) "
+        "or `cd frontend && npm ci && npm run build`")
+    from tensorboard import default, program
+    from tensorboard.plugins import base_plugin
+    from tb_batch_plugin.plugin_loader import BatchesLoader
+
+    logdir = str(tmp_path_factory.mktemp("ui_logdir"))
+    make_logdir(logdir)
+    loader = BatchesLoader() if isinstance(BatchesLoader, type) and issubclass(BatchesLoader, base_plugin.TBLoader) else BatchesLoader
+    tb = program.TensorBoard(plugins=default.get_plugins() + [loader])
+    tb.configure(argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0"])
+    url = tb.launch().rstrip("/")
+    deadline = time.time() + 120
+    runs = []
+    while time.time() < deadline:
+        try:
+            runs = [r["run"] for r in _get_json(url + "/data/plugin/tb_batch/runs")["runs"]]
+        except Exception:
+            runs = []
+        if {"train", "validation", XSS_RUN} <= set(runs):
+            break
+        time.sleep(0.5)
+    assert {"train", "validation", XSS_RUN} <= set(runs), "plugin never listed the runs: %r" % runs
+    yield url
+    # TensorBoard's server thread is a daemon: it ends with the test process.
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Tab:
+    """One TensorBoard page at #tb_batch and the plugin's iframe inside it."""
+
+    def __init__(self, browser, url, scheme="light"):
+        self.ctx = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
+        self.page = self.ctx.new_page()
+        self.errors = []
+        self.dialogs = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append("console: %s @ %s" % (m.text, m.location)))
+        self.page.on("pageerror", lambda e: self.errors.append("pageerror: %s" % e))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.goto(url + "/#tb_batch", wait_until="domcontentloaded")
+        self.frame = self._plugin_frame()
+        self.wait_ready()
+
+    def _plugin_frame(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for f in self.page.frames:
+                if "plugin_entry.html" in f.url and "tb_batch" in f.url:
+                    return f
+            self.page.wait_for_timeout(200)  # pumps Playwright's events (time.sleep would not)
+        raise AssertionError("the tb_batch iframe never appeared; frames: %r" % [f.url for f in self.page.frames])
+
+    def debug(self):
+        return self.frame.evaluate("window.__tbb.debug()")
+
+    def wait_ready(self, timeout=60_000):
+        self.frame.wait_for_function(
+            """() => { const t = window.__tbb; if (!t) return false; const d = t.debug();
+                 return d.firstPaintMs !== null && d.pending === 0 && d.charts.length + d.dists.length > 0
+                   && d.charts.every(c => c.state === 'drawn' || c.state === 'empty')
+                   && d.dists.every(c => c.state === 'drawn' || c.state === 'empty'); }""",
+            timeout=timeout)
+
+    def chart(self, tag):
+        return next(c for c in self.debug()["charts"] if c["tag"] == tag)
+
+    def shot(self, name):
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        path = os.path.join(ARTIFACTS, name)
+        self.page.screenshot(path=path)
+        return path
+
+    def close(self):
+        self.ctx.close()
+
+
+@pytest.fixture(scope="module")
+def tab(browser, tb_url):
+    t = Tab(browser, tb_url)
+    yield t
+    t.close()
+
+
+def test_tab_loads_without_console_errors_and_charts_draw(tab):
+    d = tab.debug()
+    assert tab.errors == [], tab.errors
+    tags = sorted(c["tag"] for c in d["charts"])
+    assert tags == ["accuracy", "loss"]
+    assert set(d["plotted"]) == {"train", "validation", XSS_RUN}
+    loss = tab.chart("loss")
+    assert loss["state"] == "drawn"
+    assert {r["run"] for r in loss["runs"]} == {"train", "validation", XSS_RUN}
+    # the canvas really has the run's color on it
+    colored = tab.frame.evaluate(
+        """() => { const c = document.querySelector('.tbb-chart[data-tag="loss"] canvas');
+             const g = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+             for (let i = 0; i < g.length; i += 4) if (g[i + 3] > 0 && Math.abs(g[i] - g[i + 1]) > 60) n++;
+             return n; }""")
+    assert colored > 200, colored
+    tab.shot("steps_light.png")
+
+
+def test_spike_of_200k_step_run_visible_at_full_zoom_out(tab):
+    tab.frame.evaluate("window.__tbb.app.setView(null)")
+    tab.wait_ready()
+    loss = tab.chart("loss")
+    assert loss["range"] == {"start": 0, "end": N_LONG - 1}
+    train = next(r for r in loss["runs"] if r["run"] == "train")
+    assert train["count"] == N_LONG and train["reduced"] is True
+    assert train["points"] < 4 * loss["width"] + 16  # reduced to the pixels, not 200k points
+    assert train["maxValue"] == SPIKE_VALUE and train["maxStep"] == SPIKE_STEP
+    assert train["markers"] >= 1  # the NaN step is marked
+    assert loss["yRange"][1] >= SPIKE_VALUE
+    assert "reduced from" in loss["badge"]
+    # pixels: in the spike's pixel column, the envelope reaches up to the spike's height, while a
+    # column away from it stays empty at that height
+    probe = tab.frame.evaluate(
+        """([step, value]) => { const ch = window.__tbb.app.chart('loss'); const u = ch.u;
+             const ctx = u.ctx; const px = window.devicePixelRatio || 1;
+             const x = Math.round(u.valToPos(step, 'x', true));
+             const yTop = Math.round(u.valToPos(value, 'y', true));
+             const yMid = Math.round(u.valToPos(value * 0.5, 'y', true));
+             const bg = (xx) => { let n = 0; for (let y = yTop; y <= yMid; y++) {
+                 const d = ctx.getImageData(xx, y, 1, 1).data; if (d[3] > 0 && Math.abs(d[0] - d[2]) > 40) n++; } return n; };
+             let at = 0; for (let dx = -2; dx <= 2; dx++) at = Math.max(at, bg(x + dx));
+             return {at, away: bg(x - Math.round(40 * px)), rows: yMid - yTop + 1}; }""",
+        [SPIKE_STEP, SPIKE_VALUE])
+    assert probe["at"] >= 0.8 * probe["rows"], probe
+    assert probe["away"] == 0, probe
+
+
+def test_click_opens_drill_down_at_the_clicked_step(tab):
+    tab.frame.evaluate("window.__tbb.app.setView(null)")
+    tab.wait_ready()
+    pos = tab.frame.evaluate("window.__tbb.app.chart('loss').pointToClient(%d, %r)" % (SPIKE_STEP, SPIKE_VALUE))
+    frame_box = tab.frame.frame_element().bounding_box()
+    x, y = frame_box["x"] + pos["x"], frame_box["y"] + pos["y"] + 2
+    tab.page.mouse.move(x, y)
+    tab.page.mouse.click(x, y)
+    drill = tab.frame.locator(".tbb-drill")
+    tab.frame.wait_for_selector(".tbb-drill[data-state=loaded][data-step='%d']" % SPIKE_STEP, timeout=15000)
+    assert drill.get_attribute("data-run") == "train"
+    assert tab.frame.locator(".tbb-drill-title").inner_text() == "Step %d" % SPIKE_STEP
+    loss_cell = tab.frame.locator(".tbb-drill-scalars tr[data-tag=loss] td").first
+    assert loss_cell.inner_text() == "50"
+    tab.shot("drilldown.png")
+    tab.page.keyboard.press("ArrowRight")
+    tab.frame.wait_for_selector(".tbb-drill[data-state=loaded][data-step='%d']" % (SPIKE_STEP + 1), timeout=15000)
+    tab.page.keyboard.press("ArrowLeft")
+    tab.frame.wait_for_selector(".tbb-drill[data-state=loaded][data-step='%d']" % SPIKE_STEP, timeout=15000)
+    tab.page.keyboard.press("Escape")
+    assert drill.is_hidden()
+    assert tab.errors == [], tab.errors
+
+
+def test_anomaly_click_jumps_to_step(tab):
+    btn = tab.frame.locator(".tbb-anom-run[data-run=train] .tbb-anom[data-kind=spike]").first
+    btn.wait_for(timeout=15000)
+    assert btn.get_attribute("data-step") == str(SPIKE_STEP)
+    btn.click()
+    tab.frame.wait_for_selector(".tbb-drill[data-state=loaded][data-step='%d']" % SPIKE_STEP, timeout=15000)
+    tab.wait_ready()
+    d = tab.debug()
+    assert d["view"]["start"] < SPIKE_STEP < d["view"]["end"] and d["view"]["end"] - d["view"]["start"] < N_LONG // 10
+    tab.page.keyboard.press("Escape")
+    tab.frame.evaluate("window.__tbb.app.setView(null)")
+    tab.wait_ready()
+
+
+def test_html_run_name_is_text_and_runs_no_script(tab):
+    item = tab.frame.locator(".tbb-runs li", has_text="onerror")
+    assert item.count() == 1
+    assert item.locator(".tbb-run-name").inner_text() == XSS_RUN
+    assert tab.frame.locator("img").count() == 0
+    assert tab.dialogs == []
+    # also as a chart row and in the drill-down
+    assert tab.frame.locator(".tbb-chart[data-tag=loss] tr[data-run='%s']" % XSS_RUN.replace("'", "\\'")).count() == 1
+    tab.frame.evaluate("([r]) => window.__tbb.app.openDrill(r, 10)", [XSS_RUN])
+    tab.frame.wait_for_selector(".tbb-drill[data-state=loaded][data-step='10']")
+    assert tab.frame.locator(".tbb-drill img").count() == 0
+    assert XSS_RUN in tab.frame.locator(".tbb-drill-run").inner_text()
+    tab.page.keyboard.press("Escape")
+    assert tab.dialogs == [] and tab.errors == [], (tab.dialogs, tab.errors)
+
+
+def test_zoom_requeries_to_single_steps_and_export_link(tab, tb_url):
+    tab.frame.evaluate("window.__tbb.app.setView({start: %d, end: %d})" % (SPIKE_STEP - 20, SPIKE_STEP + 20))
+    tab.wait_ready()
+    train = next(r for r in tab.chart("loss")["runs"] if r["run"] == "train")
+    assert train["reduced"] is False and train["count"] == 41 and train["maxStep"] == SPIKE_STEP
+    assert tab.chart("loss")["badge"] == "raw"
+    href = tab.frame.locator(".tbb-chart[data-tag=loss] tr[data-run=train] a").get_attribute("href")
+    assert href.startswith("export?")
+    with urllib.request.urlopen(tb_url + "/data/plugin/tb_batch/" + href, timeout=60) as r:
+        head = r.read(200).decode()
+    assert head.startswith("step,wall_time,value")
+    tab.frame.evaluate("window.__tbb.app.setView(null)")
+    tab.wait_ready()
+
+
+def test_distributions_view(tab):
+    tab.frame.locator("button[data-tab=dists]").click()
+    tab.wait_ready()
+    d = tab.debug()
+    got = sorted((c["tag"], c["run"]) for c in d["dists"])
+    assert got == [("per_sample_loss", "train"), ("per_sample_loss", "validation")]
+    for c in d["dists"]:
+        assert c["state"] == "drawn" and c["points"] > 0 and c["bins"] == 32
+    tab.shot("distributions_light.png")
+    tab.frame.locator("button[data-tab=steps]").click()
+    tab.wait_ready()
+    assert tab.errors == [], tab.errors
+
+
+def test_dark_mode_screenshot(browser, tb_url):
+    t = Tab(browser, tb_url, scheme="dark")
+    try:
+        bg = t.frame.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert bg == "rgb(32, 33, 36)", bg
+        t.shot("steps_dark.png")
+        assert t.errors == [], t.errors
+    finally:
+        t.close()
