@@ -1,0 +1,496 @@
+"""BatchStats: a Keras callback that records the exact values of every training step.
+
+Keras hands callbacks running means over the epoch, and with ``steps_per_execution > 1`` calls
+them only every k steps. BatchStats therefore does its work inside the traced step: it wraps the
+model's ``train_step`` / ``test_step`` on the instance (and rebuilds ``train_function``), and in
+the graph of every step it
+
+1. snapshots the state variables of every additive metric and zeroes them,
+2. runs the original step, so the metrics then hold the state of this batch alone,
+3. reads every metric's result (the exact per-batch value Keras would report had the epoch
+   started at this batch), and under a distribution strategy first sums the batch state over
+   the replicas, as Keras does when it reads a metric,
+4. adds the snapshot back: the metric state, and so the logs Keras returns, are bit-identical
+   to a run without the callback,
+5. writes the values with ``tf.summary``'s op to its own writer, at its own int64 step.
+
+Gradients, learning rate, per-sample losses and predictions are captured while the original step
+is traced, by wrapping ``model.compute_loss`` and ``optimizer.apply`` on the instances. Nothing
+runs in Python per step; the Python hooks only flush on a timer and at epoch/train end.
+"""
+
+import atexit
+import math
+import os
+import time
+import warnings
+import weakref
+
+import keras
+import tensorflow as tf
+from tensorflow.python.ops import gen_summary_ops
+
+from tb_batch_plugin import metadata
+from tb_batch_plugin.summary import distribution_tensor
+
+TRAIN, VALIDATION = "train", "validation"
+
+
+class BatchStats(keras.callbacks.Callback):
+    """Records per-step loss, metrics, learning rate, gradient norm and distributions.
+
+    Args:
+      log_dir: where to write; event files go to ``<log_dir>/train`` and
+        ``<log_dir>/validation``, as with ``keras.callbacks.TensorBoard`` (both can share it).
+      every: record every N-th step (steps are still all counted).
+      distributions: also record the distributions ``per_sample_loss`` and ``predictions``.
+      validation: record validation batches (and ``model.evaluate`` while attached).
+      flush_secs: flush the event files at least this often (also at every epoch end and at
+        train end).
+      additive_metrics: names of user-defined metrics whose state is additive (sums), to be
+        recorded per batch; other user-defined metrics are recorded as Keras reports them.
+      quantile_probs, num_bins: layout of the distribution summaries (see ``metadata``).
+    """
+
+    def __init__(self, log_dir, *, every=1, distributions=True, validation=True,
+                 flush_secs=10.0, additive_metrics=(),
+                 quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
+                 num_bins=metadata.DEFAULT_NUM_BINS):
+        super().__init__()
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError("BatchStats: every must be a positive int, got %r" % (every,))
+        if not flush_secs > 0:
+            raise ValueError("BatchStats: flush_secs must be > 0, got %r" % (flush_secs,))
+        self.log_dir = os.fspath(log_dir)
+        self.every = every
+        self.distributions = bool(distributions)
+        self.validation = bool(validation)
+        self.flush_secs = float(flush_secs)
+        self.additive_metrics = frozenset(additive_metrics)
+        self.quantile_probs = tuple(float(p) for p in quantile_probs)
+        self.num_bins = int(num_bins)
+        _check_writable(self.log_dir)
+        self._recorders = {}
+        self._installed = {}  # mode -> the model function built with our step
+        self._patches = []  # (object, attribute name, original) to undo at train end
+        self._in_fit = False
+        self._warned = set()
+        self._last_flush = time.monotonic()
+        # Flush at exit too: an exception in fit() skips on_train_end.
+        atexit.register(_flush_if_alive, weakref.ref(self))
+
+    # Keras hooks ---------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+        recorder = self._recorder(TRAIN)
+        iterations = int(self.model.optimizer.iterations.numpy()) if self.model.optimizer else 0
+        if recorder.step.numpy() < iterations:  # resumed from a checkpoint: continue its count
+            recorder.step.assign(iterations)
+        self._install(TRAIN)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._flush_on_timer()
+
+    def on_test_begin(self, logs=None):
+        if self.validation:
+            self._install(VALIDATION)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._flush_on_timer()
+
+    def on_test_end(self, logs=None):
+        if not self._in_fit:  # a standalone evaluate(): leave the model as it was
+            self._uninstall(VALIDATION)
+        self.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.flush()
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._warn_once("nonfinite-%d" % epoch,
+                            "BatchStats: the loss of epoch %d is not finite; the steps with "
+                            "NaN/Inf losses are recorded as such under %s"
+                            % (epoch, os.path.join(self.log_dir, TRAIN)))
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
+        self._uninstall(TRAIN)
+        self._uninstall(VALIDATION)
+        self.flush()
+
+    def flush(self):
+        for recorder in self._recorders.values():
+            recorder.writer.flush()
+        self._last_flush = time.monotonic()
+
+    # Installing the wrapped step -------------------------------------------------------------
+
+    def _recorder(self, mode):
+        if mode not in self._recorders:
+            with self.model.distribute_strategy.scope():
+                self._recorders[mode] = _Recorder(os.path.join(self.log_dir, mode), self.flush_secs)
+        return self._recorders[mode]
+
+    def _install(self, mode):
+        """Makes the model's train/test function run our wrapped step (rebuilt only if needed)."""
+        model = self.model
+        attr = "train_function" if mode == TRAIN else "test_function"
+        current = getattr(model, attr)
+        if current is not None and current is self._installed.get(mode):
+            return
+        step_name = "train_step" if mode == TRAIN else "test_step"
+        original_step = getattr(model, step_name)
+        self._patch_capture_hooks(model)
+        self._recorder(mode)
+        jit = bool(getattr(model, "jit_compile", False))
+        wrapped = _StepWrapper(self, mode, original_step, jit)
+        self._patches.append((model, step_name, model.__dict__.get(step_name, _ABSENT)))
+        setattr(model, step_name, wrapped)
+        if jit:  # compile our step ourselves: summary ops have no XLA kernel
+            model.jit_compile = False
+        try:
+            if mode == TRAIN:
+                model.make_train_function(force=True)
+            else:
+                model.make_test_function(force=True)
+        finally:
+            if jit:
+                model.jit_compile = True
+        self._installed[mode] = getattr(model, attr)
+
+    def _uninstall(self, mode):
+        if mode not in self._installed:
+            return
+        del self._installed[mode]
+        step_name = "train_step" if mode == TRAIN else "test_step"
+        keep = []
+        for obj, name, original in self._patches:
+            if name == step_name or (not self._installed and name in ("compute_loss", "apply")):
+                if original is _ABSENT:
+                    obj.__dict__.pop(name, None)
+                else:
+                    setattr(obj, name, original)
+            else:
+                keep.append((obj, name, original))
+        self._patches = keep
+        # The functions Keras cached were traced with our step: have them rebuilt without it.
+        if mode == TRAIN:
+            self.model.train_function = None
+        else:
+            self.model.test_function = None
+
+    def _patch_capture_hooks(self, model):
+        """Wraps compute_loss and optimizer.apply on the instances to see y, y_pred and grads."""
+        if "compute_loss" in model.__dict__ and isinstance(model.compute_loss, _CaptureComputeLoss):
+            return
+        self._patches.append((model, "compute_loss", model.__dict__.get("compute_loss", _ABSENT)))
+        model.compute_loss = _CaptureComputeLoss(model.compute_loss)
+        optimizer = model.optimizer
+        if optimizer is not None and not isinstance(optimizer.apply, _CaptureApply):
+            self._patches.append((optimizer, "apply", optimizer.__dict__.get("apply", _ABSENT)))
+            optimizer.apply = _CaptureApply(optimizer, optimizer.apply)
+
+    # Helpers ----------------------------------------------------------------------------------
+
+    def _flush_on_timer(self):
+        if time.monotonic() - self._last_flush >= self.flush_secs:
+            self.flush()
+
+    def _warn_once(self, key, message):
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, stacklevel=3)
+
+    def _metric_partition(self):
+        """(additive metric objects, names of the non-additive ones) among the model's metrics."""
+        additive, other = [], []
+        for metric in _leaf_metrics(self.model.metrics):
+            module = type(metric).__module__ or ""
+            if module.startswith("keras.") or metric.name in self.additive_metrics:
+                additive.append(metric)
+            else:
+                other.append(metric.name)
+        return additive, other
+
+
+_ABSENT = object()
+
+
+class _Recorder:
+    """The writer and the step counter of one run (train or validation)."""
+
+    def __init__(self, logdir, flush_secs):
+        try:
+            self.writer = tf.summary.create_file_writer(
+                logdir, flush_millis=int(flush_secs * 1000), max_queue=1000)
+        except (tf.errors.OpError, OSError) as e:
+            raise OSError("BatchStats: cannot write event files under %r: %s" % (logdir, e)) from None
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                name="tb_batch_step", synchronization=tf.VariableSynchronization.ON_WRITE,
+                                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
+class _Capture:
+    """What the original step showed us while it was being traced (symbolic tensors)."""
+
+    active = None  # the capture of the step being traced now
+
+    def __init__(self):
+        self.y = self.y_pred = self.sample_weight = None
+        self.grads = self.learning_rate = self.loss_scale = None
+
+
+class _CaptureComputeLoss:
+    """Stands in for model.compute_loss: records its inputs during tracing, then calls it."""
+
+    def __init__(self, original):
+        self.original = original
+
+    def __call__(self, *args, **kwargs):
+        cap = _Capture.active
+        if cap is not None:
+            names = ("x", "y", "y_pred", "sample_weight")
+            bound = dict(zip(names, args))
+            bound.update({k: v for k, v in kwargs.items() if k in names})
+            cap.y, cap.y_pred = bound.get("y"), bound.get("y_pred")
+            cap.sample_weight = bound.get("sample_weight")
+        return self.original(*args, **kwargs)
+
+
+class _CaptureApply:
+    """Stands in for optimizer.apply: records gradients (before clipping), lr and loss scale."""
+
+    def __init__(self, optimizer, original):
+        self.optimizer = optimizer
+        self.original = original
+
+    def __call__(self, grads, trainable_variables=None):
+        cap = _Capture.active
+        if cap is not None and cap.grads is None:
+            cap.grads = [g for g in grads if g is not None]
+            cap.learning_rate = tf.identity(tf.cast(self.optimizer.learning_rate, tf.float32))
+            scale = getattr(self.optimizer, "dynamic_scale", None)  # LossScaleOptimizer
+            if scale is not None:
+                cap.loss_scale = tf.identity(tf.cast(scale, tf.float32))
+        return self.original(grads, trainable_variables)
+
+
+class _StepWrapper:
+    """The replacement train_step/test_step (see the module docstring for the sequence)."""
+
+    def __init__(self, callback, mode, original_step, jit):
+        self.callback = callback
+        self.mode = mode
+        self.original_step = original_step
+        self.recorder = callback._recorders[mode]
+        self.jit = jit
+        self._compiled_core = tf.function(self._core, jit_compile=True, reduce_retracing=True) if jit else None
+
+    def __call__(self, data):
+        if self.jit:
+            logs, scalars, dists, step, record = self._compiled_core(data)
+            self._write(scalars, dists, step, record, precomputed=True)
+            return logs
+        logs, scalars, dists, step, record = self._core(data)
+        self._write(scalars, dists, step, record, precomputed=False)
+        return logs
+
+    def _core(self, data):
+        cb = self.callback
+        model = cb.model
+        additive, others = cb._metric_partition()
+        if others:
+            cb._warn_once("non-additive", "BatchStats: metrics %s keep non-additive state; they "
+                          "are recorded as Keras reports them (over the epoch so far), not per batch. "
+                          "Pass additive_metrics=[...] for user metrics that only keep sums." % others)
+        state = [v for m in additive for v in m.variables]
+        snapshot = [tf.identity(v) for v in state]
+        for v in state:
+            v.assign(tf.zeros_like(v))
+
+        cap = _Capture()
+        previous, _Capture.active = _Capture.active, cap
+        try:
+            logs = self.original_step(data)
+        finally:
+            _Capture.active = previous
+
+        replica_ctx = tf.distribute.get_replica_context()
+        multi = replica_ctx is not None and replica_ctx.num_replicas_in_sync > 1
+        if isinstance(logs, dict):
+            batch = {k: tf.identity(v) for k, v in logs.items() if _is_scalar_like(v)}
+            if multi:  # the exact global-batch value: the result of the summed batch state
+                local = [tf.identity(v) for v in state]
+                summed = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, local) if state else []
+                for v, s in zip(state, summed):
+                    v.assign(s)
+                global_results = {k: tf.identity(v) for k, v in model.get_metrics_result().items()}
+                batch.update({k: v for k, v in global_results.items() if k in batch})
+                for v, l in zip(state, local):
+                    v.assign(l)
+        else:
+            cb._warn_once("logs", "BatchStats: train_step returned %s, not a dict of logs; "
+                          "only learning_rate, grad_norm and distributions are recorded" % type(logs))
+            batch = {}
+        for v, s in zip(state, snapshot):
+            v.assign_add(s)
+        if isinstance(logs, dict):
+            running = model.get_metrics_result()
+            logs = {k: (running[k] if k in running else v) for k, v in logs.items()}
+
+        scalars = {k: tf.reshape(tf.cast(v, tf.float32) if not v.dtype.is_floating else v, [])
+                   for k, v in batch.items()}
+        if self.mode == TRAIN:
+            scalars.update(self._optimizer_scalars(cap, replica_ctx if multi else None))
+        dists = self._distribution_values(cap, replica_ctx if multi else None) if cb.distributions else {}
+        if self.jit:
+            dists = {k: distribution_tensor(v, cb.quantile_probs, cb.num_bins) for k, v in dists.items()}
+
+        step = self.recorder.step.read_value()
+        self.recorder.step.assign_add(1)
+        record = tf.equal(step % cb.every, 0)
+        if multi:
+            record = tf.logical_and(record, tf.equal(replica_ctx.replica_id_in_sync_group, 0))
+        return logs, scalars, dists, step, record
+
+    def _optimizer_scalars(self, cap, replica_ctx):
+        out = {}
+        if cap.learning_rate is not None:
+            out["learning_rate"] = cap.learning_rate
+        if cap.grads:
+            grads = cap.grads
+            if replica_ctx is not None:  # the gradient of the global batch is the replicas' sum
+                grads = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
+            if cap.loss_scale is not None:
+                norm = norm / cap.loss_scale
+            out["grad_norm"] = norm
+        return out
+
+    def _distribution_values(self, cap, replica_ctx):
+        cb = self.callback
+        out = {}
+        if cap.y_pred is None:
+            cb._warn_once("no-capture", "BatchStats: the train/test step did not call "
+                          "model.compute_loss; per_sample_loss and predictions are not recorded")
+            return out
+        preds = [tf.reshape(tf.cast(p, tf.float32), [-1]) for p in tf.nest.flatten(cap.y_pred)]
+        out["predictions"] = tf.concat(preds, 0)
+        for name, values in _per_sample_losses(cb, cap).items():
+            out[name] = values
+        if replica_ctx is not None:
+            out = {k: replica_ctx.all_gather(v, axis=0) for k, v in out.items()}
+        return out
+
+    def _write(self, scalars, dists, step, record, precomputed):
+        cb = self.callback
+        resource = self.recorder.writer._resource
+        scalar_md = metadata.scalar_metadata().SerializeToString()
+        dist_md = metadata.distribution_metadata(cb.quantile_probs, cb.num_bins).SerializeToString()
+
+        def write():
+            for name, value in scalars.items():
+                gen_summary_ops.write_summary(resource, step, value, name, scalar_md)
+            for name, values in dists.items():
+                tensor = values if precomputed else distribution_tensor(values, cb.quantile_probs, cb.num_bins)
+                gen_summary_ops.write_summary(resource, step, tensor, name, dist_md)
+            return tf.constant(True)
+
+        with tf.device("/cpu:0"):
+            tf.cond(record, write, lambda: tf.constant(False))
+
+
+def _per_sample_losses(cb, cap):
+    """The compiled loss of each output with no reduction, times the sample weight."""
+    compile_loss = getattr(cb.model, "_compile_loss", None)
+    flat = getattr(compile_loss, "_flat_losses", None)
+    if not flat:
+        cb._warn_once("no-compile-loss", "BatchStats: no compiled loss; per_sample_loss is not recorded")
+        return {}
+    y_true, y_pred, sw = cap.y, cap.y_pred, cap.sample_weight
+    single = len(flat) == 1
+    if single:
+        y_true_flat, y_pred_flat = [y_true], [y_pred]
+        if tf.nest.is_nested(y_pred):
+            y_true_flat, y_pred_flat = tf.nest.flatten(y_true), tf.nest.flatten(y_pred)
+    out = {}
+    for i, (path, loss_fn, loss_weight, name) in enumerate(flat):
+        try:
+            y_t = _resolve(y_true, path) if not single else y_true_flat[0]
+            y_p = _resolve(y_pred, path) if not single else y_pred_flat[0]
+            s_w = _resolve(sw, path) if tf.nest.is_nested(sw) else sw
+        except (KeyError, IndexError, TypeError):
+            continue
+        values = _unreduced(loss_fn, y_t, y_p, s_w)
+        if values is None or values.shape.rank == 0:
+            cb._warn_once("reduce-%s" % name,
+                          "BatchStats: the loss %r cannot be made per-sample (it does not support "
+                          "reduction=None or returns a scalar); per_sample_loss is not recorded for it"
+                          % (getattr(loss_fn, "name", None) or name,))
+            continue
+        values = tf.cast(values, tf.float32)
+        if loss_weight is not None:
+            values = values * loss_weight
+        out["per_sample_loss" if single else "per_sample_loss/%s" % name] = tf.reshape(values, [-1])
+    return out
+
+
+def _unreduced(loss_fn, y_true, y_pred, sample_weight):
+    """Calls a Keras Loss with reduction None (temporarily; trace time only)."""
+    if not hasattr(loss_fn, "reduction"):
+        return None
+    saved = loss_fn.reduction
+    loss_fn.reduction = None
+    try:
+        return tf.convert_to_tensor(loss_fn(y_true, y_pred, sample_weight))
+    except Exception:  # a custom loss that does not support it: warned by the caller
+        return None
+    finally:
+        loss_fn.reduction = saved
+
+
+def _resolve(structure, path):
+    for key in path:
+        structure = structure[key]
+    return structure
+
+
+def _leaf_metrics(metrics):
+    """Metrics with their own state: CompileMetrics is opened into the metrics it holds."""
+    out = []
+    for m in metrics:
+        inner = getattr(m, "metrics", None) if type(m).__name__ == "CompileMetrics" else None
+        if inner is not None:
+            out.extend(_leaf_metrics(inner))
+        else:
+            out.append(m)
+    return out
+
+
+def _is_scalar_like(value):
+    try:
+        t = tf.convert_to_tensor(value)
+    except (TypeError, ValueError):
+        return False
+    return t.shape.rank == 0 and (t.dtype.is_floating or t.dtype.is_integer)
+
+
+def _check_writable(log_dir):
+    try:
+        tf.io.gfile.makedirs(log_dir)
+        probe = os.path.join(log_dir, ".tb_batch_write_check")
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("")
+        tf.io.gfile.remove(probe)
+    except (tf.errors.OpError, OSError) as e:
+        raise OSError("BatchStats: log_dir %r cannot be written: %s" % (log_dir, e)) from None
+
+
+def _flush_if_alive(ref):
+    callback = ref()
+    if callback is not None:
+        try:
+            callback.flush()
+        except Exception:  # interpreter shutdown: nothing left to save it for
+            pass
