@@ -1,0 +1,862 @@
+"""Lossless, incremental index of tb_batch event files -> per-(run, tag) numpy columns.
+
+This is both the plugin's data source and the public reader (``tb_batch_plugin.load``)::
+
+    idx = load("logs")                  # reads everything once
+    idx.runs()                          # ['train', 'validation']
+    idx.tags("train")                   # {'loss': 'scalar', 'per_sample_loss': 'distribution'}
+    s = idx.scalars("train", "loss")    # s.steps (int64), s.values, s.wall_times (float64)
+    idx.reload()                        # reads only the bytes appended since
+
+Design (see docs/backend.md):
+
+* Event files are TFRecord files. Each file keeps a byte offset; a reload reads only the new
+  bytes. A record that is not complete yet (truncated tail) is left for the next reload; a
+  record whose data CRC is wrong is skipped and counted in ``corrupt_records``; a header whose
+  CRC is wrong makes the reader search forward for the next valid header (counted once).
+* Fast path: records of the same length whose step varint has the same length are mostly the
+  same bytes (same tag, same metadata, same tensor shape). One representative per such group is
+  decoded with a small wire-format walker that locates the wall time, the step and the tensor
+  values; every other record of the group is accepted only if all its other bytes are identical
+  to the representative's. Wall times, steps and values are then decoded for the whole group
+  with numpy, and the data CRCs are checked vectorised (CRC32C is affine, so a record's CRC is
+  the representative's XOR a table lookup per byte that differs). Anything else - a different
+  layout, several values per summary, an unknown field - goes through real protobuf parsing.
+* Only summaries whose metadata names the plugin ``tb_batch`` are kept. Metadata is keyed by
+  (run, tag): the first metadata seen for a tag decides (as TensorBoard does).
+* Restarts: within a tag, a point whose step is <= a step already stored discards the stored
+  points with steps >= it (TensorBoard's out-of-order purge, applied per tag). Steps of a series
+  are therefore strictly increasing, each step at most once.
+* Storage per scalar point: int64 step + float64 wall time + float32 value (float64 if the
+  writer wrote doubles): 20 bytes. Appends are kept as chunks and concatenated on first read.
+"""
+
+import os
+import struct
+import threading
+
+import numpy as np
+
+from tb_batch_plugin import metadata as _md
+
+__all__ = ["load", "LogdirIndex", "ScalarSeries", "DistributionSeries"]
+
+# ----------------------------------------------------------------------------------------------
+# CRC32C (Castagnoli), as used by TFRecord framing
+
+
+def _make_crc_table():
+    t = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        t = np.where(t & 1, (t >> np.uint32(1)) ^ np.uint32(0x82F63B78), t >> np.uint32(1))
+    return t.astype(np.uint32)
+
+
+_CRC_TABLE = _make_crc_table()
+_CRC_TABLE_LIST = [int(x) for x in _CRC_TABLE]
+_U8 = np.uint32(8)
+_FF = np.uint32(0xFF)
+
+
+def _crc32c(data):
+    crc = 0xFFFFFFFF
+    t = _CRC_TABLE_LIST
+    for b in data:
+        crc = t[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _mask(crc):
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _mask_np(crc):
+    crc = crc.astype(np.uint32)
+    return ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(0xA282EAD8)
+
+
+def _masked_crc32c(data):
+    return _mask(_crc32c(data))
+
+
+def _crc_contribution_tables(length, positions):
+    """For a message of `length` bytes: table[i][b] = linear CRC contribution of byte b at
+    position positions[i] (CRC32C is affine in the message for a fixed length)."""
+    positions = sorted(set(int(p) for p in positions))
+    want = set(positions)
+    out = {}
+    p = _CRC_TABLE.copy()
+    lo = positions[0] if positions else length
+    for i in range(length - 1, lo - 1, -1):
+        if i in want:
+            out[i] = p
+        p = _CRC_TABLE[p & _FF] ^ (p >> _U8)
+    return [out[i] for i in positions], positions
+
+
+# ----------------------------------------------------------------------------------------------
+# Series objects returned to callers
+
+
+class ScalarSeries:
+    """One scalar tag of one run: numpy ``steps`` (int64, strictly increasing), ``values``
+    (float32 or float64 as written), ``wall_times`` (float64 seconds since the epoch)."""
+
+    __slots__ = ("steps", "values", "wall_times")
+
+    def __init__(self, steps, values, wall_times):
+        self.steps, self.values, self.wall_times = steps, values, wall_times
+
+    def __len__(self):
+        return len(self.steps)
+
+    def __repr__(self):
+        return "ScalarSeries(%d points)" % len(self.steps)
+
+
+class DistributionSeries:
+    """One distribution tag of one run. ``data`` is the (N, 8+Q+B) float64 matrix of the tensor
+    layout in ``metadata``; the named properties are views into it."""
+
+    __slots__ = ("steps", "wall_times", "data", "quantile_probs", "num_bins")
+
+    def __init__(self, steps, wall_times, data, quantile_probs, num_bins):
+        self.steps, self.wall_times, self.data = steps, wall_times, data
+        self.quantile_probs = np.asarray(quantile_probs, dtype=np.float64)
+        self.num_bins = int(num_bins)
+
+    def __len__(self):
+        return len(self.steps)
+
+    def __repr__(self):
+        return "DistributionSeries(%d steps, Q=%d, B=%d)" % (
+            len(self.steps), len(self.quantile_probs), self.num_bins)
+
+    def _col(i):
+        return property(lambda self: self.data[:, i])
+
+    count = _col(_md.COUNT)
+    nan_count = _col(_md.NAN_COUNT)
+    posinf_count = _col(_md.POSINF_COUNT)
+    neginf_count = _col(_md.NEGINF_COUNT)
+    min = _col(_md.MIN)
+    max = _col(_md.MAX)
+    mean = _col(_md.MEAN)
+    std = _col(_md.STD)
+    del _col
+
+    @property
+    def quantiles(self):
+        """(N, Q): quantiles[j, i] is the quantile at quantile_probs[i] of step j."""
+        h = _md.HEADER_LENGTH
+        return self.data[:, h:h + len(self.quantile_probs)]
+
+    @property
+    def histograms(self):
+        """(N, B) counts of the finite values in B equal-width bins spanning [min, max]."""
+        return self.data[:, _md.HEADER_LENGTH + len(self.quantile_probs):]
+
+    @property
+    def bin_edges(self):
+        """(N, B+1) bin edges of each step's histogram (NaN rows where a step has no finite value)."""
+        t = np.linspace(0.0, 1.0, self.num_bins + 1)
+        lo, hi = self.min[:, None], self.max[:, None]
+        return lo + (hi - lo) * t[None, :]
+
+    def step_bin_edges(self, i):
+        """Bin edges (B+1,) of the i-th point."""
+        return np.linspace(self.data[i, _md.MIN], self.data[i, _md.MAX], self.num_bins + 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-tag storage
+
+
+class _Store:
+    """Columns of one (run, tag). Appended in chunks, concatenated lazily on read."""
+
+    def __init__(self, kind, plugin_data):
+        self.kind = kind
+        self.plugin_data = plugin_data
+        if kind == "distribution":
+            self.width = _md.distribution_length(len(plugin_data.quantile_probs), plugin_data.num_bins)
+        else:
+            self.width = 1
+        self.steps = [np.zeros(0, np.int64)]
+        self.walls = [np.zeros(0, np.float64)]
+        self.values = [np.zeros((0, self.width) if self.width > 1 else 0,
+                                np.float64 if self.width > 1 else np.float32)]
+        self.n = 0
+        self.first_step = None
+        self.last_step = None
+        self.purged = 0
+
+    def _consolidate(self):
+        if len(self.steps) > 1:
+            self.steps = [np.concatenate(self.steps)]
+            self.walls = [np.concatenate(self.walls)]
+            vals = self.values
+            dt = np.result_type(*[v.dtype for v in vals])
+            self.values = [np.concatenate([v.astype(dt, copy=False) for v in vals])]
+
+    def snapshot(self):
+        self._consolidate()
+        return self.steps[0], self.walls[0], self.values[0]
+
+    def append(self, steps, walls, values):
+        """Points in file order. Applies the restart rule, keeps steps strictly increasing."""
+        if steps.size == 0:
+            return
+        # Point i survives the batch iff every later point of the batch has a larger step.
+        sufmin = np.minimum.accumulate(steps[::-1])[::-1]
+        keep = np.empty(steps.size, dtype=bool)
+        keep[-1] = True
+        np.less(steps[:-1], sufmin[1:], out=keep[:-1])
+        if not keep.all():
+            self.purged += int(steps.size - keep.sum())
+            steps, walls, values = steps[keep], walls[keep], values[keep]
+        first = int(steps[0])
+        if self.n and first <= self.last_step:
+            self._consolidate()
+            cut = int(np.searchsorted(self.steps[0], first, side="left"))
+            self.purged += self.n - cut
+            self.steps = [self.steps[0][:cut].copy()]
+            self.walls = [self.walls[0][:cut].copy()]
+            self.values = [self.values[0][:cut].copy()]
+            self.n = cut
+            if cut == 0:
+                self.first_step = None
+        self.steps.append(np.ascontiguousarray(steps, dtype=np.int64))
+        self.walls.append(np.ascontiguousarray(walls, dtype=np.float64))
+        self.values.append(np.ascontiguousarray(values))
+        self.n += int(steps.size)
+        if self.first_step is None:
+            self.first_step = first
+        self.last_step = int(steps[-1])
+
+    def nbytes(self):
+        return sum(a.nbytes for a in self.steps + self.walls + self.values)
+
+
+# ----------------------------------------------------------------------------------------------
+# Wire-format walker for the fast path
+
+
+def _varint(b, pos):
+    result = shift = 0
+    while True:
+        if pos >= len(b) or shift > 63:
+            raise ValueError("bad varint")
+        c = b[pos]
+        pos += 1
+        result |= (c & 0x7F) << shift
+        if not c & 0x80:
+            return result, pos
+        shift += 7
+
+
+class _Template:
+    """Where the variable fields of a single-value tensor Event sit in its bytes."""
+
+    __slots__ = ("length", "step_len", "tag", "meta", "dtype", "nelem", "voff", "vlen",
+                 "const_ranges", "var_positions", "crc_tables", "rep", "rep_crc")
+
+
+def _walk(data, step_len):
+    """Returns a _Template for an Event `data` with one Summary.Value holding a float tensor,
+    or None if the record is anything else (then protobuf parses it)."""
+    try:
+        L = len(data)
+        if L < 12 or data[0] != 0x09:
+            return None
+        pos = 9
+        if step_len:
+            if data[9] != 0x10:
+                return None
+            _, pos = _varint(data, 10)
+            if pos != 10 + step_len:
+                return None
+        if data[pos] != 0x2A:
+            return None
+        slen, pos = _varint(data, pos + 1)
+        if pos + slen != L or data[pos] != 0x0A:
+            return None
+        vlen_, pos = _varint(data, pos + 1)
+        if pos + vlen_ != L:
+            return None
+        tag = meta = None
+        tensor = None
+        while pos < L:
+            key, pos = _varint(data, pos)
+            if key & 7 != 2:
+                return None
+            ln, p2 = _varint(data, pos)
+            end = p2 + ln
+            if end > L:
+                return None
+            field = key >> 3
+            if field == 1 and tag is None:
+                tag = bytes(data[p2:end]).decode("utf-8")
+            elif field == 8 and tensor is None:
+                tensor = (p2, end)
+            elif field == 9 and meta is None:
+                meta = bytes(data[p2:end])
+            else:
+                return None
+            pos = end
+        if tag is None or tensor is None:
+            return None
+        pos, tend = tensor
+        dtype = None
+        shape = None
+        value = None
+        while pos < tend:
+            key, pos = _varint(data, pos)
+            field, wire = key >> 3, key & 7
+            if field == 1 and wire == 0:
+                dtype, pos = _varint(data, pos)
+            elif field == 2 and wire == 2:
+                ln, p2 = _varint(data, pos)
+                shape = bytes(data[p2:p2 + ln])
+                pos = p2 + ln
+            elif field == 3 and wire == 0:  # version_number
+                _, pos = _varint(data, pos)
+            elif field in (4, 5, 6) and wire == 2 and value is None:
+                ln, p2 = _varint(data, pos)
+                value = (field, p2, ln)
+                pos = p2 + ln
+            elif field == 5 and wire == 5 and value is None:
+                value = (5, pos, 4)
+                pos += 4
+            elif field == 6 and wire == 1 and value is None:
+                value = (6, pos, 8)
+                pos += 8
+            else:
+                return None
+        if pos != tend or value is None:
+            return None
+        if dtype == 1:
+            np_dtype = np.dtype("<f4")
+        elif dtype == 2:
+            np_dtype = np.dtype("<f8")
+        else:
+            return None
+        field, voff, vlen = value
+        if (field == 5 and dtype != 1) or (field == 6 and dtype != 2):
+            return None
+        from tensorboard.compat.proto import tensor_shape_pb2
+        shp = tensor_shape_pb2.TensorShapeProto.FromString(shape or b"")
+        if shp.unknown_rank:
+            return None
+        nelem = 1
+        for d in shp.dim:
+            if d.size < 0:
+                return None
+            nelem *= d.size
+        if nelem < 1 or vlen != nelem * np_dtype.itemsize:
+            return None
+        t = _Template()
+        t.length, t.step_len, t.tag, t.meta = L, step_len, tag, meta
+        t.dtype, t.nelem, t.voff, t.vlen = np_dtype, nelem, voff, vlen
+        var = [(1, 9)]
+        if step_len:
+            var.append((10, 10 + step_len))
+        var.append((voff, voff + vlen))
+        const, prev = [], 0
+        for a, b in var:
+            if a > prev:
+                const.append((prev, a))
+            prev = b
+        if prev < L:
+            const.append((prev, L))
+        t.const_ranges = const
+        t.var_positions = [p for a, b in var for p in range(a, b)]
+        t.crc_tables, t.var_positions = _crc_contribution_tables(L, t.var_positions)
+        t.rep = np.frombuffer(bytes(data), dtype=np.uint8)
+        t.rep_crc = _crc32c(bytes(data))
+        return t
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
+    except Exception:  # a malformed shape proto, etc.: leave it to the slow path
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Framing
+
+
+_MAX_RECORD = 1 << 31
+
+
+def _header_crc_ok(arr, offs, lens):
+    if offs.size == 0:
+        return np.ones(0, dtype=bool)
+    stored = (arr[offs + 8].astype(np.uint32) | (arr[offs + 9].astype(np.uint32) << _U8)
+              | (arr[offs + 10].astype(np.uint32) << np.uint32(16))
+              | (arr[offs + 11].astype(np.uint32) << np.uint32(24)))
+    ulens, inv = np.unique(lens, return_inverse=True)
+    exp = np.array([_masked_crc32c(struct.pack("<Q", int(x))) for x in ulens], dtype=np.uint32)
+    return stored == exp[inv]
+
+
+def _resync(arr, start):
+    """First position >= start holding a record header with a valid CRC, or None."""
+    n = arr.size
+    window = 1 << 20
+    p = start
+    while p + 12 <= n:
+        hi = min(n - 12, p + window)  # candidate positions p..hi
+        m = hi - p + 1
+        crc = np.full(m, 0xFFFFFFFF, dtype=np.uint32)
+        for k in range(8):
+            crc = _CRC_TABLE[(crc ^ arr[p + k:p + k + m]) & _FF] ^ (crc >> _U8)
+        crc = _mask_np(crc ^ np.uint32(0xFFFFFFFF))
+        s = arr[p + 8:p + 8 + m].astype(np.uint32)
+        for k in range(1, 4):
+            s |= arr[p + 8 + k:p + 8 + k + m].astype(np.uint32) << np.uint32(8 * k)
+        hit = np.flatnonzero(crc == s)
+        if hit.size:
+            return p + int(hit[0])
+        p = hi + 1
+    return None
+
+
+def _frame(buf, arr):
+    """Splits buf into complete records. Returns (offsets, lengths, end, corrupt_headers):
+    records [offsets[i], offsets[i]+16+lengths[i]); bytes from `end` on are an incomplete
+    record to retry later."""
+    n = len(buf)
+    unpack = struct.Struct("<Q").unpack_from
+    offs_all, lens_all = [], []
+    pos = 0
+    corrupt = 0
+    while True:
+        offs, lens = [], []
+        oa, la = offs.append, lens.append
+        while pos + 12 <= n:
+            L = unpack(buf, pos)[0]
+            end = pos + 16 + L
+            if end > n:
+                break
+            oa(pos)
+            la(L)
+            pos = end
+        o = np.array(offs, dtype=np.int64)
+        ln = np.array(lens, dtype=np.int64)
+        ok = _header_crc_ok(arr, o, ln)
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            k = int(bad[0])
+            offs_all.append(o[:k])
+            lens_all.append(ln[:k])
+            pos = int(o[k])
+        else:
+            offs_all.append(o)
+            lens_all.append(ln)
+            if pos + 12 > n:
+                break
+            # An incomplete record, or a corrupt header claiming a huge length?
+            L = unpack(buf, pos)[0]
+            if (_masked_crc32c(buf[pos:pos + 8]) == struct.unpack_from("<I", buf, pos + 8)[0]
+                    and L < _MAX_RECORD):
+                break
+        corrupt += 1
+        q = _resync(arr, pos + 1)
+        if q is None:
+            # Nothing valid after it: skip all but a possible partial header at the very end.
+            pos = max(pos + 1, n - 11)
+            break
+        pos = q
+    return np.concatenate(offs_all), np.concatenate(lens_all), pos, corrupt
+
+
+def _gather(arr, starts, cols):
+    """uint8 matrix (len(starts), len(cols)) of arr[starts[i] + cols[j]]."""
+    starts = np.asarray(starts, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    k = starts.size
+    if k == 0:
+        return np.zeros((0, cols.size), dtype=np.uint8)
+    if k > 1:
+        d = np.diff(starts)
+        if d[0] > 0 and (d == d[0]).all():
+            v = np.lib.stride_tricks.as_strided(
+                arr[starts[0]:], shape=(k, int(cols.max()) + 1), strides=(int(d[0]), 1),
+                writeable=False)
+            return v[:, cols]
+    out = np.empty((k, cols.size), dtype=np.uint8)
+    step = max(1, (1 << 22) // max(1, cols.size))
+    for a in range(0, k, step):
+        b = min(k, a + step)
+        out[a:b] = arr[starts[a:b, None] + cols[None, :]]
+    return out
+
+
+def _range_equal(arr, starts, a, b, ref):
+    """Rows whose bytes [a, b) after each start equal ref."""
+    k = starts.size
+    if k > 1:
+        d = np.diff(starts)
+        if d[0] > 0 and (d == d[0]).all():
+            v = np.lib.stride_tricks.as_strided(
+                arr[starts[0] + a:], shape=(k, b - a), strides=(int(d[0]), 1), writeable=False)
+            return (v == ref).all(axis=1)
+    return (_gather(arr, starts, np.arange(a, b)) == ref).all(axis=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# The index
+
+
+class _Run:
+    def __init__(self, path):
+        self.path = path
+        self.offsets = {}  # file name -> next byte offset to read
+        self.tag_info = {}  # tag -> (kind, BatchPluginData) or None (not ours / malformed)
+        self.stores = {}  # tag -> _Store
+        self.corrupt = 0
+        self.skipped = 0  # tb_batch values with an unexpected shape
+
+
+class _Pieces:
+    """Decoded points of one read, per tag, with their record index (file order)."""
+
+    def __init__(self):
+        self.points = {}  # tag -> list of (rec_idx, steps, walls, values2d)
+        self.meta = {}  # tag -> (rec_idx, SummaryMetadata bytes)
+
+    def add(self, tag, rec, steps, walls, values):
+        self.points.setdefault(tag, []).append((rec, steps, walls, values))
+
+    def add_meta(self, tag, rec, meta_bytes):
+        cur = self.meta.get(tag)
+        if cur is None or rec < cur[0]:
+            self.meta[tag] = (rec, meta_bytes)
+
+
+def _is_remote(path):
+    return "://" in path
+
+
+def _gfile():
+    from tensorboard.compat import tf
+    return tf.io.gfile
+
+
+class LogdirIndex:
+    """Index of every tb_batch summary under a log directory (see module docstring)."""
+
+    # Read at most this many new bytes of one file at a time.
+    chunk_bytes = 256 << 20
+
+    def __init__(self, logdir):
+        self.logdir = logdir
+        self._runs = {}
+        self._lock = threading.RLock()
+
+    # -- public API --------------------------------------------------------------------------
+
+    def runs(self):
+        """Run names (directories holding event files, relative to the logdir; '.' for it)."""
+        with self._lock:
+            return sorted(self._runs)
+
+    def tags(self, run):
+        """{tag: 'scalar' | 'distribution'} of a run's tb_batch tags with at least one point."""
+        with self._lock:
+            r = self._run(run)
+            return {t: s.kind for t, s in sorted(r.stores.items()) if s.n}
+
+    def tag_summaries(self, run):
+        """[(tag, kind, count, first_step, last_step)] without materialising any column."""
+        with self._lock:
+            r = self._run(run)
+            return [(t, s.kind, s.n, s.first_step, s.last_step)
+                    for t, s in sorted(r.stores.items()) if s.n]
+
+    def plugin_data(self, run, tag):
+        with self._lock:
+            return self._store(run, tag).plugin_data
+
+    def scalars(self, run, tag):
+        with self._lock:
+            s = self._store(run, tag, "scalar")
+            steps, walls, vals = s.snapshot()
+        return ScalarSeries(steps, vals, walls)
+
+    def distributions(self, run, tag):
+        with self._lock:
+            s = self._store(run, tag, "distribution")
+            steps, walls, vals = s.snapshot()
+            pd = s.plugin_data
+        return DistributionSeries(steps, walls, vals, list(pd.quantile_probs), pd.num_bins)
+
+    @property
+    def corrupt_records(self):
+        """Records skipped because their CRC (or framing) was wrong, or they did not parse."""
+        with self._lock:
+            return sum(r.corrupt for r in self._runs.values())
+
+    @property
+    def skipped_values(self):
+        """tb_batch values skipped because their tensor did not match the tag's layout."""
+        with self._lock:
+            return sum(r.skipped for r in self._runs.values())
+
+    def nbytes(self):
+        """Bytes held by the numpy columns."""
+        with self._lock:
+            return sum(s.nbytes() for r in self._runs.values() for s in r.stores.values())
+
+    def reload(self):
+        """Finds new runs and files, reads the bytes appended since the last reload."""
+        with self._lock:
+            for run, path, files in self._discover():
+                r = self._runs.get(run)
+                if r is None:
+                    r = self._runs[run] = _Run(path)
+                for name in files:
+                    self._read_file(r, name)
+        return self
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _run(self, run):
+        r = self._runs.get(run) if isinstance(run, str) else None
+        if r is None:
+            raise KeyError("unknown run %r" % (run,))
+        return r
+
+    def _store(self, run, tag, kind=None):
+        r = self._run(run)
+        s = r.stores.get(tag) if isinstance(tag, str) else None
+        if s is None or not s.n or (kind is not None and s.kind != kind):
+            raise KeyError("unknown %s tag %r in run %r" % (kind or "", tag, run))
+        return s
+
+    def _discover(self):
+        logdir = self.logdir
+        if _is_remote(logdir):
+            gf = _gfile()
+            if not gf.isdir(logdir):
+                return []
+            walker = gf.walk(logdir)
+        else:
+            if not os.path.isdir(logdir):
+                return []
+            walker = os.walk(logdir)
+        found = []
+        for dirpath, _dirs, files in walker:
+            ev = sorted(f for f in files if "tfevents" in f)
+            if not ev:
+                continue
+            if _is_remote(logdir):
+                rel = dirpath[len(logdir):].strip("/") or "."
+            else:
+                rel = os.path.relpath(dirpath, logdir)
+                rel = "." if rel == "." else rel.replace(os.sep, "/")
+            found.append((rel, dirpath, ev))
+        found.sort()
+        return found
+
+    def _size_and_read(self, path, offset, max_bytes):
+        if _is_remote(path):
+            gf = _gfile()
+            size = gf.stat(path).length
+            if size <= offset:
+                return size, b""
+            with gf.GFile(path, "rb") as f:
+                f.seek(offset)
+                return size, f.read(min(max_bytes, size - offset))
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size <= offset:
+                    return size, b""
+                f.seek(offset)
+                return size, f.read(min(max_bytes, size - offset))
+        except OSError:
+            return 0, b""
+
+    def _read_file(self, r, name):
+        path = r.path.rstrip("/") + "/" + name if _is_remote(r.path) else os.path.join(r.path, name)
+        offset = r.offsets.get(name, 0)
+        want = self.chunk_bytes
+        while True:
+            size, buf = self._size_and_read(path, offset, want)
+            if not buf:
+                break
+            arr = np.frombuffer(buf, dtype=np.uint8)
+            offs, lens, end, bad = _frame(buf, arr)
+            r.corrupt += bad
+            if offs.size:
+                self._ingest(r, buf, arr, offs, lens)
+            offset += end
+            r.offsets[name] = offset
+            if offset >= size:
+                break
+            if end == 0 or (offs.size == 0 and not bad):
+                if len(buf) < want or want >= size:
+                    break  # an incomplete record at the end of the file: retry next reload
+                want *= 2  # a record larger than the chunk
+            else:
+                want = self.chunk_bytes
+
+    def _ingest(self, r, buf, arr, offs, lens):
+        pieces = _Pieces()
+        k = offs.size
+        rec_idx = np.arange(k)
+        data = offs + 12
+        # Group key: record length and step varint length (0 when the step field is absent).
+        fast = lens >= 20
+        step_len = np.zeros(k, dtype=np.int64)
+        if fast.any():
+            fi = np.flatnonzero(fast)
+            head = _gather(arr, data[fi], np.arange(0, 20))
+            ok = head[:, 0] == 0x09
+            has_step = head[:, 9] == 0x10
+            cont = head[:, 10:20] >= 0x80
+            sl = np.argmin(cont, axis=1) + 1
+            sl_ok = ~cont.all(axis=1)
+            ok &= (~has_step) | sl_ok
+            step_len[fi] = np.where(has_step, sl, 0)
+            fast[fi[~ok]] = False
+        slow = list(np.flatnonzero(~fast))
+        fidx = np.flatnonzero(fast)
+        if fidx.size:
+            key = lens[fidx] * 16 + step_len[fidx]
+            order = np.argsort(key, kind="stable")
+            skey = key[order]
+            bounds = np.flatnonzero(np.diff(skey)) + 1
+            for grp in np.split(fidx[order], bounds):
+                slow.extend(self._fast_group(r, arr, data[grp], int(lens[grp[0]]),
+                                             int(step_len[grp[0]]), rec_idx[grp], pieces))
+        for i in sorted(int(x) for x in slow):
+            self._slow_record(r, buf, int(offs[i]), int(lens[i]), i, pieces)
+        self._commit(r, pieces)
+
+    def _fast_group(self, r, arr, starts, L, step_len, recs, pieces):
+        """Decodes the records of one (length, step length) group; returns record indices that
+        need the slow path."""
+        remaining = np.arange(starts.size)
+        while remaining.size:
+            i0 = int(remaining[0])
+            s0 = int(starts[i0])
+            t = _walk(arr[s0:s0 + L].tobytes(), step_len)
+            if t is None:
+                return [int(recs[i]) for i in remaining]
+            st = starts[remaining]
+            match = np.ones(remaining.size, dtype=bool)
+            for a, b in t.const_ranges:
+                match &= _range_equal(arr, st, a, b, t.rep[a:b])
+            idx = remaining[match]
+            remaining = remaining[~match]
+            self._decode_group(r, arr, starts[idx], recs[idx], t, pieces)
+        return []
+
+    def _decode_group(self, r, arr, starts, recs, t, pieces):
+        L = t.length
+        var = _gather(arr, starts, t.var_positions)  # (k, nvar) uint8
+        # Data CRC: representative's CRC XOR each differing byte's contribution.
+        x = var ^ t.rep[t.var_positions][None, :]
+        crc = np.full(starts.size, t.rep_crc, dtype=np.uint32)
+        nz = np.flatnonzero(x.any(axis=0))
+        for j in nz:
+            crc ^= t.crc_tables[j][x[:, j]]
+        stored = _gather(arr, starts, np.arange(L, L + 4)).copy().view("<u4").ravel()
+        good = _mask_np(crc) == stored
+        if not good.all():
+            r.corrupt += int((~good).sum())
+            var, starts, recs = var[good], starts[good], recs[good]
+            if not starts.size:
+                return
+        pos = {p: j for j, p in enumerate(t.var_positions)}
+        walls = np.ascontiguousarray(var[:, pos[1]:pos[1] + 8]).view("<f8").ravel()
+        if t.step_len:
+            sb = var[:, pos[10]:pos[10] + t.step_len].astype(np.uint64)
+            steps = np.zeros(starts.size, dtype=np.uint64)
+            for j in range(t.step_len):
+                steps |= (sb[:, j] & np.uint64(0x7F)) << np.uint64(7 * j)
+            steps = steps.view(np.int64)
+        else:
+            steps = np.zeros(starts.size, dtype=np.int64)
+        vals = np.ascontiguousarray(var[:, pos[t.voff]:pos[t.voff] + t.vlen]).view(t.dtype)
+        vals = vals.reshape(starts.size, t.nelem)
+        if t.meta is not None:
+            pieces.add_meta(t.tag, int(recs[0]), t.meta)
+        pieces.add(t.tag, recs, steps, walls, vals)
+
+    def _slow_record(self, r, buf, off, L, rec, pieces):
+        data = buf[off + 12:off + 12 + L]
+        if _masked_crc32c(data) != struct.unpack_from("<I", buf, off + 12 + L)[0]:
+            r.corrupt += 1
+            return
+        from tensorboard.compat.proto import event_pb2
+        try:
+            ev = event_pb2.Event.FromString(data)
+        except Exception:
+            r.corrupt += 1
+            return
+        if not ev.HasField("summary"):
+            return
+        from tensorboard.util import tensor_util
+        for v in ev.summary.value:
+            if v.HasField("metadata"):
+                pieces.add_meta(v.tag, rec, v.metadata.SerializeToString())
+            if not v.HasField("tensor"):
+                continue
+            try:
+                a = np.asarray(tensor_util.make_ndarray(v.tensor))
+            except Exception:
+                continue
+            if a.dtype.kind not in "fiub" or a.size == 0:
+                continue
+            pieces.add(v.tag, np.array([rec]), np.array([ev.step], dtype=np.int64),
+                       np.array([ev.wall_time], dtype=np.float64),
+                       a.reshape(1, -1).astype(np.float64 if a.dtype != np.float32 else np.float32))
+
+    def _commit(self, r, pieces):
+        from tensorboard.compat.proto import summary_pb2
+        for tag, (_rec, meta_bytes) in pieces.meta.items():
+            if tag in r.tag_info:
+                continue
+            info = None
+            try:
+                m = summary_pb2.SummaryMetadata.FromString(meta_bytes)
+                if m.plugin_data.plugin_name == _md.PLUGIN_NAME:
+                    pd = _md.parse_plugin_data(m.plugin_data.content)
+                    if pd.version <= _md.PROTO_VERSION:
+                        info = (_md.KIND_NAMES[pd.kind], pd)
+            except Exception:
+                info = None
+            r.tag_info[tag] = info
+        for tag, plist in pieces.points.items():
+            info = r.tag_info.get(tag)
+            if info is None:
+                continue
+            kind, pd = info
+            s = r.stores.get(tag)
+            if s is None:
+                s = r.stores[tag] = _Store(kind, pd)
+            good = [p for p in plist if p[3].shape[1] == s.width]
+            r.skipped += sum(len(p[0]) for p in plist if p[3].shape[1] != s.width)
+            if not good:
+                continue
+            recs = np.concatenate([p[0] for p in good])
+            steps = np.concatenate([p[1] for p in good])
+            walls = np.concatenate([p[2] for p in good])
+            if kind == "scalar":
+                dt = np.result_type(*[p[3].dtype for p in good])
+                vals = np.concatenate([p[3][:, 0].astype(dt, copy=False) for p in good])
+            else:
+                vals = np.concatenate([p[3].astype(np.float64, copy=False) for p in good])
+            if len(good) > 1:
+                order = np.argsort(recs, kind="stable")
+                steps, walls, vals = steps[order], walls[order], vals[order]
+            s.append(steps, walls, vals)
+
+
+def load(logdir):
+    """Indexes every tb_batch summary under `logdir` (local path or a URL TensorBoard's gfile
+    supports) and returns the LogdirIndex; call ``.reload()`` later to read what was appended."""
+    return LogdirIndex(logdir).reload()
