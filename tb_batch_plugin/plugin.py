@@ -1,0 +1,669 @@
+"""The ``tb_batch`` TensorBoard plugin: HTTP routes over the index (index.py) and the reductions
+(reduce.py). The API is specified in docs/http_api.md.
+
+Data source: when TensorBoard has a log directory (``context.logdir``), the plugin reads the
+event files itself (lossless). With ``--logdir_spec`` (no single logdir) it falls back to
+TensorBoard's data provider with the largest downsample and reports "n of N" in responses.
+"""
+
+import json
+import logging
+import math
+import mimetypes
+import os
+import re
+import threading
+import time
+
+import numpy as np
+from werkzeug import wrappers
+
+from tensorboard import plugin_util
+from tensorboard.backend import http_util
+from tensorboard.plugins import base_plugin
+
+from tb_batch_plugin import metadata as md
+from tb_batch_plugin import reduce as rd
+from tb_batch_plugin.index import DistributionSeries, LogdirIndex, ScalarSeries
+
+logger = logging.getLogger(__name__)
+
+MAX_WIDTH = 20000
+DEFAULT_BINS = 32
+MAX_BINS = 256
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 100000
+RELOAD_MIN_INTERVAL_S = 1.0
+SAMPLED_DOWNSAMPLE = 10**9  # "everything the provider keeps"
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+_INT_RE = re.compile(r"^-?[0-9]{1,19}$")
+_INT64 = (-(2**63), 2**63 - 1)
+
+# Served as static/index.js when the frontend has not been built.
+_MISSING_FRONTEND_JS = b"""export async function render() {
+  const p = document.createElement('p');
+  p.style.fontFamily = 'sans-serif';
+  p.textContent = 'tb-batch: the frontend was not built (tb_batch_plugin/static is missing). '
+    + 'Run `make demo` or `pip install -e .` with npm available.';
+  document.body.appendChild(p);
+}
+"""
+
+
+class BadRequest(Exception):
+    def __init__(self, parameter, message):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class NotFound(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON helpers (JSON has no NaN/Infinity: send them as strings)
+
+
+def _nonfinite_name(x):
+    if math.isnan(x):
+        return "NaN"
+    return "Infinity" if x > 0 else "-Infinity"
+
+
+def floats(arr):
+    """List of floats with non-finite values as "NaN" / "Infinity" / "-Infinity"."""
+    a = np.asarray(arr, dtype=np.float64)
+    out = a.tolist()
+    bad = np.flatnonzero(~np.isfinite(a.ravel())) if a.size else ()
+    if len(bad):
+        if a.ndim == 1:
+            for i in bad:
+                out[i] = _nonfinite_name(out[i])
+        else:
+            return [floats(row) for row in a]
+    return out
+
+
+def num(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else _nonfinite_name(x)
+
+
+def _json(request, obj, code=200):
+    body = json.dumps(obj, allow_nan=False, separators=(",", ":"))
+    return http_util.Respond(request, body, "application/json", code=code)
+
+
+def _error(request, code, message, parameter=None):
+    obj = {"error": message}
+    if parameter is not None:
+        obj["parameter"] = parameter
+    return _json(request, obj, code=code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter parsing
+
+
+def _get(request, name, required=True):
+    v = request.args.get(name)
+    if v is None or v == "":
+        if required:
+            raise BadRequest(name, "missing parameter %r" % name)
+        return None
+    if len(v) > 4096:
+        raise BadRequest(name, "parameter %r is too long" % name)
+    return v
+
+
+def _int(request, name, required=True, lo=_INT64[0], hi=_INT64[1], default=None):
+    v = _get(request, name, required)
+    if v is None:
+        return default
+    if not _INT_RE.match(v.strip()):
+        raise BadRequest(name, "parameter %r must be an integer" % name)
+    x = int(v.strip())
+    if not lo <= x <= hi:
+        raise BadRequest(name, "parameter %r must be between %d and %d" % (name, lo, hi))
+    return x
+
+
+def _range(request, first, last):
+    start = _int(request, "start", required=False)
+    end = _int(request, "end", required=False)
+    if start is not None and end is not None and start > end:
+        raise BadRequest("start", "start must be <= end")
+    start = first if start is None else start
+    end = last if end is None else end
+    if start > end:  # only one bound given and it lies outside the data
+        start, end = min(start, end), max(start, end)
+    return start, end
+
+
+# ---------------------------------------------------------------------------------------------
+# Data sources
+
+
+class _ProviderSource:
+    """Fallback over TensorBoard's data provider (sampled by TensorBoard, not lossless)."""
+
+    def __init__(self, provider, ctx, eid):
+        self._p, self._ctx, self._eid = provider, ctx, eid
+        self._meta = {}  # (run, tag) -> (kind, plugin data)
+        sc = provider.list_scalars(ctx, experiment_id=eid, plugin_name=md.PLUGIN_NAME)
+        te = provider.list_tensors(ctx, experiment_id=eid, plugin_name=md.PLUGIN_NAME)
+        for listing in (sc, te):
+            for run, tags in (listing or {}).items():
+                for tag, ts in tags.items():
+                    try:
+                        pd = md.parse_plugin_data(ts.plugin_content)
+                    except ValueError:
+                        continue
+                    kind = md.KIND_NAMES[pd.kind]
+                    if (kind == "scalar") == (listing is sc):
+                        self._meta[(run, tag)] = (kind, pd)
+        self._cache = {}
+
+    def runs(self):
+        runs = {r for r, _ in self._meta}
+        try:
+            runs.update(r.run_name for r in self._p.list_runs(self._ctx, experiment_id=self._eid))
+        except Exception:
+            pass
+        return sorted(runs)
+
+    def tags(self, run):
+        if run not in self.runs():
+            raise KeyError(run)
+        return {t: k for (r, t), (k, _) in sorted(self._meta.items()) if r == run}
+
+    def _read(self, run, tag):
+        key = (run, tag)
+        if key in self._cache:
+            return self._cache[key]
+        if key not in self._meta:
+            raise KeyError(key)
+        kind, pd = self._meta[key]
+        from tensorboard.data import provider as dp
+
+        flt = dp.RunTagFilter(runs=[run], tags=[tag])
+        if kind == "scalar":
+            data = self._p.read_scalars(self._ctx, experiment_id=self._eid, plugin_name=md.PLUGIN_NAME,
+                                        downsample=SAMPLED_DOWNSAMPLE, run_tag_filter=flt)
+            pts = sorted((d.step, d.wall_time, d.value) for d in data.get(run, {}).get(tag, []))
+            steps = np.array([p[0] for p in pts], dtype=np.int64)
+            series = ScalarSeries(steps, np.array([p[2] for p in pts], dtype=np.float64),
+                                  np.array([p[1] for p in pts], dtype=np.float64))
+        else:
+            data = self._p.read_tensors(self._ctx, experiment_id=self._eid, plugin_name=md.PLUGIN_NAME,
+                                        downsample=SAMPLED_DOWNSAMPLE, run_tag_filter=flt)
+            width = md.distribution_length(len(pd.quantile_probs), pd.num_bins)
+            pts = sorted(((d.step, d.wall_time, np.asarray(d.numpy, dtype=np.float64).ravel())
+                          for d in data.get(run, {}).get(tag, [])), key=lambda p: p[0])
+            pts = [p for p in pts if p[2].size == width]
+            steps = np.array([p[0] for p in pts], dtype=np.int64)
+            mat = np.array([p[2] for p in pts], dtype=np.float64).reshape(len(pts), width)
+            series = DistributionSeries(steps, np.array([p[1] for p in pts], dtype=np.float64), mat,
+                                        list(pd.quantile_probs), pd.num_bins)
+        if len(series.steps) > 1:  # one point per step, like the index
+            keep = np.concatenate([series.steps[1:] != series.steps[:-1], [True]])
+            if not keep.all():
+                series = _subset(series, np.flatnonzero(keep))
+        self._cache[key] = series
+        return series
+
+    def scalars(self, run, tag):
+        if self._meta.get((run, tag), ("",))[0] != "scalar":
+            raise KeyError(tag)
+        return self._read(run, tag)
+
+    def distributions(self, run, tag):
+        if self._meta.get((run, tag), ("",))[0] != "distribution":
+            raise KeyError(tag)
+        return self._read(run, tag)
+
+    def tag_summaries(self, run):
+        out = []
+        for tag, kind in self.tags(run).items():
+            s = self._read(run, tag)
+            if len(s.steps):
+                out.append((tag, kind, len(s.steps), int(s.steps[0]), int(s.steps[-1])))
+        return out
+
+    def sampled(self, run, tag):
+        s = self._read(run, tag)
+        n = len(s.steps)
+        return {"n": n, "N": int(s.steps[-1] - s.steps[0] + 1) if n else 0}
+
+    corrupt_records = 0
+    source = "sampled"
+
+
+def _subset(series, idx):
+    if isinstance(series, ScalarSeries):
+        return ScalarSeries(series.steps[idx], series.values[idx], series.wall_times[idx])
+    return DistributionSeries(series.steps[idx], series.wall_times[idx], series.data[idx],
+                              series.quantile_probs, series.num_bins)
+
+
+class _IndexSource:
+    source = "index"
+
+    def __init__(self, index):
+        self._i = index
+
+    def runs(self):
+        return self._i.runs()
+
+    def tags(self, run):
+        return self._i.tags(run)
+
+    def tag_summaries(self, run):
+        return self._i.tag_summaries(run)
+
+    def scalars(self, run, tag):
+        return self._i.scalars(run, tag)
+
+    def distributions(self, run, tag):
+        return self._i.distributions(run, tag)
+
+    def sampled(self, run, tag):
+        return None
+
+    @property
+    def corrupt_records(self):
+        return self._i.corrupt_records
+
+
+# ---------------------------------------------------------------------------------------------
+# The plugin
+
+
+def _route(fn):
+    """Wraps a handler: BadRequest -> 400, unknown run/tag -> 404, never a stack trace."""
+
+    @wrappers.Request.application
+    def app(self, request):
+        try:
+            return fn(self, request)
+        except BadRequest as e:
+            return _error(request, 400, str(e), e.parameter)
+        except (KeyError, NotFound) as e:
+            msg = e.args[0] if e.args and isinstance(e.args[0], str) else "not found"
+            return _error(request, 404, msg)
+        except Exception:  # a bug: log it, answer without internals
+            logger.exception("tb_batch: error serving %s", request.path)
+            return _error(request, 500, "internal error")
+
+    app.__name__ = fn.__name__
+    return app
+
+
+class BatchesPlugin(base_plugin.TBPlugin):
+    plugin_name = md.PLUGIN_NAME
+
+    def __init__(self, context):
+        self._context = context
+        self._provider = getattr(context, "data_provider", None)
+        logdir = getattr(context, "logdir", None) or ""
+        self._index = LogdirIndex(logdir) if logdir else None
+        self._reload_lock = threading.Lock()
+        self._last_reload = 0.0
+        self._spike_cache = {}
+        self._static = self._static_table()
+
+    # -- TensorBoard hooks ---------------------------------------------------------------------
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name="Batches",
+                                            disable_reload=False)
+
+    def is_active(self):
+        try:
+            src = self._source(None)
+            return any(src.tags(r) for r in src.runs())
+        except Exception:
+            return False
+
+    def get_plugin_apps(self):
+        return {
+            "/runs": self._serve_runs,
+            "/series": self._serve_series,
+            "/distribution": self._serve_distribution,
+            "/step": self._serve_step,
+            "/anomalies": self._serve_anomalies,
+            "/export": self._serve_export,
+            "/static/*": self._serve_static,
+        }
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def _reload(self, force=False):
+        now = time.monotonic()
+        if not force and now - self._last_reload < RELOAD_MIN_INTERVAL_S:
+            return
+        with self._reload_lock:
+            if not force and time.monotonic() - self._last_reload < RELOAD_MIN_INTERVAL_S:
+                return
+            self._index.reload()
+            self._last_reload = time.monotonic()
+
+    def _source(self, request):
+        if self._index is not None:
+            self._reload()
+            return _IndexSource(self._index)
+        if self._provider is None:
+            raise NotFound("no data source")
+        environ = request.environ if request is not None else {}
+        return _ProviderSource(self._provider, plugin_util.context(environ),
+                               plugin_util.experiment_id(environ))
+
+    @staticmethod
+    def _run(request, src):
+        run = _get(request, "run")
+        if run not in src.runs():
+            raise NotFound("unknown run %r" % run)
+        return run
+
+    @staticmethod
+    def _tag(request, src, run, kind):
+        tag = _get(request, "tag")
+        tags = src.tags(run)
+        if tag not in tags:
+            raise NotFound("unknown tag %r in run %r" % (tag, run))
+        if kind is not None and tags[tag] != kind:
+            raise NotFound("tag %r in run %r is a %s, not a %s" % (tag, run, tags[tag], kind))
+        return tag
+
+    # -- routes --------------------------------------------------------------------------------
+
+    @_route
+    def _serve_runs(self, request):
+        src = self._source(request)
+        runs = []
+        for run in src.runs():
+            tags = []
+            for tag, kind, count, first, last in src.tag_summaries(run):
+                t = {"tag": tag, "kind": kind, "count": count, "first_step": first, "last_step": last}
+                if src.source == "sampled":
+                    t["sampled"] = src.sampled(run, tag)
+                tags.append(t)
+            runs.append({"run": run, "tags": tags, "source": src.source})
+        return _json(request, {"runs": runs, "corrupt_records": src.corrupt_records})
+
+    @_route
+    def _serve_series(self, request):
+        src = self._source(request)
+        run = self._run(request, src)
+        tag = self._tag(request, src, run, "scalar")
+        width = _int(request, "width", lo=1, hi=MAX_WIDTH)
+        s = src.scalars(run, tag)
+        if not len(s.steps):
+            raise NotFound("no points for tag %r in run %r" % (tag, run))
+        start, end = _range(request, int(s.steps[0]), int(s.steps[-1]))
+        a = int(np.searchsorted(s.steps, start, side="left"))
+        b = int(np.searchsorted(s.steps, end, side="right"))
+        steps, values, walls = s.steps[a:b], s.values[a:b], s.wall_times[a:b]
+        count = int(steps.size)
+        if count > 4 * width:
+            idx = rd.m4(steps, values, start, end, width)
+            steps, values, walls = steps[idx], values[idx], walls[idx]
+            method = "m4"
+        else:
+            method = "raw"
+        return _json(request, {
+            "run": run, "tag": tag, "start": start, "end": end, "count": count,
+            "reduced": method != "raw", "method": method,
+            "steps": steps.tolist(), "values": floats(values), "wall_times": walls.tolist(),
+            "sampled": src.sampled(run, tag),
+        })
+
+    @_route
+    def _serve_distribution(self, request):
+        src = self._source(request)
+        run = self._run(request, src)
+        tag = self._tag(request, src, run, "distribution")
+        width = _int(request, "width", lo=1, hi=MAX_WIDTH)
+        bins = _int(request, "bins", required=False, lo=1, hi=MAX_BINS, default=DEFAULT_BINS)
+        d = src.distributions(run, tag)
+        if not len(d.steps):
+            raise NotFound("no points for tag %r in run %r" % (tag, run))
+        start, end = _range(request, int(d.steps[0]), int(d.steps[-1]))
+        a = int(np.searchsorted(d.steps, start, side="left"))
+        b = int(np.searchsorted(d.steps, end, side="right"))
+        steps = d.steps[a:b]
+        data = d.data[a:b]
+        n = int(steps.size)
+        qp = d.quantile_probs
+        Q = len(qp)
+        h0 = md.HEADER_LENGTH
+        quant = data[:, h0:h0 + Q]
+        hist = data[:, h0 + Q:]
+        vmin, vmax, mean = data[:, md.MIN], data[:, md.MAX], data[:, md.MEAN]
+        if n > width:
+            fc = data[:, md.COUNT] - data[:, md.NAN_COUNT] - data[:, md.POSINF_COUNT] - data[:, md.NEGINF_COUNT]
+            r = rd.bands(steps, quant, qp, vmin, vmax, mean, fc, start, end, width)
+            seg = r["segments"]
+            out_steps, step_ends = r["steps"], r["step_ends"]
+            omin, omax, omean, oq = r["min"], r["max"], r["mean"], r["quantiles"]
+            method = "bands"
+        else:
+            seg = np.arange(n)
+            out_steps = step_ends = steps
+            omin, omax, omean, oq = vmin, vmax, mean, quant.T
+            method = "raw"
+        edges, counts = rd.heatmap(vmin, vmax, hist, seg, bins) if n else (
+            np.full(bins + 1, np.nan), np.zeros((0, bins)))
+        return _json(request, {
+            "run": run, "tag": tag, "start": start, "end": end, "count": n,
+            "reduced": method != "raw", "method": method,
+            "quantile_probs": qp.tolist(),
+            "steps": out_steps.tolist(), "step_ends": step_ends.tolist(),
+            "min": floats(omin), "max": floats(omax), "mean": floats(omean),
+            "quantiles": [floats(row) for row in oq],
+            "heatmap": {"edges": floats(edges), "counts": counts.tolist()},
+            "sampled": src.sampled(run, tag),
+        })
+
+    @_route
+    def _serve_step(self, request):
+        src = self._source(request)
+        run = self._run(request, src)
+        step = _int(request, "step")
+        scalars, dists = {}, {}
+        wall = None
+        prev_step = next_step = None
+        for tag, kind in src.tags(run).items():
+            s = src.scalars(run, tag) if kind == "scalar" else src.distributions(run, tag)
+            i = int(np.searchsorted(s.steps, step, side="left"))
+            found = i < len(s.steps) and int(s.steps[i]) == step
+            if i > 0:
+                p = int(s.steps[i - 1])
+                prev_step = p if prev_step is None else max(prev_step, p)
+            j = i + 1 if found else i
+            if j < len(s.steps):
+                q = int(s.steps[j])
+                next_step = q if next_step is None else min(next_step, q)
+            if not found:
+                continue
+            if wall is None:
+                wall = float(s.wall_times[i])
+            if kind == "scalar":
+                scalars[tag] = num(s.values[i])
+            else:
+                row = s.data[i]
+                entry = {f: num(row[k]) for k, f in enumerate(md.HEADER_FIELDS)}
+                for f in ("count", "nan_count", "posinf_count", "neginf_count"):
+                    if isinstance(entry[f], float) and entry[f].is_integer():
+                        entry[f] = int(entry[f])
+                entry["quantile_probs"] = s.quantile_probs.tolist()
+                entry["quantiles"] = floats(s.quantiles[i])
+                entry["bin_edges"] = floats(s.step_bin_edges(i))
+                entry["histogram"] = floats(s.histograms[i])
+                dists[tag] = entry
+        found = bool(scalars or dists)
+        return _json(request, {
+            "run": run, "step": step, "wall_time": wall, "found": found,
+            "scalars": scalars, "distributions": dists,
+            "prev_step": prev_step, "next_step": next_step,
+        })
+
+    def _spikes(self, run, tag, s):
+        key = (id(s.steps), run, tag, len(s.steps), int(s.steps[-1]) if len(s.steps) else None)
+        hit = self._spike_cache.get((run, tag))
+        if hit is not None and hit[0] == key[2:]:
+            return hit[1]
+        scores = rd.spike_scores(s.values)
+        self._spike_cache[(run, tag)] = (key[2:], scores)
+        return scores
+
+    @_route
+    def _serve_anomalies(self, request):
+        src = self._source(request)
+        run = self._run(request, src)
+        tag = _get(request, "tag", required=False)
+        limit = _int(request, "limit", required=False, lo=1, hi=MAX_LIMIT, default=DEFAULT_LIMIT)
+        tags = src.tags(run)
+        if tag is not None:
+            if tags.get(tag) != "scalar":
+                raise NotFound("unknown scalar tag %r in run %r" % (tag, run))
+            names = [tag]
+        else:
+            names = [t for t, k in tags.items() if k == "scalar"]
+        nonfinite, spikes = [], []
+        for t in names:
+            s = src.scalars(run, t)
+            v = np.asarray(s.values, dtype=np.float64)
+            bad = np.flatnonzero(~np.isfinite(v))
+            for i in bad[:limit]:
+                x = float(v[i])
+                kind = "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+                nonfinite.append({"tag": t, "step": int(s.steps[i]), "value": num(x),
+                                  "kind": kind, "score": None})
+            scores = self._spikes(run, t, s)
+            hit = np.flatnonzero(scores >= rd.SPIKE_THRESHOLD)
+            if hit.size > limit:
+                hit = hit[np.argsort(-scores[hit], kind="stable")[:limit]]
+            for i in hit:
+                spikes.append({"tag": t, "step": int(s.steps[i]), "value": num(v[i]),
+                               "kind": "spike", "score": num(scores[i])})
+        nonfinite.sort(key=lambda a: (a["step"], a["tag"]))
+        spikes.sort(key=lambda a: (-a["score"] if isinstance(a["score"], float) else -math.inf,
+                                   a["step"], a["tag"]))
+        return _json(request, {
+            "run": run, "threshold": rd.SPIKE_THRESHOLD, "window": rd.SPIKE_WINDOW,
+            "anomalies": (nonfinite + spikes)[:limit],
+        })
+
+    @_route
+    def _serve_export(self, request):
+        src = self._source(request)
+        run = self._run(request, src)
+        tag = self._tag(request, src, run, None)
+        fmt = _get(request, "format", required=False) or "csv"
+        if fmt not in ("csv", "json"):
+            raise BadRequest("format", "format must be csv or json")
+        kind = src.tags(run)[tag]
+        if kind == "scalar":
+            s = src.scalars(run, tag)
+            cols = [("value", s.values)]
+        else:
+            s = src.distributions(run, tag)
+            names = list(md.HEADER_FIELDS) + ["q%s" % _fmt_p(p) for p in s.quantile_probs] + [
+                "h%d" % j for j in range(s.num_bins)]
+            cols = [(nm, s.data[:, k]) for k, nm in enumerate(names)]
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", "%s_%s" % (run, tag)).strip("._") or "export"
+        if fmt == "csv":
+            body, mime = _csv_chunks(s.steps, s.wall_times, cols), "text/csv; charset=utf-8"
+        else:
+            body, mime = _json_chunks(s.steps, s.wall_times, cols, kind), "application/json"
+        resp = wrappers.Response(body, mimetype=mime, direct_passthrough=False)
+        resp.headers["Content-Disposition"] = 'attachment; filename="%s.%s"' % (safe[:100], fmt)
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Cache-Control"] = "no-cache"
+        return resp
+
+    # -- static files --------------------------------------------------------------------------
+
+    @staticmethod
+    def _static_table():
+        table = {}
+        if os.path.isdir(STATIC_DIR):
+            for dirpath, _dirs, files in os.walk(STATIC_DIR):
+                for f in files:
+                    full = os.path.join(dirpath, f)
+                    rel = os.path.relpath(full, STATIC_DIR).replace(os.sep, "/")
+                    table[rel] = full
+        return table
+
+    @_route
+    def _serve_static(self, request):
+        prefix = "/static/"
+        path = request.path
+        i = path.find(prefix)
+        name = path[i + len(prefix):] if i >= 0 else ""
+        full = self._static.get(name)
+        if full is None:
+            if name == "index.js":
+                return http_util.Respond(request, _MISSING_FRONTEND_JS, "text/javascript")
+            raise NotFound("no static file %r" % name)
+        if name.endswith((".js", ".mjs")):
+            mime = "text/javascript"
+        else:
+            mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        try:
+            with open(full, "rb") as f:
+                content = f.read()
+        except OSError:
+            raise NotFound("no static file %r" % name)
+        return http_util.Respond(request, content, mime)
+
+
+def _fmt_p(p):
+    return ("%.6g" % p)
+
+
+def _csv_cell_list(a):
+    return [repr(x) for x in np.asarray(a, dtype=np.float64).tolist()]
+
+
+def _csv_chunks(steps, walls, cols, chunk=20000):
+    yield ("step,wall_time," + ",".join(n for n, _ in cols) + "\n").encode()
+    n = len(steps)
+    for a in range(0, n, chunk):
+        b = min(n, a + chunk)
+        parts = [[str(x) for x in steps[a:b].tolist()], _csv_cell_list(walls[a:b])]
+        parts += [_csv_cell_list(c[a:b]) for _, c in cols]
+        yield ("\n".join(",".join(row) for row in zip(*parts)) + "\n").encode()
+
+
+def _json_array_chunks(values, is_int=False, chunk=50000):
+    yield "["
+    n = len(values)
+    for a in range(0, n, chunk):
+        part = values[a:a + chunk]
+        items = part.tolist() if is_int else floats(part)
+        s = json.dumps(items, allow_nan=False, separators=(",", ":"))[1:-1]
+        yield ("," if a else "") + s
+    yield "]"
+
+
+def _json_chunks(steps, walls, cols, kind):
+    def gen():
+        yield '{"steps":'
+        yield from _json_array_chunks(steps, is_int=True)
+        yield ',"wall_times":'
+        yield from _json_array_chunks(walls)
+        if kind == "scalar":
+            yield ',"values":'
+            yield from _json_array_chunks(cols[0][1])
+        else:
+            for name, c in cols:
+                yield ",%s:" % json.dumps(name)
+                yield from _json_array_chunks(c)
+        yield "}"
+
+    for s in gen():
+        yield s.encode()
