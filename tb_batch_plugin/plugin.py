@@ -377,6 +377,21 @@ class BatchesPlugin(base_plugin.TBPlugin):
             raise NotFound("tag %r in run %r is a %s, not a %s" % (tag, run, tags[tag], kind))
         return tag
 
+    def _ranged(self, request, kind):
+        """Common part of series/distribution: the series and the index range [a, b) of the
+        requested inclusive step range."""
+        src = self._source(request)
+        run = self._run(request, src)
+        tag = self._tag(request, src, run, kind)
+        width = _int(request, "width", lo=1, hi=MAX_WIDTH)
+        s = src.scalars(run, tag) if kind == "scalar" else src.distributions(run, tag)
+        if not len(s.steps):
+            raise NotFound("no points for tag %r in run %r" % (tag, run))
+        start, end = _range(request, int(s.steps[0]), int(s.steps[-1]))
+        a = int(np.searchsorted(s.steps, start, side="left"))
+        b = int(np.searchsorted(s.steps, end, side="right"))
+        return src, run, tag, width, s, start, end, a, b
+
     # -- routes --------------------------------------------------------------------------------
 
     @_route
@@ -395,16 +410,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
 
     @_route
     def _serve_series(self, request):
-        src = self._source(request)
-        run = self._run(request, src)
-        tag = self._tag(request, src, run, "scalar")
-        width = _int(request, "width", lo=1, hi=MAX_WIDTH)
-        s = src.scalars(run, tag)
-        if not len(s.steps):
-            raise NotFound("no points for tag %r in run %r" % (tag, run))
-        start, end = _range(request, int(s.steps[0]), int(s.steps[-1]))
-        a = int(np.searchsorted(s.steps, start, side="left"))
-        b = int(np.searchsorted(s.steps, end, side="right"))
+        src, run, tag, width, s, start, end, a, b = self._ranged(request, "scalar")
         steps, values, walls = s.steps[a:b], s.values[a:b], s.wall_times[a:b]
         count = int(steps.size)
         if count > 4 * width:
@@ -422,17 +428,8 @@ class BatchesPlugin(base_plugin.TBPlugin):
 
     @_route
     def _serve_distribution(self, request):
-        src = self._source(request)
-        run = self._run(request, src)
-        tag = self._tag(request, src, run, "distribution")
-        width = _int(request, "width", lo=1, hi=MAX_WIDTH)
+        src, run, tag, width, d, start, end, a, b = self._ranged(request, "distribution")
         bins = _int(request, "bins", required=False, lo=1, hi=MAX_BINS, default=DEFAULT_BINS)
-        d = src.distributions(run, tag)
-        if not len(d.steps):
-            raise NotFound("no points for tag %r in run %r" % (tag, run))
-        start, end = _range(request, int(d.steps[0]), int(d.steps[-1]))
-        a = int(np.searchsorted(d.steps, start, side="left"))
-        b = int(np.searchsorted(d.steps, end, side="right"))
         steps = d.steps[a:b]
         data = d.data[a:b]
         n = int(steps.size)
