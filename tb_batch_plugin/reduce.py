@@ -24,8 +24,12 @@ __all__ = ["columns", "m4", "bands", "heatmap", "spike_scores", "SPIKE_THRESHOLD
 
 def columns(steps, start, end, width):
     """Pixel column (0..width-1) of each step for the inclusive step range [start, end]."""
-    span = float(end) - float(start) + 1.0
-    col = np.floor((steps.astype(np.float64) - float(start)) * (width / span)).astype(np.int64)
+    span = int(end) - int(start) + 1
+    if span * width < 2**62 and int(start) > -(2**62) and int(end) < 2**62:
+        # exact: column c holds the steps with c*span <= (step-start)*width < (c+1)*span
+        col = (steps.astype(np.int64) - int(start)) * int(width) // span
+    else:
+        col = np.floor((steps.astype(np.float64) - float(start)) * (width / float(span))).astype(np.int64)
     return np.clip(col, 0, width - 1)
 
 
