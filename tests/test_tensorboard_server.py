@@ -1,0 +1,95 @@
+"""A real `tensorboard` process on 127.0.0.1 (ephemeral port), both --load_fast modes: every step
+comes back (100k steps, one spike), appended steps appear after a reload, broken files are
+counted, not fatal."""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+import _eventgen as eg
+import helpers_events as he
+
+N = 100_000
+SPIKE = 61_234
+
+
+def _json(resp):
+    status, body = resp
+    assert status == 200, body[:300]
+    return json.loads(body)
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["load_fast=false", "load_fast=true"])
+def server(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp("tb")
+    rng = np.random.default_rng(0)
+    loss = (2 + 0.05 * rng.normal(size=N)).astype(np.float32)
+    loss[SPIKE] = 50.0
+    path = eg.event_path(str(d / "train"))
+    eg.write_scalars(path, "loss", np.arange(N), loss)
+    # A broken run: one corrupted record and a truncated last record.
+    bpath = eg.event_path(str(d / "broken"))
+    eg.write_scalars(bpath, "x", np.arange(200), np.arange(200, dtype=np.float32))
+    off, length = he.record_spans(bpath)[51]  # step 50
+    he.flip_byte(bpath, off + 12 + length // 2)
+    with open(bpath, "ab") as f:
+        f.write(struct.pack("<Q", 60) + b"\x01\x02")  # a record that is still being written
+    tb = he.TensorBoardProcess(d, load_fast=request.param)
+    yield tb, path, loss
+    tb.close()
+
+
+def test_plugin_is_listed(server):
+    tb, _, _ = server
+    listing = _json(tb.wait_for("/data/plugins_listing",
+                                lambda s, b: s == 200 and b'"tb_batch"' in b))
+    meta = listing["tb_batch"]
+    assert meta["tab_name"] == "Batches"
+    assert meta["enabled"] is True
+    assert meta["loading_mechanism"] == {"type": "IFRAME",
+                                         "module_path": "/data/plugin/tb_batch/static/index.js"}
+    status, body = tb.get("/data/plugin/tb_batch/static/index.js")
+    assert status == 200 and body
+
+
+def test_every_step_and_the_spike_come_back(server):
+    tb, _, loss = server
+    runs = _json(tb.get("/data/plugin/tb_batch/runs"))
+    train = {r["run"]: r for r in runs["runs"]}["train"]
+    assert train["source"] == "index"
+    assert train["tags"] == [{"tag": "loss", "kind": "scalar", "count": N, "first_step": 0,
+                              "last_step": N - 1}]
+    s = _json(tb.get("/data/plugin/tb_batch/series?run=train&tag=loss&width=500"))
+    assert s["count"] == N and s["method"] == "m4"
+    i = s["steps"].index(SPIKE)
+    assert s["values"][i] == 50.0
+    assert max(s["values"]) == 50.0 and min(s["values"]) == float(loss.min())
+    a = _json(tb.get("/data/plugin/tb_batch/anomalies?run=train"))
+    assert a["anomalies"][0]["step"] == SPIKE and a["anomalies"][0]["kind"] == "spike"
+    st = _json(tb.get("/data/plugin/tb_batch/step?run=train&step=%d" % SPIKE))
+    assert st["scalars"] == {"loss": 50.0}
+    status, body = tb.get("/data/plugin/tb_batch/series?run=train&tag=loss&width=0")
+    assert status == 400 and json.loads(body)["parameter"] == "width"
+    status, body = tb.get("/data/plugin/tb_batch/series?run=..%2Ftrain&tag=loss&width=5")
+    assert status == 404 and b"Traceback" not in body
+
+
+def test_broken_file_is_counted_not_fatal(server):
+    tb, _, _ = server
+    runs = _json(tb.get("/data/plugin/tb_batch/runs"))
+    assert runs["corrupt_records"] == 1
+    broken = {r["run"]: r for r in runs["runs"]}["broken"]
+    assert broken["tags"][0]["count"] == 199  # 200 written, step 50 corrupted
+    s = _json(tb.get("/data/plugin/tb_batch/series?run=broken&tag=x&width=1000"))
+    assert s["steps"] == [k for k in range(200) if k != 50]
+
+
+def test_appended_steps_appear_after_reload(server):
+    tb, path, _ = server
+    eg.write_scalars(path, "loss", np.arange(N, N + 1000), np.full(1000, 3.0, np.float32))
+    tb.wait_for("/data/plugin/tb_batch/runs",
+                lambda s, b: s == 200 and b'"count":%d' % (N + 1000) in b, timeout=30)
+    s = _json(tb.get("/data/plugin/tb_batch/series?run=train&tag=loss&width=2000&start=%d" % N))
+    assert s["count"] == 1000 and s["steps"] == list(range(N, N + 1000)) and set(s["values"]) == {3.0}
