@@ -41,6 +41,7 @@ export class App implements Ctx {
   private distCards = new Map<string, DistCard>();
   private anomalies = new Map<string, Anomaly[] | string>();
   private ipc: IPC | null = null;
+  private runsSig = "";
 
   // DOM
   readonly root: HTMLElement;
@@ -159,7 +160,7 @@ export class App implements Ctx {
 
   private layout(): HTMLElement {
     const reloadBtn = h("button", { type: "button", class: "tbb-btn", text: "⟳ Reload", title: "Reload runs and data" });
-    reloadBtn.addEventListener("click", () => void this.reload());
+    reloadBtn.addEventListener("click", () => void this.reload(true));
     this.filterInput = h("input", {
       type: "search", class: "tbb-input", placeholder: "Filter runs (regex)", "aria-label": "Filter runs by regular expression",
       spellcheck: "false", autocomplete: "off",
@@ -279,9 +280,13 @@ export class App implements Ctx {
 
   // ------------------------------------------------------------------ runs
 
-  async reload(): Promise<void> {
+  /** Re-reads the runs; charts are re-queried when anything changed (or when `force`). */
+  async reload(force = false): Promise<void> {
     try {
       const res = await fetchRuns();
+      const sig = JSON.stringify(res);
+      if (!force && sig === this.runsSig) return;
+      this.runsSig = sig;
       this.runs = res.runs;
       this.byRun = new Map(res.runs.map((r) => [r.run, new Map(r.tags.map((t) => [t.tag, t]))]));
       const names = res.runs.map((r) => r.run);

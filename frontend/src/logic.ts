@@ -457,9 +457,11 @@ export function yRange(mins: number[], maxs: number[], minPos: number[], log: bo
   for (const v of maxs) if (Number.isFinite(v) && v > hi) hi = v;
   if (!(lo <= hi)) return log ? [0.1, 10] : [0, 1];
   if (log) {
-    if (hi <= lo) return [lo / 2, hi * 2];
-    const f = Math.pow(hi / lo, 0.05);
-    return [lo / f, hi * f];
+    // whole decades: uPlot's log axis splits expect powers of 10 at both ends
+    const a = Math.pow(10, Math.floor(Math.log10(lo)));
+    let b = Math.pow(10, Math.ceil(Math.log10(hi)));
+    if (b <= a) b = a * 10;
+    return [a, b];
   }
   if (hi === lo) {
     const d = Math.abs(hi) * 0.1 || 1;

@@ -322,7 +322,9 @@ export class StepChart {
       },
       scales: {
         x: { time: wall, range: (_u, mn, mx) => this.xRange() ?? [mn, mx] },
-        y: log ? { distr: 3, log: 10, range: () => this.yr } : { range: () => this.yr },
+        y: log
+          ? { distr: 3, log: 10, range: () => (this.yr[0] > 0 && this.yr[1] > this.yr[0] ? this.yr : [0.1, 10]) }
+          : { range: () => this.yr },
       },
       axes: baseAxes(this.ctx, wall),
       series,

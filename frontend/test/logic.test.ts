@@ -270,10 +270,10 @@ describe("yRange", () => {
     expect(yRange([0], [10], [1], false)).toEqual([-0.5, 10.5]);
   });
   it("uses the smallest positive value on a log scale", () => {
-    const [lo, hi] = yRange([-5], [100], [0.01], true);
-    expect(lo).toBeGreaterThan(0);
-    expect(lo).toBeLessThan(0.01);
-    expect(hi).toBeGreaterThan(100);
+    const [lo, hi] = yRange([-5], [100], [0.02], true);
+    expect(lo).toBeCloseTo(0.01, 12);
+    expect(hi).toBe(100);
+    expect(yRange([3], [3], [3], true)).toEqual([1, 10]);
   });
   it("widens a flat line and survives no data", () => {
     expect(yRange([2], [2], [2], false)).toEqual([1.8, 2.2]);
