@@ -49,6 +49,24 @@ def _first_where(mask, seg_id):
     return cand[first]
 
 
+def _bounds(steps, start, end, width):
+    """Start index of each non-empty column, by binary search of the columns' first steps."""
+    span = int(end) - int(start) + 1
+    if not (span * width < 2**62 and int(start) > -(2**62) and int(end) < 2**62):
+        return _segments(columns(steps, start, end, width))
+    c = np.arange(1, width, dtype=np.int64)
+    first = int(start) + (c * span + width - 1) // width  # ceil(c * span / width)
+    b = np.concatenate([[0], np.searchsorted(steps, first, side="left")])
+    keep = np.concatenate([b[1:] > b[:-1], [b[-1] < steps.size]])
+    return b[keep]
+
+
+def _first_in_segments(mask, seg):
+    """First index where mask is True in each segment (every segment has one)."""
+    cand = np.flatnonzero(mask)
+    return cand[np.searchsorted(cand, seg, side="left")]
+
+
 def m4(steps, values, start, end, width):
     """Indices (sorted, unique) of the points kept by M4 for `width` columns over [start, end].
 
@@ -66,14 +84,14 @@ def m4(steps, values, start, end, width):
     else:
         fv, fcol, base = values[fi], col[fi], fi
     if fv.size:
-        seg = _segments(fcol)
+        seg = _bounds(steps, start, end, width) if base is None else _segments(fcol)
         seg_end = np.concatenate([seg[1:], [fv.size]])
-        sid = np.repeat(np.arange(seg.size), seg_end - seg)
+        seg_len = seg_end - seg
         cmin = np.minimum.reduceat(fv, seg)
         cmax = np.maximum.reduceat(fv, seg)
         local = np.concatenate([seg, seg_end - 1,
-                                _first_where(fv == cmin[sid], sid),
-                                _first_where(fv == cmax[sid], sid)])
+                                _first_in_segments(fv == np.repeat(cmin, seg_len), seg),
+                                _first_in_segments(fv == np.repeat(cmax, seg_len), seg)])
         keep.append(local if base is None else base[local])
     if fi is not None:
         for mask in (np.isnan(values), values == np.inf, values == -np.inf):
