@@ -71,7 +71,8 @@ class BatchStats(keras.callbacks.Callback):
         self.num_bins = int(num_bins)
         _check_writable(self.log_dir)
         self._recorders = {}
-        self._installed = {}  # mode -> the model function built with our step
+        self._installed = {}  # mode -> the model function built with our step, while installed
+        self._built = {}  # mode -> (model key, wrapped step, function): reused by the next fit
         self._patches = []  # (object, attribute name, original) to undo at train end
         self._in_fit = False
         self._warned = set()
@@ -133,19 +134,31 @@ class BatchStats(keras.callbacks.Callback):
         return self._recorders[mode]
 
     def _install(self, mode):
-        """Makes the model's train/test function run our wrapped step (rebuilt only if needed)."""
+        """Makes the model's train/test function run our wrapped step.
+
+        The function traced with our step is kept between fits (and validation runs) of the same
+        compiled model, so reinstalling it does not retrace.
+        """
         model = self.model
         attr = "train_function" if mode == TRAIN else "test_function"
         current = getattr(model, attr)
         if current is not None and current is self._installed.get(mode):
             return
         step_name = "train_step" if mode == TRAIN else "test_step"
-        original_step = getattr(model, step_name)
+        jit = bool(getattr(model, "jit_compile", False))
+        key = (id(model), model.steps_per_execution, jit, id(model.optimizer),
+               id(getattr(model, "_compile_loss", None)))
         self._patch_capture_hooks(model)
         self._recorder(mode)
-        jit = bool(getattr(model, "jit_compile", False))
-        wrapped = _StepWrapper(self, mode, original_step, jit)
         self._patches.append((model, step_name, model.__dict__.get(step_name, _ABSENT)))
+        cached = self._built.get(mode)
+        if cached is not None and cached[0] == key:
+            _, wrapped, function = cached
+            setattr(model, step_name, wrapped)
+            setattr(model, attr, function)
+            self._installed[mode] = function
+            return
+        wrapped = _StepWrapper(self, mode, getattr(model, step_name), jit)
         setattr(model, step_name, wrapped)
         if jit:  # compile our step ourselves: summary ops have no XLA kernel
             model.jit_compile = False
@@ -158,6 +171,7 @@ class BatchStats(keras.callbacks.Callback):
             if jit:
                 model.jit_compile = True
         self._installed[mode] = getattr(model, attr)
+        self._built[mode] = (key, wrapped, self._installed[mode])
 
     def _uninstall(self, mode):
         if mode not in self._installed:
@@ -349,9 +363,12 @@ class _StepWrapper:
 
         step = self.recorder.step.read_value()
         self.recorder.step.assign_add(1)
-        record = tf.equal(step % cb.every, 0)
+        record = None
+        if cb.every > 1:
+            record = tf.equal(step % cb.every, 0)
         if multi:
-            record = tf.logical_and(record, tf.equal(replica_ctx.replica_id_in_sync_group, 0))
+            first = tf.equal(replica_ctx.replica_id_in_sync_group, 0)
+            record = first if record is None else tf.logical_and(record, first)
         return logs, scalars, dists, step, record
 
     def _optimizer_scalars(self, cap, replica_ctx):
@@ -398,7 +415,10 @@ class _StepWrapper:
             return tf.constant(True)
 
         with tf.device("/cpu:0"):
-            tf.cond(record, write, lambda: tf.constant(False))
+            if record is None:  # every step, one replica: no conditional (an If op costs per step)
+                write()
+            else:
+                tf.cond(record, write, lambda: tf.constant(False))
 
 
 def _per_sample_losses(cb, cap):
