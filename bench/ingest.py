@@ -28,6 +28,14 @@ from tb_batch_plugin import index  # noqa: E402
 
 
 def rss():
+    """Resident set size, after returning freed heap pages to the OS (glibc keeps them
+    otherwise, which would count transient read buffers as if they were held)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 

@@ -12,6 +12,7 @@ from tensorboard.plugins import base_plugin
 from werkzeug.test import Client
 
 import _eventgen as eg
+import helpers_events as he
 from tb_batch_plugin import metadata
 from tb_batch_plugin.plugin_loader import BatchesLoader
 
@@ -305,3 +306,14 @@ def test_sampled_fallback_through_data_provider(data):
     assert get(c, "step?run=train&step=%d" % s["steps"][1])["found"] is True
     assert get(c, "anomalies?run=train")["run"] == "train"
     assert get(c, "series?run=x&tag=loss&width=3", 404)
+
+
+def test_entry_module_imports_nothing_heavy():
+    import subprocess
+    import sys
+    code = ("import sys, tb_batch_plugin.plugin_loader as m; "
+            "print(sorted(k for k in ('numpy', 'tensorflow', 'tb_batch_plugin.plugin') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=he.REPO, env={"PYTHONPATH": he.REPO, "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
