@@ -421,6 +421,70 @@ def _resync(arr, start):
     return None
 
 
+def _frame_lengths(buf, pos):
+    """Follows the length fields from pos while whole records fit in buf (CRCs not checked).
+
+    Equivalent to the plain loop `while fits: record at pos; pos += 16 + length`, but when the
+    last records repeat with a period of p lengths (interleaved tags), the next cycles are
+    checked in bulk: the length fields at the positions the loop would visit if the pattern held
+    are read with strided numpy views, and the records up to the first deviation accepted. By
+    induction those are exactly the positions the loop would have visited."""
+    n = len(buf)
+    unpack = struct.Struct("<Q").unpack_from
+    offs_parts, lens_parts = [], []
+    while True:
+        offs, lens = [], []
+        oa, la = offs.append, lens.append
+        full = False
+        while len(offs) < 48:
+            if pos + 12 > n:
+                full = True
+                break
+            L = unpack(buf, pos)[0]
+            end = pos + 16 + L
+            if end > n:
+                full = True
+                break
+            oa(pos)
+            la(L)
+            pos = end
+        offs_parts.append(np.array(offs, dtype=np.int64))
+        lens_parts.append(np.array(lens, dtype=np.int64))
+        if full:
+            break
+        period = None
+        for p in range(1, 17):
+            if lens[-p:] == lens[-2 * p:-p]:
+                period = p
+                break
+        if period is None:
+            continue
+        pat = np.array(lens[-period:], dtype=np.int64)
+        rel = np.concatenate([[0], np.cumsum(pat + 16)])
+        cycle = int(rel[-1])
+        rel = rel[:-1]
+        k_try = 64
+        while True:
+            k = min(k_try, (n - pos) // cycle)
+            if k < 1:
+                break
+            got = np.empty((k, period), dtype=np.int64)
+            for j in range(period):
+                got[:, j] = np.ndarray((k,), dtype="<u8", buffer=buf, offset=pos + int(rel[j]),
+                                       strides=(cycle,))
+            bad = np.flatnonzero((got != pat[None, :]).ravel())
+            m = int(bad[0]) if bad.size else k * period
+            if m:
+                starts = (pos + np.arange(k, dtype=np.int64)[:, None] * cycle + rel[None, :]).ravel()[:m]
+                offs_parts.append(starts)
+                lens_parts.append(np.tile(pat, k)[:m])
+                pos = int(starts[-1]) + 16 + int(lens_parts[-1][-1])
+            if bad.size or k < k_try:
+                break
+            k_try *= 4
+    return np.concatenate(offs_parts), np.concatenate(lens_parts), pos
+
+
 def _frame(buf, arr):
     """Splits buf into complete records. Returns (offsets, lengths, end, corrupt_headers):
     records [offsets[i], offsets[i]+16+lengths[i]); bytes from `end` on are an incomplete
@@ -431,18 +495,7 @@ def _frame(buf, arr):
     pos = 0
     corrupt = 0
     while True:
-        offs, lens = [], []
-        oa, la = offs.append, lens.append
-        while pos + 12 <= n:
-            L = unpack(buf, pos)[0]
-            end = pos + 16 + L
-            if end > n:
-                break
-            oa(pos)
-            la(L)
-            pos = end
-        o = np.array(offs, dtype=np.int64)
-        ln = np.array(lens, dtype=np.int64)
+        o, ln, pos = _frame_lengths(buf, pos)
         ok = _header_crc_ok(arr, o, ln)
         bad = np.flatnonzero(~ok)
         if bad.size:

@@ -228,3 +228,69 @@ def test_missing_logdir_and_unknown_names(tmp_path):
         idx.scalars("train", "loss")
     os.makedirs(tmp_path / "empty")
     assert index.load(str(tmp_path / "empty")).runs() == []
+
+
+def _naive_frames(buf):
+    import struct
+    offs, lens, pos = [], [], 0
+    while pos + 12 <= len(buf):
+        n = struct.unpack_from("<Q", buf, pos)[0]
+        if pos + 16 + n > len(buf):
+            break
+        offs.append(pos)
+        lens.append(n)
+        pos += 16 + n
+    return offs, lens, pos
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=6), st.integers(0, 400),
+       st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 60)), max_size=4), st.integers(0, 30))
+def test_bulk_framing_equals_the_plain_loop(pattern, repeats, changes, cut):
+    """Framing with periodic jumps visits exactly the records the plain loop visits."""
+    import struct
+    lengths = (pattern * (repeats + 1))
+    for at, ln in changes:  # break the period here and there
+        if at < len(lengths):
+            lengths[at] = ln
+    rng = np.random.default_rng(len(lengths))
+    parts = []
+    for ln in lengths:
+        parts.append(struct.pack("<Q", ln) + rng.integers(0, 256, 8 + ln, dtype=np.uint8).tobytes())
+    buf = b"".join(parts)
+    buf = buf[:max(0, len(buf) - cut)]
+    o, ln, pos = index._frame_lengths(buf, 0)
+    no, nl, npos = _naive_frames(buf)
+    assert o.tolist() == no and ln.tolist() == nl and pos == npos
+
+
+def test_interleaved_tags_with_a_corrupt_record_and_a_pattern_break(tmp_path):
+    meta, dmeta = metadata.scalar_metadata(), metadata.distribution_metadata(num_bins=3)
+    row = np.arange(metadata.distribution_length(len(metadata.DEFAULT_QUANTILE_PROBS), 3), dtype=np.float64)
+    evs = [he.file_version_event()]
+    for step in range(600):
+        evs.append(he.event(step, 1.0 + step, [("a", he.tensor_proto(np.float32(step)), meta)]))
+        evs.append(he.event(step, 1.0 + step, [("bb", he.tensor_proto(np.float32(-step)), meta)]))
+        if step % 3 == 0:
+            evs.append(he.event(step, 1.0 + step, [("d", he.tensor_proto(row + step, dtype=np.float64), dmeta)]))
+        if step == 300:
+            evs.append(he.event(step, 2.0, [("other", he.tensor_proto(np.float32(1)), meta)]))
+    path = str(tmp_path / "events.out.tfevents.5.z")
+    he.write_events(path, evs)
+    spans = he.record_spans(path)
+    off, length = spans[1000]
+    he.flip_byte(path, off + 12 + length - 1)
+    idx = index.load(str(tmp_path))
+    assert idx.corrupt_records == 1
+    a, b = idx.scalars(".", "a"), idx.scalars(".", "bb")
+    assert len(a.steps) + len(b.steps) == 1199
+    np.testing.assert_array_equal(a.values, a.steps.astype(np.float32))
+    np.testing.assert_array_equal(b.values, -b.steps.astype(np.float32))
+    np.testing.assert_array_equal(a.wall_times, 1.0 + a.steps)
+    d = idx.distributions(".", "d")
+    np.testing.assert_array_equal(d.steps, np.arange(0, 600, 3))
+    np.testing.assert_array_equal(d.data, row[None, :] + d.steps[:, None])
+    np.testing.assert_array_equal(idx.scalars(".", "other").steps, [300])
