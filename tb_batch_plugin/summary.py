@@ -49,61 +49,56 @@ def distribution_tensor(values, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
                         num_bins=metadata.DEFAULT_NUM_BINS):
     """The fixed-layout float64 summary of a batch of values (see ``metadata``).
 
-    Static shapes only (no boolean masks), so it also compiles with XLA: non-finite values are
-    sorted to the end as +inf and excluded by index arithmetic.
+    Runs once per recorded step inside the training graph, so it is written for few ops: one
+    sort of the batch, with every non-finite value sorted to the end as +inf and left out by
+    index arithmetic (static shapes only, so it also compiles with XLA).
     """
+    inf = float("inf")
     x = tf.cast(tf.reshape(values, [-1]), tf.float64)
     finite = tf.math.is_finite(x)
-    count = tf.cast(tf.size(x), tf.float64)
-    nan_count = tf.reduce_sum(tf.cast(tf.math.is_nan(x), tf.float64))
-    posinf_count = tf.reduce_sum(tf.cast(tf.equal(x, float("inf")), tf.float64))
-    neginf_count = tf.reduce_sum(tf.cast(tf.equal(x, float("-inf")), tf.float64))
     n = tf.reduce_sum(tf.cast(finite, tf.int32))
     nf = tf.cast(n, tf.float64)
-    has_finite = n > 0
-    nan = tf.constant(float("nan"), tf.float64)
+    size = tf.cast(tf.size(x), tf.float64)
+    nan_count = tf.reduce_sum(tf.cast(tf.math.is_nan(x), tf.float64))
+    posinf_count = tf.reduce_sum(tf.cast(tf.equal(x, inf), tf.float64))
+    neginf_count = size - nf - nan_count - posinf_count
 
-    x_finite_or_zero = tf.where(finite, x, tf.zeros_like(x))
-    mean = tf.reduce_sum(x_finite_or_zero) / tf.maximum(nf, 1.0)
-    centered = tf.where(finite, x - mean, tf.zeros_like(x))
-    std = tf.sqrt(tf.reduce_sum(centered * centered) / tf.maximum(nf, 1.0))
+    # With no finite value these are 0/0 = NaN, as the layout says.
+    mean = tf.reduce_sum(tf.where(finite, x, 0.0)) / nf
+    centered = tf.where(finite, x - mean, 0.0)
+    std = tf.sqrt(tf.reduce_sum(centered * centered) / nf)
 
-    # Ascending sort with every non-finite value moved to the end; the first n are the finite ones.
-    s = tf.sort(tf.where(finite, x, tf.fill(tf.shape(x), tf.constant(float("inf"), tf.float64))))
+    # Ascending, the n finite values first; one extra slot keeps gathers in range when n == 0.
+    s = tf.concat([tf.sort(tf.where(finite, x, inf)), [inf]], 0)
     last = tf.maximum(n - 1, 0)
-    s_safe = tf.concat([s, tf.zeros([1], tf.float64)], 0)  # keeps gathers in range when n == 0
-    lo_val = s_safe[0]
-    hi_val = tf.gather(s_safe, last)
+    lo_val = s[0]
+    hi_val = tf.gather(s, last)
 
-    # Exact quantiles, numpy's "linear" method: position p * (n - 1) between closest ranks.
-    probs = tf.constant(quantile_probs, tf.float64)
-    pos = probs * tf.cast(last, tf.float64)
+    # Exact quantiles, numpy's "linear" method: position p * (n - 1) between closest ranks,
+    # interpolated as numpy's _lerp does (from the nearer end).
+    pos = tf.constant(quantile_probs, tf.float64) * tf.cast(last, tf.float64)
     lo = tf.floor(pos)
     frac = pos - lo
     lo_i = tf.cast(lo, tf.int32)
-    hi_i = tf.minimum(lo_i + 1, last)
-    a = tf.gather(s_safe, lo_i)
-    b = tf.gather(s_safe, hi_i)
-    # numpy's _lerp: a + (b - a) * t, evaluated from the nearer end for t >= 0.5.
-    quantiles = tf.where(frac >= 0.5, b - (b - a) * (1.0 - frac), a + (b - a) * frac)
+    a = tf.gather(s, lo_i)
+    b = tf.gather(s, tf.minimum(lo_i + 1, last))
+    diff = b - a
+    quantiles = tf.where(frac >= 0.5, b - diff * (1.0 - frac), a + diff * frac)
 
-    # Histogram on num_bins equal-width bins over [min, max], the last bin closed (np.histogram).
+    # Histogram as np.histogram: B equal-width bins over [min, max] (edges as np.linspace), the
+    # last bin closed. Counting the values below each inner edge is one binary search; with
+    # min == max the span is taken as 1, which puts every value in bin 0.
     width = hi_val - lo_val
-    span = tf.where(width > 0, width, tf.ones_like(width))
-    step = span / num_bins
+    step = tf.where(width > 0, width, 1.0) / num_bins
     inner_edges = lo_val + tf.range(1, num_bins, dtype=tf.float64) * step
-    # Values below edge j: cumulative counts at each inner edge (finite values only, ranks < n).
-    below = tf.searchsorted(s[tf.newaxis, :], inner_edges[tf.newaxis, :], side="left")[0]
-    below = tf.minimum(tf.cast(below, tf.int32), n)
+    below = tf.minimum(tf.searchsorted(s, inner_edges, side="left", out_type=tf.int32), n)
     cum = tf.concat([[0], below, [n]], 0)
     hist = tf.cast(cum[1:] - cum[:-1], tf.float64)
-    hist = tf.where(width > 0, hist,
-                    tf.concat([[nf], tf.zeros([num_bins - 1], tf.float64)], 0))
 
+    finite_stats = tf.concat([tf.stack([lo_val, hi_val, mean, std]), quantiles], 0)
     stats = tf.concat([
-        tf.stack([count, nan_count, posinf_count, neginf_count]),
-        tf.where(has_finite, tf.stack([lo_val, hi_val, mean, std]), tf.fill([4], nan)),
-        tf.where(has_finite, quantiles, tf.fill([len(quantile_probs)], nan)),
+        tf.stack([size, nan_count, posinf_count, neginf_count]),
+        tf.where(n > 0, finite_stats, float("nan")),
         hist,
     ], 0)
     return tf.ensure_shape(stats, [metadata.distribution_length(len(quantile_probs), num_bins)])
