@@ -135,10 +135,12 @@ def _range(request, first, last):
     end = _int(request, "end", required=False)
     if start is not None and end is not None and start > end:
         raise BadRequest("start", "start must be <= end")
-    start = first if start is None else start
-    end = last if end is None else end
-    if start > end:  # only one bound given and it lies outside the data
-        start, end = min(start, end), max(start, end)
+    # A missing bound defaults to the data's first/last step, but never crosses the given one
+    # (start=20000 on data ending at 9999 is the empty range [20000, 20000]).
+    if start is None:
+        start = first if end is None else min(first, end)
+    if end is None:
+        end = max(last, start)
     return start, end
 
 

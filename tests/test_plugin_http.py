@@ -116,6 +116,14 @@ def test_series_m4_keeps_column_extremes(client, data, start, end, width):
 def test_series_empty_range(client):
     r = get(client, "series?run=train&tag=loss&width=10&start=20000&end=30000")
     assert r["count"] == 0 and r["steps"] == [] and r["method"] == "raw"
+    r = get(client, "series?run=train&tag=loss&width=10&start=20000")
+    assert (r["start"], r["end"], r["count"]) == (20000, 20000, 0)
+    r = get(client, "series?run=train&tag=loss&width=10&end=-5")
+    assert (r["start"], r["end"], r["count"]) == (-5, -5, 0)
+    r = get(client, "series?run=train&tag=loss&width=10&start=9990")
+    assert (r["start"], r["end"], r["count"]) == (9990, 9999, 10)
+    r = get(client, "distribution?run=train&tag=per_sample_loss&width=10&start=1000")
+    assert r["count"] == 0 and r["steps"] == [] and r["heatmap"]["counts"] == []
 
 
 def test_distribution_raw_and_bands(client, data):
