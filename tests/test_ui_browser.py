@@ -292,6 +292,25 @@ def test_distributions_view(tab):
     assert tab.errors == [], tab.errors
 
 
+def test_drill_down_compares_runs_side_by_side(tab):
+    """The same step of every plotted run, scalars and distributions next to each other."""
+    tab.frame.evaluate("window.__tbb.app.setView({start: 0, end: 1999})")
+    tab.wait_ready()
+    tab.frame.evaluate("window.__tbb.app.openDrill('train', %d)" % NAN_STEP)
+    tab.frame.wait_for_selector(".tbb-drill[data-state=loaded][data-step='%d']" % NAN_STEP, timeout=15000)
+    heads = tab.frame.locator(".tbb-drill-scalars thead th").all_inner_texts()
+    assert heads[1].strip() == "train" and set(h.strip() for h in heads[2:]) == {"validation", XSS_RUN}
+    assert tab.frame.locator(".tbb-drill-scalars tr[data-tag=loss] td").first.inner_text() == "NaN"
+    runs = tab.frame.locator(".tbb-drill-dist").evaluate_all("els => els.map(e => e.dataset.run)")
+    assert runs == ["train", "validation"]  # the XSS run has no distribution: listed as not recorded
+    assert tab.frame.locator(".tbb-drill-dist canvas.tbb-hist").count() == 2
+    tab.shot("drilldown_side_by_side.png")
+    tab.page.keyboard.press("Escape")
+    tab.frame.evaluate("window.__tbb.app.setView(null)")
+    tab.wait_ready()
+    assert tab.errors == [], tab.errors
+
+
 def test_dark_mode_screenshot(browser, tb_url):
     t = Tab(browser, tb_url, scheme="dark")
     try:

@@ -40,6 +40,8 @@ export class App implements Ctx {
   private stepCharts = new Map<string, StepChart>();
   private distCards = new Map<string, DistCard>();
   private anomalies = new Map<string, Anomaly[] | string>();
+  private anomGen = 0;
+  private anomDone = 0;
   private ipc: IPC | null = null;
   private runsSig = "";
 
@@ -418,11 +420,30 @@ export class App implements Ctx {
 
   // ------------------------------------------------------------------ anomalies
 
+  /**
+   * Anomalies are scored by the server on first request (a rolling median over every step: about
+   * a second per million steps), so they are asked for one run at a time, and only while no chart
+   * is loading: charts and zooms always go first.
+   */
   private async loadAnomalies(): Promise<void> {
+    const gen = ++this.anomGen;
     const runs = this.plotted();
-    const got = await Promise.all(runs.map((r) => fetchAnomalies(r, 50).catch((e) => String((e as Error).message))));
-    this.anomalies = new Map(runs.map((r, i) => [r, got[i]]));
+    this.anomalies = new Map(runs.map((r) => [r, "loading…"]));
     this.renderAnomalies();
+    for (const r of runs) {
+      while (this.pending > 0) await new Promise((res) => setTimeout(res, 50));
+      if (gen !== this.anomGen) return;
+      let got: Anomaly[] | string;
+      try {
+        got = await fetchAnomalies(r, 50);
+      } catch (e) {
+        got = String((e as Error).message);
+      }
+      if (gen !== this.anomGen) return;
+      this.anomalies.set(r, got);
+      this.renderAnomalies();
+    }
+    this.anomDone = gen;
   }
 
   private renderAnomalies(): void {
@@ -432,12 +453,14 @@ export class App implements Ctx {
       return;
     }
     for (const [run, list] of this.anomalies) {
-      const n = typeof list === "string" ? "error" : String(list.length);
+      const loading = list === "loading…";
+      const n = loading ? "…" : typeof list === "string" ? "error" : String(list.length);
       const det = h("details", { class: "tbb-anom-run", "data-run": run },
         h("summary", {}, h("span", { class: "tbb-swatch", style: `background:${this.color(run)}` }),
           h("span", { class: "tbb-run-name", text: run }), h("span", { class: "tbb-muted", text: ` (${n})` })));
       if (typeof list !== "string" && list.length && list.length <= 20) det.open = true;
-      if (typeof list === "string") det.append(h("p", { class: "tbb-bad tbb-small", text: list }));
+      if (loading) det.append(h("p", { class: "tbb-muted tbb-small", text: "scoring…" }));
+      else if (typeof list === "string") det.append(h("p", { class: "tbb-bad tbb-small", text: list }));
       else if (!list.length) det.append(h("p", { class: "tbb-muted tbb-small", text: "none" }));
       else {
         const ul = h("ul", { class: "tbb-anom-list" });
@@ -477,6 +500,7 @@ export class App implements Ctx {
       charts: [...this.stepCharts.values()].map((c) => c.debug()),
       dists: [...this.distCards.values()].map((c) => c.debug()),
       drill: this.drill,
+      anomaliesLoaded: this.anomDone === this.anomGen,
     };
   }
 

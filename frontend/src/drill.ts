@@ -6,7 +6,7 @@ import { clear, h } from "./dom";
 import { fmtNum, fmtStep } from "./logic";
 
 function histogramCanvas(d: StepDist, color: string, fg: string): HTMLCanvasElement {
-  const W = 200, H = 70;
+  const W = 186, H = 64;
   const px = window.devicePixelRatio || 1;
   const cv = h("canvas", {
     class: "tbb-hist", width: Math.round(W * px), height: Math.round(H * px),
@@ -185,12 +185,12 @@ export class Drill {
     const dtags = [...new Set(cols.flatMap((d) => Object.keys(d.distributions)))].sort();
     for (const t of dtags) {
       const row = h("div", { class: "tbb-drill-dists" });
+      const without = cols.filter((d) => !d.distributions[t]).map((d) => d.run);
       for (const d of cols) {
         const dist = d.distributions[t];
+        if (!dist) continue;
         const block = h("div", { class: "tbb-drill-dist", "data-run": d.run }, h("div", { class: "tbb-drill-dist-run" }, sw(d.run), h("span", { class: "tbb-run-name", text: d.run })));
-        if (!dist) {
-          block.append(h("p", { class: "tbb-muted", text: "not recorded" }));
-        } else {
+        {
           block.append(histogramCanvas(dist, this.ctx.color(d.run), this.ctx.theme.fg));
           const nonfin = dist.nan_count + dist.posinf_count + dist.neginf_count;
           block.append(h("p", {
@@ -207,6 +207,11 @@ export class Drill {
         row.append(block);
       }
       this.body.append(h("h3", { text: t }), row);
+      if (without.length) {
+        const p = h("p", { class: "tbb-muted tbb-small", text: `${t} not recorded in: ` });
+        without.forEach((r, i) => p.append(i ? ", " : "", h("span", { class: "tbb-run-name", text: r })));
+        this.body.append(p);
+      }
     }
   }
 }
