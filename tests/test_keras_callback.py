@@ -82,21 +82,35 @@ def _reference(x, y, sw, epochs=EPOCHS, val=None):
     return {k: (np.array(v) if k not in ("per_sample_loss", "predictions") else v) for k, v in out.items()}
 
 
+class AllBatchLogs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.logs = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.logs.append(("train", batch, {k: float(v) for k, v in logs.items()}))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.logs.append(("test", batch, {k: float(v) for k, v in logs.items()}))
+
+
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_per_step_values_match_gradient_tape_loop(tmp_path, steps_per_execution, weighted):
     x, y, sw = _data()
     sw = sw if weighted else None
     val = (x[:70], y[:70])  # 3 validation batches, the last partial
-    plain = _model(steps_per_execution)
+    plain, seen_plain = _model(steps_per_execution), AllBatchLogs()
     h_plain = plain.fit(x, y, sample_weight=sw, batch_size=BATCH, epochs=EPOCHS, shuffle=False,
-                        verbose=0, validation_data=val)
-    model = _model(steps_per_execution)
+                        verbose=0, validation_data=val, callbacks=[seen_plain])
+    model, seen = _model(steps_per_execution), AllBatchLogs()
     h = model.fit(x, y, sample_weight=sw, batch_size=BATCH, epochs=EPOCHS, shuffle=False,
-                  verbose=0, validation_data=val, callbacks=[tbb.BatchStats(tmp_path)])
+                  verbose=0, validation_data=val, callbacks=[tbb.BatchStats(tmp_path), seen])
 
-    # The callback changes nothing: History and final weights are bit-identical.
+    # The callback changes nothing: History, the logs other callbacks see and the final
+    # weights are bit-identical.
     assert h.history == h_plain.history
+    assert seen.logs == seen_plain.logs and len(seen.logs) > 0
     for a, b in zip(model.get_weights(), plain.get_weights()):
         np.testing.assert_array_equal(a, b)
 
