@@ -294,3 +294,15 @@ def test_interleaved_tags_with_a_corrupt_record_and_a_pattern_break(tmp_path):
     np.testing.assert_array_equal(d.steps, np.arange(0, 600, 3))
     np.testing.assert_array_equal(d.data, row[None, :] + d.steps[:, None])
     np.testing.assert_array_equal(idx.scalars(".", "other").steps, [300])
+
+
+def test_url_logdir_goes_through_gfile(tmp_path):
+    """A logdir given as a URL is read with TensorBoard's gfile (here file://, as gs:// would be)."""
+    pytest.importorskip("tensorflow")
+    p = eg.event_path(str(tmp_path / "run"))
+    eg.write_scalars(p, "x", np.arange(300), np.arange(300, dtype=np.float32))
+    idx = index.load("file://" + str(tmp_path))
+    assert idx.runs() == ["run"]
+    np.testing.assert_array_equal(idx.scalars("run", "x").steps, np.arange(300))
+    eg.write_scalars(p, "x", [300], [1.0])
+    assert len(idx.reload().scalars("run", "x").steps) == 301
