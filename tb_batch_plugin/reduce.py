@@ -180,11 +180,18 @@ def _window_stats(x, w):
     med = np.empty(m)
     mad = np.empty(m)
     rows = max(1, (1 << 22) // w)
+    h = w // 2
     for a in range(0, m, rows):
         v = view[a:a + rows]
-        md = np.median(v, axis=1)
+        if w % 2:  # odd window: the median is the middle order statistic (partition is cheap)
+            md = np.partition(v, h, axis=1)[:, h]
+            dev = np.abs(v - md[:, None])
+            md_dev = np.partition(dev, h, axis=1)[:, h]
+        else:
+            md = np.median(v, axis=1)
+            md_dev = np.median(np.abs(v - md[:, None]), axis=1)
         med[a:a + rows] = md
-        mad[a:a + rows] = np.median(np.abs(v - md[:, None]), axis=1)
+        mad[a:a + rows] = md_dev
     return med, mad
 
 
