@@ -53,12 +53,9 @@ def write_logdir(d, runs, steps):
 
 
 def start_tensorboard(logdir):
-    from tensorboard import default, program
-    from tensorboard.plugins import base_plugin
-    from tb_batch_plugin.plugin_loader import BatchesLoader
+    from tensorboard import program
 
-    loader = BatchesLoader() if isinstance(BatchesLoader, type) and issubclass(BatchesLoader, base_plugin.TBLoader) else BatchesLoader
-    tb = program.TensorBoard(plugins=default.get_plugins() + [loader])
+    tb = program.TensorBoard(plugins=_eventgen.tensorboard_plugins())
     tb.configure(argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0"])
     return tb.launch().rstrip("/")
 

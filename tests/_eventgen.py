@@ -169,3 +169,22 @@ def write_distributions(path, tag, steps, samples, walls=None,
             tensor_content=b"\0" * (8 * L))
 
     _write_events(path, tag, steps, walls, rows.view(np.uint8).reshape(len(steps), 8 * L), meta, make_tensor)
+
+
+def tensorboard_plugins():
+    """TensorBoard's default plugins plus tb_batch, once: default.get_plugins() already holds the
+    tb_batch loader when the package is installed (entry point), and a second copy would make
+    TensorBoard refuse to start ("Duplicate plugins for name tb_batch")."""
+    from tensorboard import default
+    from tensorboard.plugins import base_plugin
+
+    plugins = default.get_plugins()
+    names = set()
+    for p in plugins:
+        names.add(getattr(p, "plugin_name", None) or getattr(p, "__name__", ""))
+    if metadata.PLUGIN_NAME in names or "BatchesLoader" in names:
+        return plugins
+    from tb_batch_plugin.plugin_loader import BatchesLoader
+
+    loader = BatchesLoader() if isinstance(BatchesLoader, type) and issubclass(BatchesLoader, base_plugin.TBLoader) else BatchesLoader
+    return plugins + [loader]

@@ -73,14 +73,11 @@ def tb_url(tmp_path_factory):
     assert os.path.isfile(static), (
         "the frontend bundle is missing: run `pip install -e .` (hatch_build.py builds it) "
         "or `cd frontend && npm ci && npm run build`")
-    from tensorboard import default, program
-    from tensorboard.plugins import base_plugin
-    from tb_batch_plugin.plugin_loader import BatchesLoader
+    from tensorboard import program
 
     logdir = str(tmp_path_factory.mktemp("ui_logdir"))
     make_logdir(logdir)
-    loader = BatchesLoader() if isinstance(BatchesLoader, type) and issubclass(BatchesLoader, base_plugin.TBLoader) else BatchesLoader
-    tb = program.TensorBoard(plugins=default.get_plugins() + [loader])
+    tb = program.TensorBoard(plugins=_eventgen.tensorboard_plugins())
     tb.configure(argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0"])
     url = tb.launch().rstrip("/")
     deadline = time.time() + 120
@@ -261,6 +258,21 @@ def test_html_run_name_is_text_and_runs_no_script(tab):
     assert XSS_RUN in tab.frame.locator(".tbb-drill-run").inner_text()
     tab.page.keyboard.press("Escape")
     assert tab.dialogs == [] and tab.errors == [], (tab.dialogs, tab.errors)
+
+
+def test_keyboard_zoom_and_reset(tab):
+    plot = tab.frame.locator(".tbb-chart[data-tag=loss] .tbb-plot")
+    plot.focus()
+    tab.page.keyboard.press("+")
+    tab.wait_ready()
+    v = tab.debug()["view"]
+    assert v is not None and v["end"] - v["start"] <= N_LONG // 2 + 1
+    tab.page.keyboard.press("ArrowRight")
+    tab.wait_ready()
+    assert tab.debug()["view"]["start"] > v["start"]
+    tab.page.keyboard.press("0")
+    tab.wait_ready()
+    assert tab.debug()["view"] is None
 
 
 def test_zoom_requeries_to_single_steps_and_export_link(tab, tb_url):
