@@ -31,7 +31,7 @@ import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
 
 from tb_batch_plugin import metadata
-from tb_batch_plugin.summary import distribution_tensor
+from tb_batch_plugin.summary import distribution_tensors
 
 TRAIN, VALIDATION = "train", "validation"
 
@@ -359,7 +359,7 @@ class _StepWrapper:
             scalars.update(self._optimizer_scalars(cap, replica_ctx if multi else None))
         dists = self._distribution_values(cap, replica_ctx if multi else None) if cb.distributions else {}
         if self.jit:
-            dists = {k: distribution_tensor(v, cb.quantile_probs, cb.num_bins) for k, v in dists.items()}
+            dists = _summarize(dists, cb)
 
         step = self.recorder.step.read_value()
         self.recorder.step.assign_add(1)
@@ -409,8 +409,7 @@ class _StepWrapper:
         def write():
             for name, value in scalars.items():
                 gen_summary_ops.write_summary(resource, step, value, name, scalar_md)
-            for name, values in dists.items():
-                tensor = values if precomputed else distribution_tensor(values, cb.quantile_probs, cb.num_bins)
+            for name, tensor in (dists if precomputed else _summarize(dists, cb)).items():
                 gen_summary_ops.write_summary(resource, step, tensor, name, dist_md)
             return tf.constant(True)
 
@@ -419,6 +418,14 @@ class _StepWrapper:
                 write()
             else:
                 tf.cond(record, write, lambda: tf.constant(False))
+
+
+def _summarize(dists, cb):
+    """{name: values} -> {name: distribution tensor}, all computed in one batched computation."""
+    if not dists:
+        return {}
+    rows = distribution_tensors(list(dists.values()), cb.quantile_probs, cb.num_bins)
+    return {name: rows[i] for i, name in enumerate(dists)}
 
 
 def _per_sample_losses(cb, cap):
