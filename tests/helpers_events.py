@@ -88,7 +88,10 @@ _SERVER = r"""
 import sys
 from tensorboard import default, program
 from tb_batch_plugin.plugin_loader import BatchesLoader
-tb = program.TensorBoard(plugins=default.get_plugins() + [BatchesLoader()])
+plugins = default.get_plugins()  # holds the tb_batch loader already when the package is installed
+if not any(isinstance(p, BatchesLoader) or p is BatchesLoader for p in plugins):
+    plugins.append(BatchesLoader())
+tb = program.TensorBoard(plugins=plugins)
 tb.configure(argv=[None, "--logdir", sys.argv[1], "--host", "127.0.0.1", "--port", "0",
                    "--load_fast", sys.argv[2], "--reload_interval", "1"])
 print(tb.launch(), flush=True)
