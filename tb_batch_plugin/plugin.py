@@ -510,12 +510,15 @@ class BatchesPlugin(base_plugin.TBPlugin):
         })
 
     def _spikes(self, run, tag, s):
-        key = (id(s.steps), run, tag, len(s.steps), int(s.steps[-1]) if len(s.steps) else None)
+        """Spike scores of a scalar series, cached until the series changes (a new length, last
+        step or wall times: appends and restarts both change one of them)."""
+        n = len(s.steps)
+        version = (n, int(s.steps[-1]), float(s.wall_times[0]), float(s.wall_times[-1])) if n else (0,)
         hit = self._spike_cache.get((run, tag))
-        if hit is not None and hit[0] == key[2:]:
+        if hit is not None and hit[0] == version:
             return hit[1]
         scores = rd.spike_scores(s.values)
-        self._spike_cache[(run, tag)] = (key[2:], scores)
+        self._spike_cache[(run, tag)] = (version, scores)
         return scores
 
     @_route
