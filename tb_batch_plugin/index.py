@@ -394,6 +394,14 @@ def _header_crc_ok(arr, offs, lens):
     stored = (arr[offs + 8].astype(np.uint32) | (arr[offs + 9].astype(np.uint32) << _U8)
               | (arr[offs + 10].astype(np.uint32) << np.uint32(16))
               | (arr[offs + 11].astype(np.uint32) << np.uint32(24)))
+    top = int(lens.max())
+    if top < (1 << 22):  # a lookup table by length (no sort)
+        table = np.zeros(top + 1, dtype=np.uint32)
+        present = np.zeros(top + 1, dtype=bool)
+        present[lens] = True
+        for x in np.flatnonzero(present).tolist():
+            table[x] = _masked_crc32c(struct.pack("<Q", x))
+        return stored == table[lens]
     ulens, inv = np.unique(lens, return_inverse=True)
     exp = np.array([_masked_crc32c(struct.pack("<Q", int(x))) for x in ulens], dtype=np.uint32)
     return stored == exp[inv]
