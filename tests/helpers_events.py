@@ -92,7 +92,7 @@ plugins = default.get_plugins()  # holds the tb_batch loader already when the pa
 if not any(isinstance(p, BatchesLoader) or p is BatchesLoader for p in plugins):
     plugins.append(BatchesLoader())
 tb = program.TensorBoard(plugins=plugins)
-tb.configure(argv=[None, "--logdir", sys.argv[1], "--host", "127.0.0.1", "--port", "0",
+tb.configure(argv=[None, sys.argv[3], sys.argv[1], "--host", "127.0.0.1", "--port", "0",
                    "--load_fast", sys.argv[2], "--reload_interval", "1"])
 print(tb.launch(), flush=True)
 sys.stdin.read()
@@ -100,11 +100,13 @@ sys.stdin.read()
 
 
 class TensorBoardProcess:
-    def __init__(self, logdir, load_fast):
+    def __init__(self, logdir, load_fast, logdir_spec=None):
+        """logdir_spec: e.g. "name:/path" to start with --logdir_spec instead of --logdir."""
         env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(logdir), "true" if load_fast else "false"],
+            [sys.executable, "-c", _SERVER, logdir_spec or str(logdir), "true" if load_fast else "false",
+             "--logdir_spec" if logdir_spec else "--logdir"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("http"):

@@ -93,3 +93,25 @@ def test_appended_steps_appear_after_reload(server):
                 lambda s, b: s == 200 and b'"count":%d' % (N + 1000) in b, timeout=30)
     s = _json(tb.get("/data/plugin/tb_batch/series?run=train&tag=loss&width=2000&start=%d" % N))
     assert s["count"] == 1000 and s["steps"] == list(range(N, N + 1000)) and set(s["values"]) == {3.0}
+
+
+def test_logdir_spec_falls_back_to_sampled_data(tmp_path):
+    """--logdir_spec gives the plugin no logdir: it reads TensorBoard's (sampled) data provider
+    and says how many points it got out of the step range."""
+    eg.write_scalars(eg.event_path(str(tmp_path / "a")), "loss", np.arange(5000),
+                     np.arange(5000, dtype=np.float32))
+    tb = he.TensorBoardProcess(None, load_fast=False, logdir_spec="exp:%s" % (tmp_path / "a"))
+    try:
+        runs = _json(tb.wait_for("/data/plugin/tb_batch/runs",
+                                 lambda s, b: s == 200 and b'"loss"' in b))
+        run = runs["runs"][0]
+        name = run["run"]  # TensorBoard's name for it ("exp/.")
+        assert name.startswith("exp") and run["source"] == "sampled"
+        tag = run["tags"][0]
+        assert tag["sampled"]["N"] == tag["last_step"] - tag["first_step"] + 1
+        assert 0 < tag["sampled"]["n"] == tag["count"] <= 5000
+        s = _json(tb.get("/data/plugin/tb_batch/series?run=%s&tag=loss&width=100" % name))
+        assert s["sampled"] == tag["sampled"] and s["count"] == tag["count"]
+        assert all(v == float(k) for k, v in zip(s["steps"], s["values"]))
+    finally:
+        tb.close()
