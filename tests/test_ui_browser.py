@@ -37,6 +37,7 @@ N_LONG = 200_000
 SPIKE_STEP = 123_457
 SPIKE_VALUE = 50.0
 NAN_STEP = 777
+LOGDIR = {}
 
 
 def make_logdir(d):
@@ -77,6 +78,7 @@ def tb_url(tmp_path_factory):
 
     logdir = str(tmp_path_factory.mktemp("ui_logdir"))
     make_logdir(logdir)
+    LOGDIR["path"] = logdir
     tb = program.TensorBoard(plugins=_eventgen.tensorboard_plugins())
     tb.configure(argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0"])
     url = tb.launch().rstrip("/")
@@ -329,6 +331,24 @@ def test_dark_mode_screenshot(browser, tb_url):
         bg = t.frame.evaluate("getComputedStyle(document.body).backgroundColor")
         assert bg == "rgb(32, 33, 36)", bg
         t.shot("steps_dark.png")
+        assert t.errors == [], t.errors
+    finally:
+        t.close()
+
+
+def test_follows_tensorboard_reload(browser, tb_url):
+    """New steps appear after TensorBoard's own reload button (the experimental.DataReloaded
+    message over the plugin IPC), without reloading the page. Last: it changes the log directory."""
+    t = Tab(browser, tb_url)
+    try:
+        vs = np.arange(2000, 2500)
+        _eventgen.write_scalars(_eventgen.event_path(os.path.join(LOGDIR["path"], "validation")), "loss", vs,
+                                np.full(len(vs), 0.3, dtype=np.float32))
+        t.page.locator("app-header-reload button.reload-button").click()
+        t.frame.wait_for_function(
+            """() => { const c = window.__tbb.debug().charts.find(c => c.tag === 'loss');
+                 const r = c && c.runs.find(r => r.run === 'validation');
+                 return r && r.count === 2500 && c.state === 'drawn'; }""", timeout=60_000)
         assert t.errors == [], t.errors
     finally:
         t.close()

@@ -85,7 +85,10 @@ export class App implements Ctx {
 
   start(): void {
     this.ipc = connectToHost();
-    const reload = debounce(() => void this.reload(), 300);
+    // The server re-reads the log directory at most about once a second: ask again a little
+    // later, so that data written just before TensorBoard's reload is not missed.
+    const again = debounce(() => void this.reload(), 1500);
+    const reload = debounce(() => { void this.reload(); again(); }, 300);
     this.ipc?.listen(MSG_DATA_RELOADED, () => { reload(); return null; });
     this.ipc?.listen(MSG_RUNS_CHANGED, () => { reload(); return null; });
     void this.reload();
@@ -162,7 +165,8 @@ export class App implements Ctx {
 
   private layout(): HTMLElement {
     const reloadBtn = h("button", { type: "button", class: "tbb-btn", text: "⟳ Reload", title: "Reload runs and data" });
-    reloadBtn.addEventListener("click", () => void this.reload(true));
+    const again = debounce(() => void this.reload(), 1500);
+    reloadBtn.addEventListener("click", () => { void this.reload(true); again(); });
     this.filterInput = h("input", {
       type: "search", class: "tbb-input", placeholder: "Filter runs (regex)", "aria-label": "Filter runs by regular expression",
       spellcheck: "false", autocomplete: "off",
