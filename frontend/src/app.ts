@@ -63,7 +63,7 @@ export class App implements Ctx {
   firstPaintMs: number | null = null;
   lastZoomMs: number | null = null;
   private zoomT0: number | null = null;
-  private pending = 0;
+  private readonly busy = new Set<object>();
   private loadGen = 0;
 
   constructor(host: HTMLElement) {
@@ -145,20 +145,23 @@ export class App implements Ctx {
     this.drillPanel.open(run, step);
   }
 
-  chartDone(): void {
-    this.pending = Math.max(0, this.pending - 1);
-    if (this.pending === 0) {
-      requestAnimationFrame(() => {
-        if (this.pending !== 0) return;
-        const now = performance.now();
-        if (this.firstPaintMs === null) this.firstPaintMs = now - this.t0;
-        if (this.zoomT0 !== null) {
-          this.lastZoomMs = now - this.zoomT0;
-          this.zoomT0 = null;
-        }
-        this.root.dataset.ready = String(this.loadGen);
-      });
-    }
+  chartBusy(chart: object, busy: boolean): void {
+    if (busy) this.busy.add(chart);
+    else if (this.busy.delete(chart) && this.busy.size === 0) this.settled();
+  }
+
+  /** Every chart is drawn: record first-paint / zoom timings after the next frame. */
+  private settled(): void {
+    requestAnimationFrame(() => {
+      if (this.busy.size !== 0) return;
+      const now = performance.now();
+      if (this.firstPaintMs === null) this.firstPaintMs = now - this.t0;
+      if (this.zoomT0 !== null) {
+        this.lastZoomMs = now - this.zoomT0;
+        this.zoomT0 = null;
+      }
+      this.root.dataset.ready = String(this.loadGen);
+    });
   }
 
   // ------------------------------------------------------------------ layout
@@ -405,13 +408,8 @@ export class App implements Ctx {
   private loadAll(): void {
     this.loadGen++;
     const charts: { load(): Promise<void> }[] = [...this.stepCharts.values(), ...this.distCards.values()];
-    this.pending = charts.length;
-    if (!charts.length) {
-      this.pending = 1;
-      this.chartDone();
-      return;
-    }
     for (const c of charts) void c.load();
+    if (this.busy.size === 0) this.settled();
   }
 
   private onDrillChange(): void {
@@ -435,7 +433,7 @@ export class App implements Ctx {
     this.anomalies = new Map(runs.map((r) => [r, "loading…"]));
     this.renderAnomalies();
     for (const r of runs) {
-      while (this.pending > 0) await new Promise((res) => setTimeout(res, 50));
+      while (this.busy.size > 0) await new Promise((res) => setTimeout(res, 50));
       if (gen !== this.anomGen) return;
       let got: Anomaly[] | string;
       try {
@@ -498,7 +496,7 @@ export class App implements Ctx {
       firstPaintMs: this.firstPaintMs,
       lastZoomMs: this.lastZoomMs,
       ready: this.root.dataset.ready,
-      pending: this.pending,
+      pending: this.busy.size,
       view: this.view,
       plotted: this.plotted(),
       charts: [...this.stepCharts.values()].map((c) => c.debug()),

@@ -32,5 +32,6 @@ export interface Ctx {
   setView(r: Range | null): void;
   openDrill(run: string, step: number): void;
   drill: { run: string; step: number } | null;
-  chartDone(): void;
+  /** A chart starts (true) or ends (false) loading; the app is ready when none is loading. */
+  chartBusy(chart: object, busy: boolean): void;
 }

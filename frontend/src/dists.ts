@@ -61,6 +61,7 @@ export class DistCard {
 
   destroy(): void {
     this.abort?.abort();
+    this.ctx.chartBusy(this, false);
     this.ro.disconnect();
     this.bandU?.destroy();
     this.heatU?.destroy();
@@ -84,6 +85,7 @@ export class DistCard {
     const ti = this.ctx.tagInfo(this.run, this.tag);
     const v = this.ctx.view;
     if (!ti) return;
+    this.ctx.chartBusy(this, true);
     const start = v ? Math.max(v.start, ti.first_step) : ti.first_step;
     const end = v ? Math.min(v.end, ti.last_step) : ti.last_step;
     this.range = v ? { start: v.start, end: v.end } : { start: ti.first_step, end: ti.last_step };
@@ -92,7 +94,7 @@ export class DistCard {
       this.msgEl.textContent = "No step of this run in the step range.";
       this.setState("empty");
       this.draw();
-      this.ctx.chartDone();
+      this.ctx.chartBusy(this, false);
       return;
     }
     this.setState("loading");
@@ -108,7 +110,7 @@ export class DistCard {
       this.msgEl.textContent = `Could not load ${this.tag}: ${(e as Error).message}`;
       this.setState("error");
     } finally {
-      if (this.abort === ac) this.ctx.chartDone();
+      if (this.abort === ac) this.ctx.chartBusy(this, false);
     }
   }
 

@@ -132,6 +132,7 @@ export class StepChart {
 
   destroy(): void {
     this.abort?.abort();
+    this.ctx.chartBusy(this, false);
     this.ro?.disconnect();
     this.u?.destroy();
     this.u = null;
@@ -181,6 +182,7 @@ export class StepChart {
     this.abort?.abort();
     const ac = new AbortController();
     this.abort = ac;
+    this.ctx.chartBusy(this, true);
     const full = this.ctx.fullRange(this.tag);
     const view = this.ctx.view;
     this.range = full ? (view ? { start: view.start, end: view.end } : full) : null;
@@ -192,7 +194,7 @@ export class StepChart {
       this.msgEl.textContent = full ? "No point of the selected runs in this step range." : "No selected run has this tag.";
       this.render();
       await this.drawn();
-      if (this.abort === ac) this.ctx.chartDone();
+      if (this.abort === ac) this.ctx.chartBusy(this, false);
       return;
     }
     this.setState("loading");
@@ -222,7 +224,7 @@ export class StepChart {
       this.render();
       this.setState("error");
     } finally {
-      if (this.abort === ac) this.ctx.chartDone();
+      if (this.abort === ac) this.ctx.chartBusy(this, false);
     }
   }
 
