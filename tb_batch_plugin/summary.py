@@ -61,32 +61,38 @@ def distribution_tensors(values_list, quantile_probs=metadata.DEFAULT_QUANTILE_P
     also compiles with XLA.
     """
     inf = float("inf")
-    flats = [tf.cast(tf.reshape(v, [-1]), tf.float64) for v in values_list]
-    sizes = tf.stack([tf.size(f) for f in flats])
-    if len(flats) == 1:
-        x, valid = flats[0][tf.newaxis, :], None
-    else:
-        width = tf.reduce_max(sizes)
-        x = tf.stack([tf.pad(f, [[0, width - tf.size(f)]]) for f in flats])
-        valid = tf.sequence_mask(sizes, width)
-    finite = tf.math.is_finite(x)
-    if valid is not None:
-        finite = tf.logical_and(finite, valid)  # padding is zeros: never NaN or Inf
-    n = tf.reduce_sum(tf.cast(finite, tf.int32), axis=1)
+    sorted_rows, sizes, finite_counts, nan_counts, posinf_counts = [], [], [], [], []
+    for values in values_list:
+        v = tf.reshape(values, [-1])
+        if v.dtype not in (tf.float32, tf.float64):
+            v = tf.cast(v, tf.float32)  # exact for float16/bfloat16 and small integers
+        finite = tf.math.is_finite(v)
+        # Sorted in the values' own dtype (casting after the sort keeps the order), every
+        # non-finite value to the end as +inf: the first n of a row are its finite values.
+        sorted_rows.append(tf.sort(tf.where(finite, v, tf.constant(inf, v.dtype))))
+        sizes.append(tf.size(v))
+        finite_counts.append(tf.reduce_sum(tf.cast(finite, tf.int32)))
+        nan_counts.append(tf.reduce_sum(tf.cast(tf.math.is_nan(v), tf.int32)))
+        posinf_counts.append(tf.reduce_sum(tf.cast(tf.equal(v, inf), tf.int32)))
+    sizes = tf.stack(sizes)
+    n = tf.stack(finite_counts)
+    counts = tf.cast(tf.stack([sizes, tf.stack(nan_counts), tf.stack(posinf_counts)], 1), tf.float64)
+    size, nan_count, posinf_count = counts[:, 0], counts[:, 1], counts[:, 2]
     nf = tf.cast(n, tf.float64)
-    size = tf.cast(sizes, tf.float64)
-    nan_count = tf.reduce_sum(tf.cast(tf.math.is_nan(x), tf.float64), axis=1)
-    posinf_count = tf.reduce_sum(tf.cast(tf.equal(x, inf), tf.float64), axis=1)
     neginf_count = size - nf - nan_count - posinf_count
 
+    # One (K, width + 1) matrix of the sorted rows padded with +inf: the extra column keeps the
+    # gathers below in range when a row has no finite value.
+    width = tf.reduce_max(sizes) + 1
+    s = tf.stack([tf.pad(tf.cast(r, tf.float64), [[0, width - tf.size(r)]], constant_values=inf)
+                  for r in sorted_rows])
+    finite = tf.sequence_mask(n, width)
+
     # With no finite value these are 0/0 = NaN, as the layout says.
-    mean = tf.reduce_sum(tf.where(finite, x, 0.0), axis=1) / nf
-    centered = tf.where(finite, x - mean[:, tf.newaxis], 0.0)
+    mean = tf.reduce_sum(tf.where(finite, s, 0.0), axis=1) / nf
+    centered = tf.where(finite, s - mean[:, tf.newaxis], 0.0)
     std = tf.sqrt(tf.reduce_sum(centered * centered, axis=1) / nf)
 
-    # Ascending, the n finite values of a row first; one extra column keeps gathers in range.
-    s = tf.sort(tf.where(finite, x, inf), axis=1)
-    s = tf.concat([s, tf.fill([tf.shape(s)[0], 1], tf.constant(inf, tf.float64))], 1)
     last = tf.maximum(n - 1, 0)[:, tf.newaxis]
     lo_val = s[:, 0]
     hi_val = tf.gather(s, last, batch_dims=1)[:, 0]
@@ -120,4 +126,4 @@ def distribution_tensors(values_list, quantile_probs=metadata.DEFAULT_QUANTILE_P
         hist,
     ], 1)
     return tf.ensure_shape(
-        stats, [len(flats), metadata.distribution_length(len(quantile_probs), num_bins)])
+        stats, [len(sorted_rows), metadata.distribution_length(len(quantile_probs), num_bins)])
