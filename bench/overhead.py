@@ -4,7 +4,7 @@ Small MLP (32 -> 64 -> 64 -> 10), batch 64, CPU, 2048 steps per timed fit (one e
 REPEATS timed fits after one warm-up fit per configuration, all configurations measured in the
 same process and interleaved round by round so machine noise hits them alike.
 
-    python bench/overhead.py [--steps 2048] [--repeats 5]
+    python bench/overhead.py [--steps 2048] [--repeats 7]
 """
 
 import argparse
@@ -68,7 +68,7 @@ def measure(k, steps, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2048)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     print("steps per fit: %d, batch %d, median of %d repeats, CPU cores: %d"
           % (args.steps, BATCH, args.repeats, os.cpu_count()))
