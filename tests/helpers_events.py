@@ -12,7 +12,6 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
-from tb_batch_plugin import metadata
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import keras
 import numpy as np
@@ -17,7 +16,6 @@ import pytest
 import tensorflow as tf
 
 import tb_batch_plugin as tbb
-from tb_batch_plugin import metadata
 
 N, FEATURES, CLASSES, BATCH = 203, 8, 3, 32  # 203 = 6 full batches + a partial one of 11
 EPOCHS = 2

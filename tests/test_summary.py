@@ -4,7 +4,6 @@ compared with numpy."""
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
