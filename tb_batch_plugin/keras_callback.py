@@ -158,7 +158,10 @@ class BatchStats(keras.callbacks.Callback):
             setattr(model, attr, function)
             self._installed[mode] = function
             return
-        wrapped = _StepWrapper(self, mode, getattr(model, step_name), jit)
+        original_step = getattr(model, step_name)
+        if isinstance(original_step, _StepWrapper):  # ours from an earlier build: never wrap twice
+            original_step = original_step.original_step
+        wrapped = _StepWrapper(self, mode, original_step, jit)
         setattr(model, step_name, wrapped)
         if jit:  # compile our step ourselves: summary ops have no XLA kernel
             model.jit_compile = False
@@ -179,7 +182,7 @@ class BatchStats(keras.callbacks.Callback):
         del self._installed[mode]
         step_name = "train_step" if mode == TRAIN else "test_step"
         keep = []
-        for obj, name, original in self._patches:
+        for obj, name, original in reversed(self._patches):  # the latest patch first
             if name == step_name or (not self._installed and name in ("compute_loss", "apply")):
                 if original is _ABSENT:
                     obj.__dict__.pop(name, None)
@@ -187,7 +190,7 @@ class BatchStats(keras.callbacks.Callback):
                     setattr(obj, name, original)
             else:
                 keep.append((obj, name, original))
-        self._patches = keep
+        self._patches = keep[::-1]
         # The functions Keras cached were traced with our step: have them rebuilt without it.
         if mode == TRAIN:
             self.model.train_function = None

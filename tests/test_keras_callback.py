@@ -318,3 +318,24 @@ def test_mixed_precision_counts_every_step(tmp_path):
     # Unscaled: a float32 run's gradient norms are of the same size (not 2**15 larger).
     ref = _reference(x, y, None, epochs=1)["grad_norm"]
     np.testing.assert_allclose(gn[np.isfinite(gn)][:3], ref[:3], rtol=0.05)
+
+
+def test_model_is_restored_after_fit_and_recompile(tmp_path):
+    x, y, _ = _data()
+    model = _model()
+    cb = tbb.BatchStats(tmp_path, distributions=False)
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[cb])
+    model.compile(optimizer=keras.optimizers.SGD(0.05),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[cb])
+    model.evaluate(x, y, batch_size=BATCH, verbose=0, callbacks=[cb])
+    # Nothing of the callback is left on the model or its optimizer.
+    for name in ("train_step", "test_step", "compute_loss"):
+        assert name not in model.__dict__
+    assert "apply" not in model.optimizer.__dict__
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    data = tbb.load(str(tmp_path))
+    np.testing.assert_array_equal(data.scalars("train", "loss").steps, np.arange(14))
+    np.testing.assert_allclose(data.scalars("train", "learning_rate").values, [0.1] * 7 + [0.05] * 7,
+                               rtol=1e-6)
+    assert len(data.scalars("validation", "loss")) == 7
