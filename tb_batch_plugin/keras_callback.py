@@ -302,18 +302,41 @@ class _StepWrapper:
         self.original_step = original_step
         self.recorder = callback._recorders[mode]
         self.jit = jit
-        self._compiled_core = tf.function(self._core, jit_compile=True, reduce_retracing=True) if jit else None
+        self._compiled = tf.function(self._compiled_step, jit_compile=True, reduce_retracing=True) if jit else None
 
     def __call__(self, data):
-        if self.jit:
-            logs, scalars, dists, step, record = self._compiled_core(data)
-            self._write(scalars, dists, step, record, precomputed=True)
+        every = self.callback.every
+        if self.jit:  # XLA runs the step and collects the values; summaries are written outside
+            logs, scalars, dists, step, first = self._compiled(data)
+            self._write(scalars, dists, step, _all(_every_nth(step, every), first))
             return logs
-        logs, scalars, dists, step, record = self._core(data)
-        self._write(scalars, dists, step, record, precomputed=False)
+        logs, scalars, cap, replica_ctx, step = self._step(data)
+        first = _first_replica(replica_ctx)
+        every_nth = _every_nth(step, every)
+        if every_nth is None or first is not None:
+            # Every step, or several replicas: their collectives (gradient sum, gathering the
+            # values) cannot sit in a conditional that only some replicas take.
+            scalars, dists = self._values(scalars, cap, replica_ctx)
+            self._write(scalars, dists, step, _all(every_nth, first))
+        else:  # every N-th step: nothing is computed on the others
+            def record():
+                self._write(*self._values(scalars, cap, None), step, None)
+                return tf.constant(True)
+
+            tf.cond(every_nth, record, lambda: tf.constant(False))
         return logs
 
-    def _core(self, data):
+    def _compiled_step(self, data):
+        logs, scalars, cap, replica_ctx, step = self._step(data)
+        scalars, dists = self._values(scalars, cap, replica_ctx)
+        return logs, scalars, dists, step, _first_replica(replica_ctx)
+
+    def _step(self, data):
+        """Runs the original step between the metric snapshot and its restoration.
+
+        Returns Keras' logs (unchanged), this batch's metric values, what the step showed us
+        (``_Capture``), the replica context when there are several replicas, and the step.
+        """
         cb = self.callback
         model = cb.model
         additive, others = cb._metric_partition()
@@ -334,10 +357,11 @@ class _StepWrapper:
             _Capture.active = previous
 
         replica_ctx = tf.distribute.get_replica_context()
-        multi = replica_ctx is not None and replica_ctx.num_replicas_in_sync > 1
+        if replica_ctx is None or replica_ctx.num_replicas_in_sync < 2:
+            replica_ctx = None
         if isinstance(logs, dict):
             batch = {k: tf.identity(v) for k, v in logs.items() if _is_scalar_like(v)}
-            if multi:  # the exact global-batch value: the result of the summed batch state
+            if replica_ctx is not None:  # the exact global-batch value: the result of the summed batch state
                 local = [tf.identity(v) for v in state]
                 summed = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, local) if state else []
                 for v, s in zip(state, summed):
@@ -358,21 +382,16 @@ class _StepWrapper:
 
         scalars = {k: tf.reshape(tf.cast(v, tf.float32) if not v.dtype.is_floating else v, [])
                    for k, v in batch.items()}
-        if self.mode == TRAIN:
-            scalars.update(self._optimizer_scalars(cap, replica_ctx if multi else None))
-        dists = self._distribution_values(cap, replica_ctx if multi else None) if cb.distributions else {}
-        if self.jit:
-            dists = _summarize(dists, cb)
-
         step = self.recorder.step.read_value()
         self.recorder.step.assign_add(1)
-        record = None
-        if cb.every > 1:
-            record = tf.equal(step % cb.every, 0)
-        if multi:
-            first = tf.equal(replica_ctx.replica_id_in_sync_group, 0)
-            record = first if record is None else tf.logical_and(record, first)
-        return logs, scalars, dists, step, record
+        return logs, scalars, cap, replica_ctx, step
+
+    def _values(self, scalars, cap, replica_ctx):
+        """All scalars and the raw values of the distributions of the step."""
+        if self.mode == TRAIN:
+            scalars = {**scalars, **self._optimizer_scalars(cap, replica_ctx)}
+        dists = self._distribution_values(cap, replica_ctx) if self.callback.distributions else {}
+        return scalars, dists
 
     def _optimizer_scalars(self, cap, replica_ctx):
         out = {}
@@ -403,7 +422,9 @@ class _StepWrapper:
             out = {k: replica_ctx.all_gather(v, axis=0) for k, v in out.items()}
         return out
 
-    def _write(self, scalars, dists, step, record, precomputed):
+    def _write(self, scalars, dists, step, record):
+        """Writes the step's summaries (the distributions summarized here, outside any XLA
+        cluster, so they are the same exact statistics in every mode)."""
         cb = self.callback
         resource = self.recorder.writer._resource
         scalar_md = metadata.scalar_metadata().SerializeToString()
@@ -412,15 +433,31 @@ class _StepWrapper:
         def write():
             for name, value in scalars.items():
                 gen_summary_ops.write_summary(resource, step, value, name, scalar_md)
-            for name, tensor in (dists if precomputed else _summarize(dists, cb)).items():
+            for name, tensor in _summarize(dists, cb).items():
                 gen_summary_ops.write_summary(resource, step, tensor, name, dist_md)
             return tf.constant(True)
 
         with tf.device("/cpu:0"):
-            if record is None:  # every step, one replica: no conditional (an If op costs per step)
+            if record is None:  # no conditional where none is needed (an If op costs per step)
                 write()
             else:
                 tf.cond(record, write, lambda: tf.constant(False))
+
+
+def _every_nth(step, every):
+    return None if every == 1 else tf.equal(step % every, 0)
+
+
+def _first_replica(replica_ctx):
+    return None if replica_ctx is None else tf.equal(replica_ctx.replica_id_in_sync_group, 0)
+
+
+def _all(*conditions):
+    """The conjunction of the conditions that are not None (None if there are none)."""
+    conditions = [c for c in conditions if c is not None]
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else tf.reduce_all(tf.stack(conditions))
 
 
 def _summarize(dists, cb):
