@@ -189,7 +189,6 @@ class _Store:
         self.n = 0
         self.first_step = None
         self.last_step = None
-        self.purged = 0
 
     def _consolidate(self):
         if len(self.steps) > 1:
@@ -213,13 +212,11 @@ class _Store:
         keep[-1] = True
         np.less(steps[:-1], sufmin[1:], out=keep[:-1])
         if not keep.all():
-            self.purged += int(steps.size - keep.sum())
             steps, walls, values = steps[keep], walls[keep], values[keep]
         first = int(steps[0])
         if self.n and first <= self.last_step:
             self._consolidate()
             cut = int(np.searchsorted(self.steps[0], first, side="left"))
-            self.purged += self.n - cut
             self.steps = [self.steps[0][:cut].copy()]
             self.walls = [self.walls[0][:cut].copy()]
             self.values = [self.values[0][:cut].copy()]
@@ -886,8 +883,7 @@ class LogdirIndex:
                 m = summary_pb2.SummaryMetadata.FromString(meta_bytes)
                 if m.plugin_data.plugin_name == _md.PLUGIN_NAME:
                     pd = _md.parse_plugin_data(m.plugin_data.content)
-                    if pd.version <= _md.PROTO_VERSION:
-                        info = (_md.KIND_NAMES[pd.kind], pd)
+                    info = (_md.KIND_NAMES[pd.kind], pd)
             except Exception:
                 info = None
             r.tag_info[tag] = info

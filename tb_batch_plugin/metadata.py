@@ -114,17 +114,22 @@ def distribution_metadata(quantile_probs=DEFAULT_QUANTILE_PROBS, num_bins=DEFAUL
 
 
 def parse_plugin_data(content):
-    """Parses the plugin-data bytes of a tb_batch summary; raises ValueError if malformed.
+    """Parses the plugin-data bytes of a tb_batch summary; raises ValueError if malformed, of a
+    newer version than this reader knows, or with a layout that is not one.
 
-    Readers should skip (and count) summaries for which this raises, and those whose
-    version is newer than PROTO_VERSION.
+    Readers skip (and count) the summaries for which this raises.
     """
     try:
         data = BatchPluginData.FromString(content)
     except Exception as e:  # protobuf raises DecodeError; keep readers independent of it
         raise ValueError("malformed tb_batch plugin data: %s" % e) from None
+    if data.version > PROTO_VERSION:
+        raise ValueError("tb_batch plugin data of version %d is newer than this reader (%d)"
+                         % (data.version, PROTO_VERSION))
     if data.kind not in KIND_NAMES:
         raise ValueError("unknown tb_batch summary kind %d" % data.kind)
     if data.kind == KIND_DISTRIBUTION and (data.num_bins < 1 or not data.quantile_probs):
         raise ValueError("tb_batch distribution without a layout")
+    if not all(0.0 <= p <= 1.0 for p in data.quantile_probs):  # also rejects NaN
+        raise ValueError("tb_batch distribution with quantile probabilities outside [0, 1]")
     return data

@@ -424,7 +424,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
         return _json(request, {
             "run": run, "tag": tag, "start": start, "end": end, "count": count,
             "reduced": method != "raw", "method": method,
-            "steps": steps.tolist(), "values": floats(values), "wall_times": walls.tolist(),
+            "steps": steps.tolist(), "values": floats(values), "wall_times": floats(walls),
             "sampled": src.sampled(run, tag),
         })
 
@@ -488,7 +488,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
             if not found:
                 continue
             if wall is None:
-                wall = float(s.wall_times[i])
+                wall = num(s.wall_times[i])
             if kind == "scalar":
                 scalars[tag] = num(s.values[i])
             else:

@@ -53,14 +53,6 @@ def _record(data):
     return header + struct.pack("<I", _masked_crc_bytes(header)) + data + struct.pack("<I", _masked_crc_bytes(data))
 
 
-def _varint_len(v):
-    n = 1
-    while v >= 0x80:
-        v >>= 7
-        n += 1
-    return n
-
-
 def _varint_rows(steps, nbytes):
     """Varint encodings of steps that all take nbytes bytes: uint8 matrix (len(steps), nbytes)."""
     out = np.zeros((len(steps), nbytes), dtype=np.uint8)
