@@ -98,6 +98,10 @@ def _crc_contribution_tables(length, positions):
 # Series objects returned to callers
 
 
+class UnknownKey(KeyError):
+    """An unknown run or tag (a KeyError, told apart from the KeyErrors of bugs)."""
+
+
 class ScalarSeries:
     """One scalar tag of one run: numpy ``steps`` (int64, strictly increasing), ``values``
     (float32 or float64 as written), ``wall_times`` (float64 seconds since the epoch)."""
@@ -682,14 +686,14 @@ class LogdirIndex:
     def _run(self, run):
         r = self._runs.get(run) if isinstance(run, str) else None
         if r is None:
-            raise KeyError("unknown run %r" % (run,))
+            raise UnknownKey("unknown run %r" % (run,))
         return r
 
     def _store(self, run, tag, kind=None):
         r = self._run(run)
         s = r.stores.get(tag) if isinstance(tag, str) else None
         if s is None or not s.n or (kind is not None and s.kind != kind):
-            raise KeyError("unknown %s tag %r in run %r" % (kind or "", tag, run))
+            raise UnknownKey("unknown %s tag %r in run %r" % (kind or "", tag, run))
         return s
 
     def _discover(self):

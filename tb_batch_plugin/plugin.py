@@ -24,7 +24,7 @@ from tensorboard.plugins import base_plugin
 
 from tb_batch_plugin import metadata as md
 from tb_batch_plugin import reduce as rd
-from tb_batch_plugin.index import DistributionSeries, LogdirIndex, ScalarSeries
+from tb_batch_plugin.index import DistributionSeries, LogdirIndex, ScalarSeries, UnknownKey
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class _ProviderSource:
 
     def tags(self, run):
         if run not in self.runs():
-            raise KeyError(run)
+            raise UnknownKey(run)
         return {t: k for (r, t), (k, _) in sorted(self._meta.items()) if r == run}
 
     def _read(self, run, tag):
@@ -186,7 +186,7 @@ class _ProviderSource:
         if key in self._cache:
             return self._cache[key]
         if key not in self._meta:
-            raise KeyError(key)
+            raise UnknownKey(key)
         kind, pd = self._meta[key]
         from tensorboard.data import provider as dp
 
@@ -218,12 +218,12 @@ class _ProviderSource:
 
     def scalars(self, run, tag):
         if self._meta.get((run, tag), ("",))[0] != "scalar":
-            raise KeyError(tag)
+            raise UnknownKey(tag)
         return self._read(run, tag)
 
     def distributions(self, run, tag):
         if self._meta.get((run, tag), ("",))[0] != "distribution":
-            raise KeyError(tag)
+            raise UnknownKey(tag)
         return self._read(run, tag)
 
     def tag_summaries(self, run):
@@ -292,7 +292,7 @@ def _route(fn):
             return fn(self, request)
         except BadRequest as e:
             return _error(request, 400, str(e), e.parameter)
-        except (KeyError, NotFound) as e:
+        except (UnknownKey, NotFound) as e:
             msg = e.args[0] if e.args and isinstance(e.args[0], str) else "not found"
             return _error(request, 404, msg)
         except Exception:  # a bug: log it, answer without internals
