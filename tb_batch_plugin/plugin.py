@@ -167,14 +167,17 @@ class _ProviderSource:
                     if (kind == "scalar") == (listing is sc):
                         self._meta[(run, tag)] = (kind, pd)
         self._cache = {}
+        self._runs = None
 
     def runs(self):
-        runs = {r for r, _ in self._meta}
-        try:
-            runs.update(r.run_name for r in self._p.list_runs(self._ctx, experiment_id=self._eid))
-        except Exception:
-            pass
-        return sorted(runs)
+        if self._runs is None:
+            runs = {r for r, _ in self._meta}
+            try:
+                runs.update(r.run_name for r in self._p.list_runs(self._ctx, experiment_id=self._eid))
+            except Exception:
+                pass
+            self._runs = sorted(runs)
+        return self._runs
 
     def tags(self, run):
         if run not in self.runs():
@@ -314,6 +317,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
         self._reload_lock = threading.Lock()
         self._last_reload = 0.0
         self._spike_cache = {}
+        self._provider_sources = {}  # experiment id -> (monotonic time made, _ProviderSource)
         self._static = self._static_table()
 
     # -- TensorBoard hooks ---------------------------------------------------------------------
@@ -358,9 +362,15 @@ class BatchesPlugin(base_plugin.TBPlugin):
             return _IndexSource(self._index)
         if self._provider is None:
             raise NotFound("no data source")
+        # One source per experiment, re-listed at most once per RELOAD_MIN_INTERVAL_S (its
+        # cache of points would otherwise be rebuilt on every request).
         environ = request.environ if request is not None else {}
-        return _ProviderSource(self._provider, plugin_util.context(environ),
-                               plugin_util.experiment_id(environ))
+        eid = plugin_util.experiment_id(environ)
+        made, src = self._provider_sources.get(eid, (None, None))
+        if made is None or time.monotonic() - made >= RELOAD_MIN_INTERVAL_S:
+            src = _ProviderSource(self._provider, plugin_util.context(environ), eid)
+            self._provider_sources[eid] = (time.monotonic(), src)
+        return src
 
     @staticmethod
     def _run(request, src):
