@@ -16,13 +16,14 @@ the graph of every step it
 
 Gradients, learning rate, per-sample losses and predictions are captured while the original step
 is traced, by wrapping ``model.compute_loss`` and ``optimizer.apply`` on the instances. Nothing
-runs in Python per step; the Python hooks only flush on a timer and at epoch/train end.
+runs in Python per step: the callback has no batch hooks, so Keras keeps dispatching batch
+callbacks asynchronously and never has to fetch the logs to the host for it. The writer flushes by
+itself every ``flush_secs``; the callback also flushes at epoch end, train end and exit.
 """
 
 import atexit
 import math
 import os
-import time
 import warnings
 import weakref
 
@@ -76,7 +77,6 @@ class BatchStats(keras.callbacks.Callback):
         self._patches = []  # (object, attribute name, original) to undo at train end
         self._in_fit = False
         self._warned = set()
-        self._last_flush = time.monotonic()
         # Flush at exit too: an exception in fit() skips on_train_end.
         atexit.register(_flush_if_alive, weakref.ref(self))
 
@@ -90,15 +90,9 @@ class BatchStats(keras.callbacks.Callback):
             recorder.step.assign(iterations)
         self._install(TRAIN)
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._flush_on_timer()
-
     def on_test_begin(self, logs=None):
         if self.validation:
             self._install(VALIDATION)
-
-    def on_test_batch_end(self, batch, logs=None):
-        self._flush_on_timer()
 
     def on_test_end(self, logs=None):
         if not self._in_fit:  # a standalone evaluate(): leave the model as it was
@@ -123,7 +117,6 @@ class BatchStats(keras.callbacks.Callback):
     def flush(self):
         for recorder in self._recorders.values():
             recorder.writer.flush()
-        self._last_flush = time.monotonic()
 
     # Installing the wrapped step -------------------------------------------------------------
 
@@ -209,10 +202,6 @@ class BatchStats(keras.callbacks.Callback):
             optimizer.apply = _CaptureApply(optimizer, optimizer.apply)
 
     # Helpers ----------------------------------------------------------------------------------
-
-    def _flush_on_timer(self):
-        if time.monotonic() - self._last_flush >= self.flush_secs:
-            self.flush()
 
     def _warn_once(self, key, message):
         if key not in self._warned:
