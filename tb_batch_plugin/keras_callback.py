@@ -32,6 +32,12 @@ import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
 
 from tb_batch_plugin import metadata
+
+try:  # Keras' own weighting of unreduced losses (internal; without it, losses are recomputed)
+    from keras.src.backend import get_keras_mask as _get_keras_mask
+    from keras.src.losses.loss import reduce_weighted_values as _reduce_weighted_values
+except ImportError:  # pragma: no cover
+    _reduce_weighted_values = None
 from tb_batch_plugin.summary import distribution_tensors
 
 TRAIN, VALIDATION = "train", "validation"
@@ -176,7 +182,7 @@ class BatchStats(keras.callbacks.Callback):
         step_name = "train_step" if mode == TRAIN else "test_step"
         keep = []
         for obj, name, original in reversed(self._patches):  # the latest patch first
-            if name == step_name or (not self._installed and name in ("compute_loss", "apply")):
+            if name == step_name or (not self._installed and name in ("compute_loss", "apply", "call")):
                 if original is _ABSENT:
                     obj.__dict__.pop(name, None)
                 else:
@@ -200,6 +206,15 @@ class BatchStats(keras.callbacks.Callback):
         if optimizer is not None and not isinstance(optimizer.apply, _CaptureApply):
             self._patches.append((optimizer, "apply", optimizer.__dict__.get("apply", _ABSENT)))
             optimizer.apply = _CaptureApply(optimizer, optimizer.apply)
+        self._patch_loss_calls(model)
+
+    def _patch_loss_calls(self, model):
+        """Wraps the compiled losses' ``call``. Keras builds them while the first step is traced
+        (without a distribution strategy), so this runs again at every trace."""
+        for loss_fn in _compiled_loss_functions(model):
+            if hasattr(loss_fn, "call") and not isinstance(loss_fn.call, _CaptureLossCall):
+                self._patches.append((loss_fn, "call", loss_fn.__dict__.get("call", _ABSENT)))
+                loss_fn.call = _CaptureLossCall(loss_fn, loss_fn.call)
 
     # Helpers ----------------------------------------------------------------------------------
 
@@ -245,6 +260,7 @@ class _Capture:
     def __init__(self):
         self.y = self.y_pred = self.sample_weight = None
         self.grads = self.learning_rate = self.loss_scale = None
+        self.unreduced = {}  # id(compiled Loss) -> its unreduced output in this step
 
 
 class _CaptureComputeLoss:
@@ -262,6 +278,22 @@ class _CaptureComputeLoss:
             cap.y, cap.y_pred = bound.get("y"), bound.get("y_pred")
             cap.sample_weight = bound.get("sample_weight")
         return self.original(*args, **kwargs)
+
+
+class _CaptureLossCall:
+    """Stands in for a compiled Keras Loss's ``call``: keeps its unreduced output, so the
+    per-sample losses need not be computed a second time."""
+
+    def __init__(self, loss_fn, original):
+        self.key = id(loss_fn)
+        self.original = original
+
+    def __call__(self, y_true, y_pred):
+        losses = self.original(y_true, y_pred)
+        cap = _Capture.active
+        if cap is not None:
+            cap.unreduced.setdefault(self.key, losses)
+        return losses
 
 
 class _CaptureApply:
@@ -338,6 +370,7 @@ class _StepWrapper:
         for v in state:
             v.assign(tf.zeros_like(v))
 
+        cb._patch_loss_calls(model)
         cap = _Capture()
         previous, _Capture.active = _Capture.active, cap
         try:
@@ -478,7 +511,9 @@ def _per_sample_losses(cb, cap):
             s_w = _resolve(sw, path) if tf.nest.is_nested(sw) else sw
         except (KeyError, IndexError, TypeError):
             continue
-        values = _unreduced(loss_fn, y_t, y_p, s_w)
+        values = _weighted(loss_fn, cap.unreduced.get(id(loss_fn)), y_p, s_w)
+        if values is None:  # not seen in the step (or masked): compute it again
+            values = _unreduced(loss_fn, y_t, y_p, s_w)
         if values is None or values.shape.rank == 0:
             cb._warn_once("reduce-%s" % name,
                           "BatchStats: the loss %r cannot be made per-sample (it does not support "
@@ -490,6 +525,22 @@ def _per_sample_losses(cb, cap):
             values = values * loss_weight
         out["per_sample_loss" if single else "per_sample_loss/%s" % name] = tf.reshape(values, [-1])
     return out
+
+
+def _weighted(loss_fn, losses, y_pred, sample_weight):
+    """The step's own unreduced losses times the sample weights, as Keras' Loss.__call__ weights
+    them with reduction None; None where that needs a mask (then they are computed again)."""
+    if losses is None or _reduce_weighted_values is None:
+        return None
+    if _get_keras_mask(y_pred) is not None or _get_keras_mask(losses) is not None:
+        return None
+    return _reduce_weighted_values(losses, sample_weight=sample_weight, reduction=None,
+                                   dtype=loss_fn.dtype)
+
+
+def _compiled_loss_functions(model):
+    flat = getattr(getattr(model, "_compile_loss", None), "_flat_losses", None) or ()
+    return [entry[1] for entry in flat]
 
 
 def _unreduced(loss_fn, y_true, y_pred, sample_weight):

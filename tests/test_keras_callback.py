@@ -333,6 +333,8 @@ def test_model_is_restored_after_fit_and_recompile(tmp_path):
     for name in ("train_step", "test_step", "compute_loss"):
         assert name not in model.__dict__
     assert "apply" not in model.optimizer.__dict__
+    for path, loss_fn, weight, name in model._compile_loss._flat_losses:
+        assert "call" not in loss_fn.__dict__
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     data = tbb.load(str(tmp_path))
     np.testing.assert_array_equal(data.scalars("train", "loss").steps, np.arange(14))
