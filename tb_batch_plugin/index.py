@@ -163,9 +163,7 @@ class DistributionSeries:
     @property
     def bin_edges(self):
         """(N, B+1) bin edges of each step's histogram (NaN rows where a step has no finite value)."""
-        t = np.linspace(0.0, 1.0, self.num_bins + 1)
-        lo, hi = self.min[:, None], self.max[:, None]
-        return lo + (hi - lo) * t[None, :]
+        return np.linspace(self.min, self.max, self.num_bins + 1, axis=1)  # as step_bin_edges
 
     def step_bin_edges(self, i):
         """Bin edges (B+1,) of the i-th point."""

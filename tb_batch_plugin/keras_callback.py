@@ -211,7 +211,7 @@ class BatchStats(keras.callbacks.Callback):
     def _patch_loss_calls(self, model):
         """Wraps the compiled losses' ``call``. Keras builds them while the first step is traced
         (without a distribution strategy), so this runs again at every trace."""
-        for loss_fn in _compiled_loss_functions(model):
+        for _, loss_fn, _, _ in _flat_losses(model):
             if hasattr(loss_fn, "call") and not isinstance(loss_fn.call, _CaptureLossCall):
                 self._patches.append((loss_fn, "call", loss_fn.__dict__.get("call", _ABSENT)))
                 loss_fn.call = _CaptureLossCall(loss_fn, loss_fn.call)
@@ -492,8 +492,7 @@ def _summarize(dists, cb):
 
 def _per_sample_losses(cb, cap):
     """The compiled loss of each output with no reduction, times the sample weight."""
-    compile_loss = getattr(cb.model, "_compile_loss", None)
-    flat = getattr(compile_loss, "_flat_losses", None)
+    flat = _flat_losses(cb.model)
     if not flat:
         cb._warn_once("no-compile-loss", "BatchStats: no compiled loss; per_sample_loss is not recorded")
         return {}
@@ -504,7 +503,7 @@ def _per_sample_losses(cb, cap):
         if tf.nest.is_nested(y_pred):
             y_true_flat, y_pred_flat = tf.nest.flatten(y_true), tf.nest.flatten(y_pred)
     out = {}
-    for i, (path, loss_fn, loss_weight, name) in enumerate(flat):
+    for path, loss_fn, loss_weight, name in flat:
         try:
             y_t = _resolve(y_true, path) if not single else y_true_flat[0]
             y_p = _resolve(y_pred, path) if not single else y_pred_flat[0]
@@ -538,9 +537,9 @@ def _weighted(loss_fn, losses, y_pred, sample_weight):
                                    dtype=loss_fn.dtype)
 
 
-def _compiled_loss_functions(model):
-    flat = getattr(getattr(model, "_compile_loss", None), "_flat_losses", None) or ()
-    return [entry[1] for entry in flat]
+def _flat_losses(model):
+    """Keras' compiled losses: (path, Loss, weight, name) per output (empty before Keras built them)."""
+    return getattr(getattr(model, "_compile_loss", None), "_flat_losses", None) or ()
 
 
 def _unreduced(loss_fn, y_true, y_pred, sample_weight):

@@ -168,15 +168,10 @@ def tensorboard_plugins():
     tb_batch loader when the package is installed (entry point), and a second copy would make
     TensorBoard refuse to start ("Duplicate plugins for name tb_batch")."""
     from tensorboard import default
-    from tensorboard.plugins import base_plugin
 
-    plugins = default.get_plugins()
-    names = set()
-    for p in plugins:
-        names.add(getattr(p, "plugin_name", None) or getattr(p, "__name__", ""))
-    if metadata.PLUGIN_NAME in names or "BatchesLoader" in names:
-        return plugins
     from tb_batch_plugin.plugin_loader import BatchesLoader
 
-    loader = BatchesLoader() if isinstance(BatchesLoader, type) and issubclass(BatchesLoader, base_plugin.TBLoader) else BatchesLoader
-    return plugins + [loader]
+    plugins = default.get_plugins()
+    if not any(isinstance(p, BatchesLoader) or p is BatchesLoader for p in plugins):
+        plugins.append(BatchesLoader())
+    return plugins

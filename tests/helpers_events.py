@@ -85,12 +85,9 @@ def other_plugin_metadata():
 
 _SERVER = r"""
 import sys
-from tensorboard import default, program
-from tb_batch_plugin.plugin_loader import BatchesLoader
-plugins = default.get_plugins()  # holds the tb_batch loader already when the package is installed
-if not any(isinstance(p, BatchesLoader) or p is BatchesLoader for p in plugins):
-    plugins.append(BatchesLoader())
-tb = program.TensorBoard(plugins=plugins)
+from tensorboard import program
+from _eventgen import tensorboard_plugins
+tb = program.TensorBoard(plugins=tensorboard_plugins())
 tb.configure(argv=[None, sys.argv[3], sys.argv[1], "--host", "127.0.0.1", "--port", "0",
                    "--load_fast", sys.argv[2], "--reload_interval", "1"])
 print(tb.launch(), flush=True)
@@ -101,7 +98,8 @@ sys.stdin.read()
 class TensorBoardProcess:
     def __init__(self, logdir, load_fast, logdir_spec=None):
         """logdir_spec: e.g. "name:/path" to start with --logdir_spec instead of --logdir."""
-        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests"),
+                                                            os.environ.get("PYTHONPATH", "")]),
                    CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _SERVER, logdir_spec or str(logdir), "true" if load_fast else "false",
