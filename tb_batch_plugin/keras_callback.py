@@ -12,7 +12,9 @@ the graph of every step it
    the replicas, as Keras does when it reads a metric,
 4. adds the snapshot back: the metric state, and so the logs Keras returns, are bit-identical
    to a run without the callback,
-5. writes the values with ``tf.summary``'s op to its own writer, at its own int64 step.
+5. writes the scalars with ``tf.summary``'s op to its own writer, at its own int64 step, and
+   stages the raw values of the distributions (``staging``), which are summarized and written
+   in blocks of steps (with several replicas: summarized and written in the step).
 
 Gradients, learning rate, per-sample losses and predictions are captured while the original step
 is traced, by wrapping ``model.compute_loss`` and ``optimizer.apply`` on the instances. Nothing
@@ -38,6 +40,7 @@ try:  # Keras' own weighting of unreduced losses (internal; without it, losses a
     from keras.src.losses.loss import reduce_weighted_values as _reduce_weighted_values
 except ImportError:  # pragma: no cover
     _reduce_weighted_values = None
+from tb_batch_plugin.staging import DistributionStage
 from tb_batch_plugin.summary import distribution_tensors
 
 TRAIN, VALIDATION = "train", "validation"
@@ -121,7 +124,10 @@ class BatchStats(keras.callbacks.Callback):
         self.flush()
 
     def flush(self):
+        """Writes the staged distributions and flushes the event files."""
         for recorder in self._recorders.values():
+            if recorder.stage is not None:
+                recorder.stage.drain()
             recorder.writer.flush()
 
     # Installing the wrapped step -------------------------------------------------------------
@@ -160,6 +166,11 @@ class BatchStats(keras.callbacks.Callback):
         original_step = getattr(model, step_name)
         if isinstance(original_step, _StepWrapper):  # ours from an earlier build: never wrap twice
             original_step = original_step.original_step
+        recorder = self._recorders[mode]
+        if recorder.stage is not None:  # staged by an earlier build: write it before replacing it
+            recorder.stage.drain()
+        # Created here, outside any trace and strategy scope: staging is used with one replica.
+        recorder.stage = DistributionStage(recorder.writer, self.quantile_probs, self.num_bins)
         wrapped = _StepWrapper(self, mode, original_step, jit)
         setattr(model, step_name, wrapped)
         if jit:  # compile our step ourselves: summary ops have no XLA kernel
@@ -250,6 +261,7 @@ class _Recorder:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
                                 name="tb_batch_step", synchronization=tf.VariableSynchronization.ON_WRITE,
                                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.stage = None  # the DistributionStage of the current build of the step
 
 
 class _Capture:
@@ -322,6 +334,7 @@ class _StepWrapper:
         self.mode = mode
         self.original_step = original_step
         self.recorder = callback._recorders[mode]
+        self.stage = self.recorder.stage
         self.jit = jit
         self._compiled = tf.function(self._compiled_step, jit_compile=True, reduce_retracing=True) if jit else None
 
@@ -329,7 +342,7 @@ class _StepWrapper:
         every = self.callback.every
         if self.jit:  # XLA runs the step and collects the values; summaries are written outside
             logs, scalars, dists, step, first = self._compiled(data)
-            self._write(scalars, dists, step, _all(_every_nth(step, every), first))
+            self._write(scalars, dists, step, _all(_every_nth(step, every), first), first is None)
             return logs
         logs, scalars, cap, replica_ctx, step = self._step(data)
         first = _first_replica(replica_ctx)
@@ -338,10 +351,10 @@ class _StepWrapper:
             # Every step, or several replicas: their collectives (gradient sum, gathering the
             # values) cannot sit in a conditional that only some replicas take.
             scalars, dists = self._values(scalars, cap, replica_ctx)
-            self._write(scalars, dists, step, _all(every_nth, first))
+            self._write(scalars, dists, step, _all(every_nth, first), first is None)
         else:  # every N-th step: nothing is computed on the others
             def record():
-                self._write(*self._values(scalars, cap, None), step, None)
+                self._write(*self._values(scalars, cap, None), step, None, True)
                 return tf.constant(True)
 
             tf.cond(every_nth, record, lambda: tf.constant(False))
@@ -444,9 +457,10 @@ class _StepWrapper:
             out = {k: replica_ctx.all_gather(v, axis=0) for k, v in out.items()}
         return out
 
-    def _write(self, scalars, dists, step, record):
-        """Writes the step's summaries (the distributions summarized here, outside any XLA
-        cluster, so they are the same exact statistics in every mode)."""
+    def _write(self, scalars, dists, step, record, staged):
+        """Writes the step's scalars, and stages its distributions (with a single replica) or
+        summarizes and writes them now. Either way outside any XLA cluster, so they are the same
+        exact statistics in every mode."""
         cb = self.callback
         resource = self.recorder.writer._resource
         scalar_md = metadata.scalar_metadata().SerializeToString()
@@ -455,8 +469,11 @@ class _StepWrapper:
         def write():
             for name, value in scalars.items():
                 gen_summary_ops.write_summary(resource, step, value, name, scalar_md)
-            for name, tensor in _summarize(dists, cb).items():
-                gen_summary_ops.write_summary(resource, step, tensor, name, dist_md)
+            if dists and staged:
+                self.stage.append(step, dists)
+            else:
+                for name, tensor in _summarize(dists, cb).items():
+                    gen_summary_ops.write_summary(resource, step, tensor, name, dist_md)
             return tf.constant(True)
 
         with tf.device("/cpu:0"):

@@ -53,40 +53,46 @@ def distribution_tensor(values, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
 
 def distribution_tensors(values_list, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
                          num_bins=metadata.DEFAULT_NUM_BINS):
-    """``distribution_tensor`` of several batches of values at once: a (K, 8+Q+B) tensor.
-
-    Runs once per recorded step inside the training graph, so it is written for few ops: the K
-    value sets are padded into one matrix and sorted together, every non-finite (and padding)
-    value sorted to the end as +inf and left out by index arithmetic. Static shapes only, so it
-    also compiles with XLA.
-    """
-    inf = float("inf")
-    sorted_rows, sizes, finite_counts, nan_counts, posinf_counts = [], [], [], [], []
+    """``distribution_tensor`` of several batches of values at once: a (K, 8+Q+B) tensor."""
+    flat = []
     for values in values_list:
         v = tf.reshape(values, [-1])
         if v.dtype not in (tf.float32, tf.float64):
             v = tf.cast(v, tf.float32)  # exact for float16/bfloat16 and small integers
-        finite = tf.math.is_finite(v)
-        # Sorted in the values' own dtype (casting after the sort keeps the order), every
-        # non-finite value to the end as +inf: the first n of a row are its finite values.
-        sorted_rows.append(tf.sort(tf.where(finite, v, tf.constant(inf, v.dtype))))
-        sizes.append(tf.size(v))
-        finite_counts.append(tf.reduce_sum(tf.cast(finite, tf.int32)))
-        nan_counts.append(tf.reduce_sum(tf.cast(tf.math.is_nan(v), tf.int32)))
-        posinf_counts.append(tf.reduce_sum(tf.cast(tf.equal(v, inf), tf.int32)))
-    sizes = tf.stack(sizes)
-    n = tf.stack(finite_counts)
-    counts = tf.cast(tf.stack([sizes, tf.stack(nan_counts), tf.stack(posinf_counts)], 1), tf.float64)
-    size, nan_count, posinf_count = counts[:, 0], counts[:, 1], counts[:, 2]
+        flat.append(v)
+    dtype = tf.float64 if any(v.dtype == tf.float64 for v in flat) else tf.float32
+    sizes = tf.stack([tf.size(v) for v in flat])
+    width = tf.reduce_max(sizes)
+    padded = tf.stack([tf.pad(tf.cast(v, dtype), [[0, width - tf.size(v)]]) for v in flat])
+    return distribution_rows(padded, sizes, quantile_probs, num_bins)
+
+
+def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
+                      num_bins=metadata.DEFAULT_NUM_BINS):
+    """The distribution tensors of R value sets given as rows: a (R, 8+Q+B) tensor.
+
+    ``padded`` is (R, W) float32 or float64; row r holds its ``sizes[r]`` values first, then
+    anything (padding). Written for few ops, as it runs inside training graphs: the rows are
+    sorted together in their own dtype (casting after the sort keeps the order), every
+    non-finite and padding value sorted to the end as +inf and left out by index arithmetic.
+    Static ranks only, so it also compiles with XLA.
+    """
+    inf = float("inf")
+    sizes = tf.cast(sizes, tf.int32)
+    valid = tf.sequence_mask(sizes, tf.shape(padded)[1])
+    finite = tf.logical_and(valid, tf.math.is_finite(padded))
+    n = tf.reduce_sum(tf.cast(finite, tf.int32), axis=1)
+    nan_count = tf.reduce_sum(tf.cast(tf.logical_and(valid, tf.math.is_nan(padded)), tf.float64), axis=1)
+    posinf_count = tf.reduce_sum(tf.cast(tf.logical_and(valid, tf.equal(padded, inf)), tf.float64), axis=1)
+    size = tf.cast(sizes, tf.float64)
     nf = tf.cast(n, tf.float64)
     neginf_count = size - nf - nan_count - posinf_count
 
-    # One (K, width + 1) matrix of the sorted rows padded with +inf: the extra column keeps the
+    # The first n of a sorted row are its finite values; one extra +inf column keeps the
     # gathers below in range when a row has no finite value.
-    width = tf.reduce_max(sizes) + 1
-    s = tf.stack([tf.pad(tf.cast(r, tf.float64), [[0, width - tf.size(r)]], constant_values=inf)
-                  for r in sorted_rows])
-    finite = tf.sequence_mask(n, width)
+    s = tf.cast(tf.sort(tf.where(finite, padded, tf.constant(inf, padded.dtype))), tf.float64)
+    s = tf.pad(s, [[0, 0], [0, 1]], constant_values=inf)
+    finite = tf.sequence_mask(n, tf.shape(s)[1])
 
     # With no finite value these are 0/0 = NaN, as the layout says.
     mean = tf.reduce_sum(tf.where(finite, s, 0.0), axis=1) / nf
@@ -126,4 +132,4 @@ def distribution_tensors(values_list, quantile_probs=metadata.DEFAULT_QUANTILE_P
         hist,
     ], 1)
     return tf.ensure_shape(
-        stats, [len(sorted_rows), metadata.distribution_length(len(quantile_probs), num_bins)])
+        stats, [padded.shape[0], metadata.distribution_length(len(quantile_probs), num_bins)])

@@ -46,7 +46,7 @@ def _model(steps_per_execution=1, jit_compile=False, metrics=("accuracy",), loss
     return model
 
 
-def _reference(x, y, sw, epochs=EPOCHS, val=None):
+def _reference(x, y, sw, epochs=EPOCHS, val=None, batch=BATCH):
     """Per-step values from a plain GradientTape loop, with Keras' definitions:
     loss = sum(per-sample loss * weight) / batch size; accuracy unweighted (a `metrics` entry)."""
     model = _model()
@@ -56,9 +56,9 @@ def _reference(x, y, sw, epochs=EPOCHS, val=None):
     out = {"loss": [], "accuracy": [], "grad_norm": [], "size": [], "per_sample_loss": [],
            "predictions": [], "val_loss": [], "val_accuracy": []}
     for _ in range(epochs):
-        for i in range(0, N, BATCH):
-            xb, yb = x[i:i + BATCH], y[i:i + BATCH]
-            wb = sw[i:i + BATCH] if sw is not None else np.ones(len(xb), "float32")
+        for i in range(0, N, batch):
+            xb, yb = x[i:i + batch], y[i:i + batch]
+            wb = sw[i:i + batch] if sw is not None else np.ones(len(xb), "float32")
             with tf.GradientTape() as tape:
                 logits = model(xb, training=True)
                 per_sample = ce(yb, logits) * wb
@@ -153,6 +153,38 @@ def test_per_step_values_match_gradient_tape_loop(tmp_path, steps_per_execution,
     np.testing.assert_array_equal(vloss.steps, np.arange(EPOCHS * 3))
     np.testing.assert_allclose(vloss.values, ref["val_loss"], rtol=1e-5)
     np.testing.assert_allclose(data.scalars("validation", "accuracy").values, ref["val_accuracy"], atol=1e-7)
+
+
+class StepsOnDisk(keras.callbacks.Callback):
+    """After BatchStats' own epoch end: the steps whose distributions are on disk."""
+
+    def __init__(self, log_dir):
+        super().__init__()
+        self.log_dir, self.seen = log_dir, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(len(tbb.load(self.log_dir).distributions("train", "predictions")))
+
+
+def test_distributions_of_every_step_across_staged_blocks(tmp_path):
+    """More steps than one staged block, epochs ending mid-block: every step is on disk at each
+    epoch end, at its own step, with its batch's exact values."""
+    x, y, sw = _data()
+    batch = 3  # 68 steps an epoch: staged blocks of staging.MAX_ROWS = 64 rows end mid-epoch
+    on_disk = StepsOnDisk(str(tmp_path))
+    _model().fit(x, y, sample_weight=sw, batch_size=batch, epochs=EPOCHS, shuffle=False, verbose=0,
+                 callbacks=[tbb.BatchStats(tmp_path), on_disk])
+    ref = _reference(x, y, sw, batch=batch)
+    steps = EPOCHS * -(-N // batch)
+    assert on_disk.seen == [steps // EPOCHS, steps]
+    data = tbb.load(str(tmp_path))
+    for name in ("per_sample_loss", "predictions"):
+        dist = data.distributions("train", name)
+        np.testing.assert_array_equal(dist.steps, np.arange(steps))
+        np.testing.assert_array_equal(dist.count, [len(v) for v in ref[name]])
+        np.testing.assert_allclose(dist.min, [v.min() for v in ref[name]], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(dist.max, [v.max() for v in ref[name]], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(dist.quantiles[:, 5], [np.median(v) for v in ref[name]], rtol=1e-5, atol=1e-6)
 
 
 def test_every_n_and_evaluate_and_resume(tmp_path):

@@ -9,21 +9,8 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tb_batch_plugin as tbb
-from tb_batch_plugin import metadata, summary
-
-
-def _expected_distribution(values, probs=metadata.DEFAULT_QUANTILE_PROBS, bins=metadata.DEFAULT_NUM_BINS):
-    x = np.asarray(values, np.float64).ravel()
-    f = x[np.isfinite(x)]
-    head = [x.size, np.isnan(x).sum(), np.isposinf(x).sum(), np.isneginf(x).sum()]
-    if f.size == 0:
-        return np.array(head + [np.nan] * (4 + len(probs)) + [0] * bins, np.float64)
-    if f.min() == f.max():  # documented: all values in bin 0
-        hist = np.zeros(bins)
-        hist[0] = f.size
-    else:
-        hist = np.histogram(f, bins=bins)[0]
-    return np.concatenate([head, [f.min(), f.max(), f.mean(), f.std()], np.quantile(f, probs), hist])
+from tb_batch_plugin import summary
+from _numpy_reference import expected_distribution
 
 
 def test_custom_loop_eager_and_tf_function(tmp_path):
@@ -63,7 +50,7 @@ def test_custom_loop_eager_and_tf_function(tmp_path):
         d = data.distributions(run, "acts")
         np.testing.assert_array_equal(d.steps, np.arange(5))
         for j, b in enumerate(batches):
-            np.testing.assert_allclose(d.data[j], _expected_distribution(b), rtol=1e-12, atol=1e-12,
+            np.testing.assert_allclose(d.data[j], expected_distribution(b), rtol=1e-12, atol=1e-12,
                                        equal_nan=True)
         assert d.nan_count[2] == 1 and d.posinf_count[3] == 1
 
@@ -101,6 +88,6 @@ NORMAL_FLOATS = st.floats(-1e6, 1e6).filter(lambda v: v == 0 or abs(v) > 1e-290)
                   elements=st.one_of(NORMAL_FLOATS, st.sampled_from([np.nan, np.inf, -np.inf]))))
 def test_distribution_tensor_is_exact(values):
     got = summary.distribution_tensor(values).numpy()
-    want = _expected_distribution(values)
+    want = expected_distribution(values)
     np.testing.assert_allclose(got[:8 + 11], want[:8 + 11], rtol=1e-9, atol=1e-9, equal_nan=True)
     np.testing.assert_array_equal(got[-30:], want[-30:])  # the same bins as np.histogram
