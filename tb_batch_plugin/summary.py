@@ -68,14 +68,15 @@ def distribution_tensors(values_list, quantile_probs=metadata.DEFAULT_QUANTILE_P
 
 
 def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
-                      num_bins=metadata.DEFAULT_NUM_BINS):
+                      num_bins=metadata.DEFAULT_NUM_BINS, sort=tf.sort):
     """The distribution tensors of R value sets given as rows: a (R, 8+Q+B) tensor.
 
     ``padded`` is (R, W) float32 or float64; row r holds its ``sizes[r]`` values first, then
     anything (padding). Written for few ops, as it runs inside training graphs: the rows are
     sorted together in their own dtype (casting after the sort keeps the order), every
     non-finite and padding value sorted to the end as +inf and left out by index arithmetic.
-    Static ranks only, so it also compiles with XLA.
+    Static ranks only, so it also compiles with XLA. ``sort`` sorts the rows of a matrix
+    ascending (``tf.sort``, or a faster one where it is called rarely, see ``staging``).
     """
     inf = float("inf")
     sizes = tf.cast(sizes, tf.int32)
@@ -90,7 +91,7 @@ def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PR
 
     # The first n of a sorted row are its finite values; one extra +inf column keeps the
     # gathers below in range when a row has no finite value.
-    s = tf.cast(tf.sort(tf.where(finite, padded, tf.constant(inf, padded.dtype))), tf.float64)
+    s = tf.cast(sort(tf.where(finite, padded, tf.constant(inf, padded.dtype))), tf.float64)
     s = tf.pad(s, [[0, 0], [0, 1]], constant_values=inf)
     finite = tf.sequence_mask(n, tf.shape(s)[1])
 
