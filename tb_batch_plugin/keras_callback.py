@@ -381,7 +381,7 @@ class _StepWrapper:
         state = [v for m in additive for v in m.variables]
         snapshot = [tf.identity(v) for v in state]
         for v in state:
-            v.assign(tf.zeros_like(v))
+            v.assign(tf.zeros(v.shape, v.dtype) if v.shape.is_fully_defined() else tf.zeros_like(v))
 
         cb._patch_loss_calls(model)
         cap = _Capture()
