@@ -319,10 +319,10 @@ class _CaptureApply:
         cap = _Capture.active
         if cap is not None and cap.grads is None:
             cap.grads = [g for g in grads if g is not None]
-            cap.learning_rate = tf.identity(tf.cast(self.optimizer.learning_rate, tf.float32))
+            cap.learning_rate = tf.cast(self.optimizer.learning_rate, tf.float32)
             scale = getattr(self.optimizer, "dynamic_scale", None)  # LossScaleOptimizer
             if scale is not None:
-                cap.loss_scale = tf.identity(tf.cast(scale, tf.float32))
+                cap.loss_scale = tf.cast(scale, tf.float32)
         return self.original(grads, trainable_variables)
 
 
@@ -378,10 +378,19 @@ class _StepWrapper:
             cb._warn_once("non-additive", "BatchStats: metrics %s keep non-additive state; they "
                           "are recorded as Keras reports them (over the epoch so far), not per batch. "
                           "Pass additive_metrics=[...] for user metrics that only keep sums." % others)
-        state = [v for m in additive for v in m.variables]
-        snapshot = [tf.identity(v) for v in state]
+        # The tf.Variables under Keras' variables: one op per read, zeroing and restoring each
+        # (Keras' own assign_add is a read, an add and an assign).
+        state = [_tf_variable(v) for m in additive for v in m.variables]
+        snapshot = [v.value() for v in state]
+        zeros = {}
         for v in state:
-            v.assign(tf.zeros(v.shape, v.dtype) if v.shape.is_fully_defined() else tf.zeros_like(v))
+            if v.shape.is_fully_defined():
+                key = (tuple(v.shape), v.dtype)
+                if key not in zeros:
+                    zeros[key] = tf.zeros(v.shape, v.dtype)
+                v.assign(zeros[key], read_value=False)
+            else:
+                v.assign(tf.zeros_like(v), read_value=False)
 
         cb._patch_loss_calls(model)
         cap = _Capture()
@@ -395,9 +404,9 @@ class _StepWrapper:
         if replica_ctx is None or replica_ctx.num_replicas_in_sync < 2:
             replica_ctx = None
         if isinstance(logs, dict):
-            batch = {k: tf.identity(v) for k, v in logs.items() if _is_scalar_like(v)}
+            batch = {k: v for k, v in logs.items() if _is_scalar_like(v)}
             if replica_ctx is not None:  # the exact global-batch value: the result of the summed batch state
-                local = [tf.identity(v) for v in state]
+                local = [v.value() for v in state]
                 summed = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, local) if state else []
                 for v, s in zip(state, summed):
                     v.assign(s)
@@ -410,15 +419,14 @@ class _StepWrapper:
                           "only learning_rate, grad_norm and distributions are recorded" % type(logs))
             batch = {}
         for v, s in zip(state, snapshot):
-            v.assign_add(s)
+            v.assign_add(s, read_value=False)
         if isinstance(logs, dict):
             running = model.get_metrics_result()
             logs = {k: (running[k] if k in running else v) for k, v in logs.items()}
 
-        scalars = {k: tf.reshape(tf.cast(v, tf.float32) if not v.dtype.is_floating else v, [])
-                   for k, v in batch.items()}
-        step = self.recorder.step.read_value()
-        self.recorder.step.assign_add(1)
+        scalars = {k: _scalar(v) for k, v in batch.items()}
+        step = self.recorder.step.value()
+        self.recorder.step.assign_add(1, read_value=False)
         return logs, scalars, cap, replica_ctx, step
 
     def _values(self, scalars, cap, replica_ctx):
@@ -589,6 +597,20 @@ def _leaf_metrics(metrics):
         else:
             out.append(m)
     return out
+
+
+def _tf_variable(variable):
+    """The tf.Variable that holds a Keras variable's value (the variable itself otherwise)."""
+    inner = getattr(variable, "_value", None)
+    return inner if isinstance(inner, tf.Variable) else variable
+
+
+def _scalar(value):
+    """A logged scalar as a float tensor of rank 0 (integers cast to float32)."""
+    value = tf.convert_to_tensor(value)
+    if not value.dtype.is_floating:
+        value = tf.cast(value, tf.float32)
+    return value if value.shape.rank == 0 else tf.reshape(value, [])
 
 
 def _is_scalar_like(value):
