@@ -457,8 +457,8 @@ class _StepWrapper:
             cb._warn_once("no-capture", "BatchStats: the train/test step did not call "
                           "model.compute_loss; per_sample_loss and predictions are not recorded")
             return out
-        preds = [tf.reshape(tf.cast(p, tf.float32), [-1]) for p in tf.nest.flatten(cap.y_pred)]
-        out["predictions"] = tf.concat(preds, 0)
+        preds = [_flat_float32(p) for p in tf.nest.flatten(cap.y_pred)]
+        out["predictions"] = preds[0] if len(preds) == 1 else tf.concat(preds, 0)
         for name, values in _per_sample_losses(cb, cap).items():
             out[name] = values
         if replica_ctx is not None:
@@ -544,10 +544,10 @@ def _per_sample_losses(cb, cap):
                           "reduction=None or returns a scalar); per_sample_loss is not recorded for it"
                           % (getattr(loss_fn, "name", None) or name,))
             continue
-        values = tf.cast(values, tf.float32)
+        values = _flat_float32(values)
         if loss_weight is not None:
             values = values * loss_weight
-        out["per_sample_loss" if single else "per_sample_loss/%s" % name] = tf.reshape(values, [-1])
+        out["per_sample_loss" if single else "per_sample_loss/%s" % name] = values
     return out
 
 
@@ -597,6 +597,14 @@ def _leaf_metrics(metrics):
         else:
             out.append(m)
     return out
+
+
+def _flat_float32(values):
+    """Values as a float32 vector, with no op where they already are one."""
+    values = tf.convert_to_tensor(values)
+    if values.dtype != tf.float32:
+        values = tf.cast(values, tf.float32)
+    return values if values.shape.rank == 1 else tf.reshape(values, [-1])
 
 
 def _tf_variable(variable):

@@ -3,12 +3,13 @@
 Summarizing a step's distributions (sort, exact quantiles, histogram) takes about a hundred
 small graph ops. Run inside every training step, their fixed per-op cost was most of what
 BatchStats cost a small model. A ``DistributionStage`` keeps the step's part to one enqueue into
-a ``PaddingFIFOQueue`` (the step, the size of each name's values, the values) and a check; every
-``max_rows`` recorded steps (or once ``max_values`` values are queued, or ``max_delay_secs``
-seconds after the last write), one call of a separate, non-inlined function takes all queued
-rows, summarizes them at once with ``summary.distribution_rows`` and writes one summary per row
-and name, at the row's own step. (A queue, not variables of changing shape: those made every
-call of a one-step ``train_function`` noticeably slower.)
+a ``PaddingFIFOQueue`` (the step, the size of each name's values, and each name's values as a
+component of its own, so a dequeued block is already one padded matrix per name) and a check.
+Every ``max_rows`` recorded steps (or once ``max_values`` values are queued, or
+``max_delay_secs`` seconds after the last write), one call of a separate, non-inlined function
+takes all queued rows, summarizes each name's rows at once with ``summary.distribution_rows``
+and writes one summary per row and name, at the row's own step. (A queue, not variables of
+changing shape: those made every call of a one-step ``train_function`` noticeably slower.)
 
 The values, steps and statistics are exactly those of summarizing each step on its own; only
 the events' ``wall_time`` is the time of writing, at most ``max_delay_secs`` plus one step after
@@ -26,6 +27,7 @@ from tb_batch_plugin.summary import distribution_rows
 MAX_ROWS = 64
 MAX_VALUES = 1 << 16
 MAX_DELAY_SECS = 1.0
+MAX_UNROLLED_ROWS = 256  # a full block up to this size is written without a loop
 
 
 class DistributionStage:
@@ -39,13 +41,12 @@ class DistributionStage:
         self.max_rows = int(max_rows)
         self.max_values = int(max_values)
         self.max_delay_secs = float(max_delay_secs)
-        # Written as soon as max_rows are queued: the capacity is never reached.
-        self.queue = tf.queue.PaddingFIFOQueue(
-            2 * self.max_rows, [tf.int64, tf.int64, tf.float32], shapes=[[], [None], [None]],
-            name="tb_batch_staged_distributions")
+        # Written as soon as max_rows are queued: the queue's capacity is never reached.
         self.queued_values = tf.Variable(0, dtype=tf.int64, trainable=False, name="tb_batch_queued_values")
-        self.written_at = tf.Variable(tf.timestamp(), trainable=False, name="tb_batch_written_at")
+        self.due_at = tf.Variable(tf.timestamp() + self.max_delay_secs, trainable=False,
+                                  name="tb_batch_staged_due_at")
         self.names = None  # the names of the staged rows, fixed by the first append traced
+        self.queue = None  # made by the first append: one component per name
         self._write = tf.function(self._write_staged, autograph=False,
                                   experimental_attributes={"_noinline": True})
 
@@ -55,47 +56,68 @@ class DistributionStage:
         if self.names is not None and self.names != names:
             raise ValueError("BatchStats: distribution names changed from %s to %s while staged"
                              % (self.names, names))
+        if self.queue is None:
+            with tf.init_scope():  # created once, eagerly, even when first used in a trace
+                self.queue = tf.queue.PaddingFIFOQueue(
+                    2 * self.max_rows, [tf.int64, tf.int64] + [tf.float32] * len(names),
+                    shapes=[[], [len(names)]] + [[None]] * len(names), name="tb_batch_staged_distributions")
         self.names = names
-        values = tf.concat([tf.cast(tf.reshape(v, [-1]), tf.float32) for v in dists.values()], 0)
-        sizes = tf.stack([tf.size(v, out_type=tf.int64) for v in dists.values()])
-        with tf.control_dependencies([self.queue.enqueue([tf.cast(step, tf.int64), sizes, values])]):
-            queued = self.queued_values.assign_add(tf.size(values, out_type=tf.int64))
-            due = tf.logical_or(
-                tf.logical_or(self.queue.size() >= self.max_rows, queued >= self.max_values),
-                tf.timestamp() - self.written_at.read_value() >= self.max_delay_secs)
+        flat = [v if v.shape.rank == 1 else tf.reshape(v, [-1]) for v in dists.values()]
+        flat = [v if v.dtype == tf.float32 else tf.cast(v, tf.float32) for v in flat]
+        sizes = [tf.size(v, out_type=tf.int64) for v in flat]
+        enqueue = self.queue.enqueue([tf.cast(step, tf.int64), tf.stack(sizes)] + flat)
+        with tf.control_dependencies([enqueue]):
+            queued = self.queued_values.assign_add(tf.add_n(sizes))
+            rows = self.queue.size()
+        due = tf.logical_or(tf.logical_or(rows >= self.max_rows, queued >= self.max_values),
+                            tf.timestamp() >= self.due_at.value())
         return tf.cond(due, lambda: self._write(names), lambda: tf.constant(False))
 
     def drain(self):
         """Writes whatever is staged (eagerly, between steps)."""
-        if self.names is not None and int(self.queue.size()) > 0:
+        if self.queue is not None and int(self.queue.size()) > 0:
             self._write(self.names)
 
     def _write_staged(self, names):
         k = len(names)
-        steps, sizes, values = self.queue.dequeue_up_to(self.queue.size())
-        starts = tf.cumsum(sizes, axis=1, exclusive=True)
-        last = tf.maximum(tf.shape(values, out_type=tf.int64)[1] - 1, 0)
-        stats = []
-        for j in range(k):  # each name apart, cut to its own widest row: the padding is not sorted
-            width = tf.reduce_max(sizes[:, j])
-            index = tf.minimum(starts[:, j:j + 1] + tf.range(width)[tf.newaxis, :], last)
-            stats.append(distribution_rows(tf.gather(values, index, batch_dims=1), sizes[:, j],
-                                           self.quantile_probs, self.num_bins, sort=sort_rows_with_numpy))
-        stats = tf.stack(stats, axis=1)  # (rows, k, length)
+        steps, sizes, *values = self.queue.dequeue_up_to(self.queue.size())
+        stats = tf.stack([
+            distribution_rows(values[j], sizes[:, j], self.quantile_probs, self.num_bins, sort=sort_rows_with_numpy)
+            for j in range(k)], axis=1)  # (rows, k, length)
         md = metadata.distribution_metadata(self.quantile_probs, self.num_bins).SerializeToString()
         resource = self.writer._resource
         count = tf.shape(steps)[0]
 
-        def write_row(i):  # few ops: this runs once per staged row
-            step, row = tf.gather(steps, i), tf.unstack(tf.gather(stats, i), num=k)
-            with tf.device("/cpu:0"):
-                for name, tensor in zip(names, row):
-                    gen_summary_ops.write_summary(resource, step, tensor, name, md)
-            return [i + 1]
+        def write(step, row):
+            for name, tensor in zip(names, tf.unstack(row, num=k)):
+                gen_summary_ops.write_summary(resource, step, tensor, name, md)
 
-        tf.while_loop(lambda i: i < count, write_row, [tf.constant(0)])
+        def write_full_block():  # the usual case, without a loop's cost per row
+            # Padded to the block's size: grappler may run pure ops like these unstacks outside
+            # their branch, where a shorter block would not unstack into max_rows rows.
+            pad = tf.maximum(self.max_rows - count, 0)
+            full_steps = tf.pad(steps, [[0, pad]])[:self.max_rows]
+            full_stats = tf.pad(stats, [[0, pad], [0, 0], [0, 0]])[:self.max_rows]
+            for step, row in zip(tf.unstack(full_steps, num=self.max_rows),
+                                 tf.unstack(full_stats, num=self.max_rows)):
+                write(step, row)
+            return tf.constant(True)
+
+        def write_each():
+            def write_row(i):
+                write(tf.gather(steps, i), tf.gather(stats, i))
+                return [i + 1]
+
+            tf.while_loop(lambda i: i < count, write_row, [tf.constant(0)])
+            return tf.constant(True)
+
+        with tf.device("/cpu:0"):
+            if self.max_rows <= MAX_UNROLLED_ROWS:
+                tf.cond(tf.equal(count, self.max_rows), write_full_block, write_each)
+            else:
+                write_each()
         self.queued_values.assign(0)
-        self.written_at.assign(tf.timestamp())
+        self.due_at.assign(tf.timestamp() + self.max_delay_secs)
         return tf.constant(True)
 
 
