@@ -80,30 +80,46 @@ def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PR
     """
     inf = float("inf")
     sizes = tf.cast(sizes, tf.int32)
-    valid = tf.sequence_mask(sizes, tf.shape(padded)[1])
-    finite = tf.logical_and(valid, tf.math.is_finite(padded))
-    n = tf.reduce_sum(tf.cast(finite, tf.int32), axis=1)
-    nan_count = tf.reduce_sum(tf.cast(tf.logical_and(valid, tf.math.is_nan(padded)), tf.float64), axis=1)
-    # +inf counted from the signs of the infinities (comparing a matrix with a scalar is a slow,
-    # broadcasting kernel on CPU): (count + sum of signs) / 2, exact in float64.
-    infinite = tf.logical_and(valid, tf.math.is_inf(padded))
-    inf_count = tf.reduce_sum(tf.cast(infinite, tf.float64), axis=1)
-    inf_signs = tf.reduce_sum(tf.cast(tf.where(infinite, tf.sign(padded), 0), tf.float64), axis=1)
-    posinf_count = (inf_count + inf_signs) / 2
+    width = tf.shape(padded)[1]
+
+    def with_inf_column(s):
+        # One extra +inf column keeps the gathers below in range when a row has no finite value.
+        return tf.pad(s, [[0, 0], [0, 1]], constant_values=inf)
+
+    def with_masks():
+        valid = tf.sequence_mask(sizes, width)
+        finite = tf.logical_and(valid, tf.math.is_finite(padded))
+        n = tf.reduce_sum(tf.cast(finite, tf.int32), axis=1)
+        nan_count = tf.reduce_sum(tf.cast(tf.logical_and(valid, tf.math.is_nan(padded)), tf.float64), axis=1)
+        # +inf counted from the signs of the infinities (comparing a matrix with a scalar is a
+        # slow, broadcasting kernel on CPU): (count + sum of signs) / 2, exact in float64.
+        infinite = tf.logical_and(valid, tf.math.is_inf(padded))
+        inf_count = tf.reduce_sum(tf.cast(infinite, tf.float64), axis=1)
+        inf_signs = tf.reduce_sum(tf.cast(tf.where(infinite, tf.sign(padded), 0), tf.float64), axis=1)
+        posinf_count = (inf_count + inf_signs) / 2
+        neginf_count = tf.cast(sizes, tf.float64) - tf.cast(n, tf.float64) - nan_count - posinf_count
+        # The first n of a sorted row are its finite values (the rest sorted to the end as +inf).
+        s = with_inf_column(tf.cast(sort(tf.where(finite, padded, tf.constant(inf, padded.dtype))), tf.float64))
+        in_row = tf.sequence_mask(n, tf.shape(s)[1])
+        nf = tf.cast(n, tf.float64)
+        # With no finite value these are 0/0 = NaN, as the layout says.
+        mean = tf.reduce_sum(tf.where(in_row, s, 0.0), axis=1) / nf
+        centered = tf.where(in_row, s - mean[:, tf.newaxis], 0.0)
+        std = tf.sqrt(tf.reduce_sum(centered * centered, axis=1) / nf)
+        return n, nan_count, posinf_count, neginf_count, s, mean, std
+
+    def without_masks():  # every row full and finite, the usual case: no mask is needed
+        s = tf.cast(sort(padded), tf.float64)
+        nf = tf.cast(width, tf.float64)
+        mean = tf.reduce_sum(s, axis=1) / nf
+        centered = s - mean[:, tf.newaxis]
+        std = tf.sqrt(tf.reduce_sum(centered * centered, axis=1) / nf)
+        zeros = tf.zeros(tf.shape(sizes), tf.float64)
+        return sizes, zeros, zeros, zeros, with_inf_column(s), mean, std
+
+    plain = tf.logical_and(tf.reduce_all(tf.equal(sizes, width)), tf.reduce_all(tf.math.is_finite(padded)))
+    n, nan_count, posinf_count, neginf_count, s, mean, std = tf.cond(plain, without_masks, with_masks)
     size = tf.cast(sizes, tf.float64)
-    nf = tf.cast(n, tf.float64)
-    neginf_count = size - nf - nan_count - posinf_count
-
-    # The first n of a sorted row are its finite values; one extra +inf column keeps the
-    # gathers below in range when a row has no finite value.
-    s = tf.cast(sort(tf.where(finite, padded, tf.constant(inf, padded.dtype))), tf.float64)
-    s = tf.pad(s, [[0, 0], [0, 1]], constant_values=inf)
-    finite = tf.sequence_mask(n, tf.shape(s)[1])
-
-    # With no finite value these are 0/0 = NaN, as the layout says.
-    mean = tf.reduce_sum(tf.where(finite, s, 0.0), axis=1) / nf
-    centered = tf.where(finite, s - mean[:, tf.newaxis], 0.0)
-    std = tf.sqrt(tf.reduce_sum(centered * centered, axis=1) / nf)
 
     last = tf.maximum(n - 1, 0)[:, tf.newaxis]
     lo_val = s[:, 0]
