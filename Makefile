@@ -32,6 +32,7 @@ test: frontend-test py-test
 
 bench: $(VENV)/.installed
 	$(PY) bench/overhead.py
+	$(PY) bench/staging.py
 	$(PY) bench/ingest.py
 	$(PY) bench/ui.py
 
