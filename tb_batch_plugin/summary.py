@@ -74,7 +74,8 @@ def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PR
     ``padded`` is (R, W) float32 or float64; row r holds its ``sizes[r]`` values first, then
     anything (padding). Written for few ops, as it runs inside training graphs: the rows are
     sorted together in their own dtype (casting after the sort keeps the order), every
-    non-finite and padding value sorted to the end as +inf and left out by index arithmetic.
+    non-finite and padding value sorted to the end as +inf and left out by index arithmetic (a
+    block whose rows are all full and finite, the usual case, needs no masks and skips them).
     Static ranks only, so it also compiles with XLA. ``sort`` sorts the rows of a matrix
     ascending (``tf.sort``, or a faster one where it is called rarely, see ``staging``).
     """
