@@ -40,7 +40,7 @@ try:  # Keras' own weighting of unreduced losses (internal; without it, losses a
     from keras.src.losses.loss import reduce_weighted_values as _reduce_weighted_values
 except ImportError:  # pragma: no cover
     _reduce_weighted_values = None
-from tb_batch_plugin.staging import DistributionStage
+from tb_batch_plugin.staging import DistributionStage, flat_float32
 from tb_batch_plugin.summary import distribution_tensors
 
 TRAIN, VALIDATION = "train", "validation"
@@ -457,7 +457,7 @@ class _StepWrapper:
             cb._warn_once("no-capture", "BatchStats: the train/test step did not call "
                           "model.compute_loss; per_sample_loss and predictions are not recorded")
             return out
-        preds = [_flat_float32(p) for p in tf.nest.flatten(cap.y_pred)]
+        preds = [flat_float32(p) for p in tf.nest.flatten(cap.y_pred)]
         out["predictions"] = preds[0] if len(preds) == 1 else tf.concat(preds, 0)
         for name, values in _per_sample_losses(cb, cap).items():
             out[name] = values
@@ -544,7 +544,7 @@ def _per_sample_losses(cb, cap):
                           "reduction=None or returns a scalar); per_sample_loss is not recorded for it"
                           % (getattr(loss_fn, "name", None) or name,))
             continue
-        values = _flat_float32(values)
+        values = flat_float32(values)
         if loss_weight is not None:
             values = values * loss_weight
         out["per_sample_loss" if single else "per_sample_loss/%s" % name] = values
@@ -597,14 +597,6 @@ def _leaf_metrics(metrics):
         else:
             out.append(m)
     return out
-
-
-def _flat_float32(values):
-    """Values as a float32 vector, with no op where they already are one."""
-    values = tf.convert_to_tensor(values)
-    if values.dtype != tf.float32:
-        values = tf.cast(values, tf.float32)
-    return values if values.shape.rank == 1 else tf.reshape(values, [-1])
 
 
 def _tf_variable(variable):

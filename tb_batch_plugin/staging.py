@@ -62,8 +62,7 @@ class DistributionStage:
                     2 * self.max_rows, [tf.int64, tf.int64] + [tf.float32] * len(names),
                     shapes=[[], [len(names)]] + [[None]] * len(names), name="tb_batch_staged_distributions")
         self.names = names
-        flat = [v if v.shape.rank == 1 else tf.reshape(v, [-1]) for v in dists.values()]
-        flat = [v if v.dtype == tf.float32 else tf.cast(v, tf.float32) for v in flat]
+        flat = [flat_float32(v) for v in dists.values()]
         sizes = [tf.size(v, out_type=tf.int64) for v in flat]
         enqueue = self.queue.enqueue([tf.cast(step, tf.int64), tf.stack(sizes)] + flat)
         with tf.control_dependencies([enqueue]):
@@ -119,6 +118,14 @@ class DistributionStage:
         self.queued_values.assign(0)
         self.due_at.assign(tf.timestamp() + self.max_delay_secs)
         return tf.constant(True)
+
+
+def flat_float32(values):
+    """Values as a float32 vector, with no op where they already are one."""
+    values = tf.convert_to_tensor(values)
+    if values.dtype != tf.float32:
+        values = tf.cast(values, tf.float32)
+    return values if values.shape.rank == 1 else tf.reshape(values, [-1])
 
 
 def sort_rows_with_numpy(matrix):
