@@ -41,7 +41,7 @@ try:  # Keras' own weighting of unreduced losses (internal; without it, losses a
 except ImportError:  # pragma: no cover
     _reduce_weighted_values = None
 from tb_batch_plugin.staging import DistributionStage, flat_float32
-from tb_batch_plugin.summary import distribution_tensors
+from tb_batch_plugin.summary import cond_as_call, distribution_tensors
 
 TRAIN, VALIDATION = "train", "validation"
 
@@ -357,7 +357,7 @@ class _StepWrapper:
                 self._write(*self._values(scalars, cap, None), step, None, True)
                 return tf.constant(True)
 
-            tf.cond(every_nth, record, lambda: tf.constant(False))
+            cond_as_call(every_nth, record, lambda: tf.constant(False))
         return logs
 
     def _compiled_step(self, data):
@@ -488,7 +488,7 @@ class _StepWrapper:
             if record is None:  # no conditional where none is needed (an If op costs per step)
                 write()
             else:
-                tf.cond(record, write, lambda: tf.constant(False))
+                cond_as_call(record, write, lambda: tf.constant(False))
 
 
 def _every_nth(step, every):

@@ -22,7 +22,7 @@ import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
 
 from tb_batch_plugin import metadata
-from tb_batch_plugin.summary import distribution_rows
+from tb_batch_plugin.summary import cond_as_call, distribution_rows
 
 MAX_ROWS = 64
 MAX_VALUES = 1 << 16
@@ -70,7 +70,7 @@ class DistributionStage:
             rows = self.queue.size()
         due = tf.logical_or(tf.logical_or(rows >= self.max_rows, queued >= self.max_values),
                             tf.timestamp() >= self.due_at.value())
-        return tf.cond(due, lambda: self._write(names), lambda: tf.constant(False))
+        return cond_as_call(due, lambda: self._write(names), lambda: tf.constant(False))
 
     def drain(self):
         """Writes whatever is staged (eagerly, between steps)."""

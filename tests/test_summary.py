@@ -91,3 +91,17 @@ def test_distribution_tensor_is_exact(values):
     want = expected_distribution(values)
     np.testing.assert_allclose(got[:8 + 11], want[:8 + 11], rtol=1e-9, atol=1e-9, equal_nan=True)
     np.testing.assert_array_equal(got[-30:], want[-30:])  # the same bins as np.histogram
+
+
+def test_cond_as_call_keeps_its_if_op_a_call_and_takes_the_right_branch():
+    """Lowered into Switch/Merge, a conditional would put the whole traced step on TensorFlow's
+    slower executor path for control flow; both branches must still give their values."""
+    @tf.function
+    def pick(flag, x):
+        return summary.cond_as_call(flag, lambda: x + 1.0, lambda: x - 1.0)
+
+    graph = pick.get_concrete_function(tf.TensorSpec([], tf.bool), tf.TensorSpec([], tf.float32)).graph
+    ifs = [op for op in graph.get_operations() if op.type in ("If", "StatelessIf")]
+    assert len(ifs) == 1 and ifs[0].get_attr("_lower_using_switch_merge") is False
+    assert float(pick(tf.constant(True), tf.constant(2.0))) == 3.0
+    assert float(pick(tf.constant(False), tf.constant(2.0))) == 1.0
