@@ -33,7 +33,7 @@ class _NoStage(staging.DistributionStage):
 def _loop(stage_class, dists):
     writer = tf.summary.create_file_writer(tempfile.mkdtemp(), max_queue=1000, flush_millis=10_000)
     stage = stage_class(writer, metadata.DEFAULT_QUANTILE_PROBS, metadata.DEFAULT_NUM_BINS,
-                        max_delay_secs=1e9)
+                        max_delay_secs=1e9, in_loop=True)  # appended in a loop of steps
 
     @tf.function
     def record_block():

@@ -170,8 +170,9 @@ class BatchStats(keras.callbacks.Callback):
         if recorder.stage is not None:  # staged by an earlier build: write it before replacing it
             recorder.stage.drain()
         # Created here, outside any trace and strategy scope: staging is used with one replica.
-        recorder.stage = DistributionStage(recorder.writer, self.quantile_probs, self.num_bins)
-        wrapped = _StepWrapper(self, mode, original_step, jit)
+        in_loop = model.steps_per_execution > 1  # Keras runs the steps in a tf.while_loop
+        recorder.stage = DistributionStage(recorder.writer, self.quantile_probs, self.num_bins, in_loop=in_loop)
+        wrapped = _StepWrapper(self, mode, original_step, jit, in_loop)
         setattr(model, step_name, wrapped)
         if jit:  # compile our step ourselves: summary ops have no XLA kernel
             model.jit_compile = False
@@ -329,13 +330,14 @@ class _CaptureApply:
 class _StepWrapper:
     """The replacement train_step/test_step (see the module docstring for the sequence)."""
 
-    def __init__(self, callback, mode, original_step, jit):
+    def __init__(self, callback, mode, original_step, jit, in_loop):
         self.callback = callback
         self.mode = mode
         self.original_step = original_step
         self.recorder = callback._recorders[mode]
         self.stage = self.recorder.stage
         self.jit = jit
+        self._cond = tf.cond if in_loop else cond_as_call  # see summary.cond_as_call
         self._compiled = tf.function(self._compiled_step, jit_compile=True, reduce_retracing=True) if jit else None
 
     def __call__(self, data):
@@ -357,7 +359,7 @@ class _StepWrapper:
                 self._write(*self._values(scalars, cap, None), step, None, True)
                 return tf.constant(True)
 
-            cond_as_call(every_nth, record, lambda: tf.constant(False))
+            self._cond(every_nth, record, lambda: tf.constant(False))
         return logs
 
     def _compiled_step(self, data):
@@ -488,7 +490,7 @@ class _StepWrapper:
             if record is None:  # no conditional where none is needed (an If op costs per step)
                 write()
             else:
-                cond_as_call(record, write, lambda: tf.constant(False))
+                self._cond(record, write, lambda: tf.constant(False))
 
 
 def _every_nth(step, every):

@@ -34,7 +34,7 @@ class DistributionStage:
     """Staged distribution values of one summary writer (used by one replica only)."""
 
     def __init__(self, writer, quantile_probs, num_bins, max_rows=MAX_ROWS, max_values=MAX_VALUES,
-                 max_delay_secs=MAX_DELAY_SECS):
+                 max_delay_secs=MAX_DELAY_SECS, in_loop=False):
         self.writer = writer
         self.quantile_probs = tuple(quantile_probs)
         self.num_bins = int(num_bins)
@@ -45,6 +45,9 @@ class DistributionStage:
         self.queued_values = tf.Variable(0, dtype=tf.int64, trainable=False, name="tb_batch_queued_values")
         self.due_at = tf.Variable(tf.timestamp() + self.max_delay_secs, trainable=False,
                                   name="tb_batch_staged_due_at")
+        # The step's conditional write: lowered inside a loop of steps (Keras' steps_per_execution
+        # > 1), kept a function call in a step that runs once per call (``cond_as_call``).
+        self._cond = tf.cond if in_loop else cond_as_call
         self.names = None  # the names of the staged rows, fixed by the first append traced
         self.queue = None  # made by the first append: one component per name
         self._write = tf.function(self._write_staged, autograph=False,
@@ -70,7 +73,7 @@ class DistributionStage:
             rows = self.queue.size()
         due = tf.logical_or(tf.logical_or(rows >= self.max_rows, queued >= self.max_values),
                             tf.timestamp() >= self.due_at.value())
-        return cond_as_call(due, lambda: self._write(names), lambda: tf.constant(False))
+        return self._cond(due, lambda: self._write(names), lambda: tf.constant(False))
 
     def drain(self):
         """Writes whatever is staged (eagerly, between steps)."""

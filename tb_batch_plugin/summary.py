@@ -120,7 +120,7 @@ def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PR
         return sizes, zeros, zeros, zeros, with_inf_column(s), mean, std
 
     plain = tf.logical_and(tf.reduce_all(tf.equal(sizes, width)), tf.reduce_all(tf.math.is_finite(padded)))
-    n, nan_count, posinf_count, neginf_count, s, mean, std = cond_as_call(plain, without_masks, with_masks)
+    n, nan_count, posinf_count, neginf_count, s, mean, std = tf.cond(plain, without_masks, with_masks)
     size = tf.cast(sizes, tf.float64)
 
     last = tf.maximum(n - 1, 0)[:, tf.newaxis]
@@ -161,11 +161,12 @@ def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PR
 
 def cond_as_call(pred, true_fn, false_fn):
     """``tf.cond`` whose ``If`` op stays a function call instead of being lowered into
-    Switch/Merge nodes (TensorFlow's default outside XLA). For a conditional in a training step:
-    any lowered control flow in a graph makes TensorFlow's executor run every op of that graph
-    on its slower path for frames (``PropagatorState`` instead of ``SimplePropagatorState``),
-    which measured about 15 µs more per call of a one-step Keras ``train_function`` on CPU. The
-    branch not taken costs one small function call instead."""
+    Switch/Merge nodes (TensorFlow's default outside XLA), for a conditional in a step that runs
+    once per call. Any lowered control flow in a graph makes TensorFlow's executor run every op
+    of that graph on its slower path for frames (``PropagatorState`` instead of
+    ``SimplePropagatorState``): about 15 µs more per call of a one-step Keras
+    ``train_function`` on CPU. Each run then calls one branch as a function, which inside a loop
+    of steps (where the frames are in use anyway) is dearer than lowering: use ``tf.cond`` there."""
     graph = tf.compat.v1.get_default_graph()
     first_new = len(graph.get_operations())
     out = tf.cond(pred, true_fn, false_fn)
