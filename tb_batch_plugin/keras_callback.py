@@ -41,7 +41,7 @@ try:  # Keras' own weighting of unreduced losses (internal; without it, losses a
 except ImportError:  # pragma: no cover
     _reduce_weighted_values = None
 from tb_batch_plugin.staging import DistributionStage, flat_float32
-from tb_batch_plugin.summary import cond_as_call, distribution_tensors
+from tb_batch_plugin.summary import distribution_tensors, step_cond
 
 TRAIN, VALIDATION = "train", "validation"
 
@@ -337,7 +337,7 @@ class _StepWrapper:
         self.recorder = callback._recorders[mode]
         self.stage = self.recorder.stage
         self.jit = jit
-        self._cond = tf.cond if in_loop else cond_as_call  # see summary.cond_as_call
+        self._cond = step_cond(in_loop)
         self._compiled = tf.function(self._compiled_step, jit_compile=True, reduce_retracing=True) if jit else None
 
     def __call__(self, data):

@@ -22,7 +22,7 @@ import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
 
 from tb_batch_plugin import metadata
-from tb_batch_plugin.summary import cond_as_call, distribution_rows
+from tb_batch_plugin.summary import distribution_rows, step_cond
 
 MAX_ROWS = 64
 MAX_VALUES = 1 << 16
@@ -45,9 +45,9 @@ class DistributionStage:
         self.queued_values = tf.Variable(0, dtype=tf.int64, trainable=False, name="tb_batch_queued_values")
         self.due_at = tf.Variable(tf.timestamp() + self.max_delay_secs, trainable=False,
                                   name="tb_batch_staged_due_at")
-        # The step's conditional write: lowered inside a loop of steps (Keras' steps_per_execution
-        # > 1), kept a function call in a step that runs once per call (``cond_as_call``).
-        self._cond = tf.cond if in_loop else cond_as_call
+        # The step's conditional write (in_loop: the steps run in a loop, as Keras' with
+        # steps_per_execution > 1).
+        self._cond = step_cond(in_loop)
         self.names = None  # the names of the staged rows, fixed by the first append traced
         self.queue = None  # made by the first append: one component per name
         self._write = tf.function(self._write_staged, autograph=False,

@@ -174,3 +174,9 @@ def cond_as_call(pred, true_fn, false_fn):
         if op.type in ("If", "StatelessIf"):
             op._set_attr("_lower_using_switch_merge", attr_value_pb2.AttrValue(b=False))
     return out
+
+
+def step_cond(in_loop):
+    """The conditional for code in a training step: ``tf.cond`` (lowered) where the steps run in
+    a loop, ``cond_as_call`` where each call runs one step."""
+    return tf.cond if in_loop else cond_as_call
