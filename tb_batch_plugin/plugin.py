@@ -591,7 +591,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
             body, mime = _csv_chunks(s.steps, s.wall_times, cols), "text/csv; charset=utf-8"
         else:
             body, mime = _json_chunks(s.steps, s.wall_times, cols, kind), "application/json"
-        resp = wrappers.Response(body, mimetype=mime, direct_passthrough=False)
+        resp = wrappers.Response(body, content_type=mime, direct_passthrough=False)
         resp.headers["Content-Disposition"] = 'attachment; filename="%s.%s"' % (safe[:100], fmt)
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Cache-Control"] = "no-cache"

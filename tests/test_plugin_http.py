@@ -213,6 +213,11 @@ def test_export(client, data):
     np.testing.assert_allclose(j["h29"], data["rows"][:, -1])
 
 
+def test_export_content_type(client):
+    assert client.get(P + "export?run=train&tag=loss&format=csv").headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert client.get(P + "export?run=train&tag=loss&format=json").headers["Content-Type"] == "application/json"
+
+
 def test_static(client):
     r = client.get(P + "static/index.js")
     assert r.status_code == 200 and "javascript" in r.mimetype
