@@ -1,11 +1,13 @@
-"""Lossless, incremental index of tb_batch event files -> per-(run, tag) numpy columns.
+"""Lossless, incremental index of the scalars and tb_batch data of event files -> numpy columns.
 
 This is both the plugin's data source and the public reader (``tb_batch_plugin.load``)::
 
     idx = load("logs")                  # reads everything once
     idx.runs()                          # ['train', 'validation']
     idx.tags("train")                   # {'loss': 'scalar', 'per_sample_loss': 'distribution'}
+    idx.series("train")                 # [SeriesInfo(tag, kind, source, provenance, count, ...)]
     s = idx.scalars("train", "loss")    # s.steps (int64), s.values, s.wall_times (float64)
+    idx.evaluations("validation")       # where each evaluation sits on the training axis
     idx.reload()                        # reads only the bytes appended since
 
 Design (see docs/backend.md):
@@ -22,15 +24,19 @@ Design (see docs/backend.md):
   with numpy, and the data CRCs are checked vectorised (CRC32C is affine, so a record's CRC is
   the representative's XOR a table lookup per byte that differs). Anything else - a different
   layout, several values per summary, an unknown field - goes through real protobuf parsing.
-* Only summaries whose metadata names the plugin ``tb_batch`` are kept. Metadata is keyed by
-  (run, tag): the first metadata seen for a tag decides (as TensorBoard does).
-* Restarts: within a tag, a point whose step is <= a step already stored discards the stored
+* What is kept: every scalar (standard TensorBoard scalars, whoever wrote them, and legacy
+  ``simple_value`` scalars of PyTorch and tensorboardX) and the tb_batch distributions and
+  markers. An event's own metadata says what it holds; an event without metadata takes its tag's
+  first metadata (as TensorBoard does). Each series is keyed by (kind, name, source), so a tag
+  written by tb-batch and by other code is two series that never hide each other.
+* Restarts: within a series, a point whose step is <= a step already stored discards the stored
   points with steps >= it (TensorBoard's out-of-order purge, applied per tag). Steps of a series
   are therefore strictly increasing, each step at most once.
 * Storage per scalar point: int64 step + float64 wall time + float32 value (float64 if the
   writer wrote doubles): 20 bytes. Appends are kept as chunks and concatenated on first read.
 """
 
+import collections
 import os
 import struct
 import threading
@@ -39,7 +45,7 @@ import numpy as np
 
 from tb_batch_plugin import metadata as _md
 
-__all__ = ["load", "LogdirIndex", "ScalarSeries", "DistributionSeries"]
+__all__ = ["load", "LogdirIndex", "ScalarSeries", "DistributionSeries", "MarkerSeries", "SeriesInfo"]
 
 # ----------------------------------------------------------------------------------------------
 # CRC32C (Castagnoli), as used by TFRecord framing
@@ -118,6 +124,29 @@ class ScalarSeries:
         return "ScalarSeries(%d points)" % len(self.steps)
 
 
+# Where a series comes from, in the order a tag written by several writers is looked up.
+SOURCES = ("tb_batch", "scalars", "simple_value")
+
+SeriesInfo = collections.namedtuple(
+    "SeriesInfo", "tag kind source provenance count first_step last_step")
+SeriesInfo.__doc__ = """One series of a run: ``source`` 'tb_batch' (BatchStats, tbb.summary),
+'scalars' (a standard TensorBoard scalar of other code), 'simple_value' (a legacy scalar: PyTorch,
+tensorboardX); ``provenance`` 'exact', 'reported', 'custom' or 'logged' (see metadata)."""
+
+
+class MarkerSeries:
+    """One marker of one run: ``steps``, ``wall_times`` and ``fields`` {name: int64 array} (the
+    names of ``metadata.MARKER_FIELDS``)."""
+
+    __slots__ = ("steps", "wall_times", "fields")
+
+    def __init__(self, steps, wall_times, fields):
+        self.steps, self.wall_times, self.fields = steps, wall_times, fields
+
+    def __len__(self):
+        return len(self.steps)
+
+
 class DistributionSeries:
     """One distribution tag of one run. ``data`` is the (N, 8+Q+B) float64 matrix of the tensor
     layout in ``metadata``; the named properties are views into it."""
@@ -175,13 +204,16 @@ class DistributionSeries:
 
 
 class _Store:
-    """Columns of one (run, tag). Appended in chunks, concatenated lazily on read."""
+    """Columns of one series of a run (a _Class). Appended in chunks, concatenated lazily on read."""
 
-    def __init__(self, kind, plugin_data):
-        self.kind = kind
-        self.plugin_data = plugin_data
-        if kind == "distribution":
-            self.width = _md.distribution_length(len(plugin_data.quantile_probs), plugin_data.num_bins)
+    def __init__(self, c):
+        self.kind, self.name, self.source = c.kind, c.name, c.source
+        self.provenance, self.plugin_data = c.provenance, c.plugin_data
+        if c.kind == "distribution":
+            pd = c.plugin_data
+            self.width = _md.distribution_length(len(pd.quantile_probs), pd.num_bins)
+        elif c.kind == "marker":
+            self.width = len(_md.MARKER_FIELDS[c.plugin_data.kind])
         else:
             self.width = 1
         self.steps = [np.zeros(0, np.int64)]
@@ -257,13 +289,13 @@ def _varint(b, pos):
 class _Template:
     """Where the variable fields of a single-value tensor Event sit in its bytes."""
 
-    __slots__ = ("length", "step_len", "tag", "meta", "dtype", "nelem", "voff", "vlen",
+    __slots__ = ("length", "step_len", "tag", "meta", "simple", "dtype", "nelem", "voff", "vlen",
                  "const_ranges", "var_positions", "crc_tables", "rep", "rep_crc")
 
 
 def _walk(data, step_len):
-    """Returns a _Template for an Event `data` with one Summary.Value holding a float tensor,
-    or None if the record is anything else (then protobuf parses it)."""
+    """Returns a _Template for an Event `data` with one Summary.Value holding a float tensor or a
+    legacy ``simple_value``, or None if the record is anything else (then protobuf parses it)."""
     try:
         L = len(data)
         if L < 12 or data[0] != 0x09:
@@ -284,9 +316,13 @@ def _walk(data, step_len):
         if pos + vlen_ != L:
             return None
         tag = meta = None
-        tensor = None
+        tensor = simple = None
         while pos < L:
             key, pos = _varint(data, pos)
+            if key == 0x15 and simple is None:  # field 2, fixed32: a legacy simple_value
+                simple = pos
+                pos += 4
+                continue
             if key & 7 != 2:
                 return None
             ln, p2 = _varint(data, pos)
@@ -303,8 +339,10 @@ def _walk(data, step_len):
             else:
                 return None
             pos = end
-        if tag is None or tensor is None:
+        if pos != L or tag is None or (tensor is None) == (simple is None):
             return None
+        if simple is not None:
+            return _template(data, L, step_len, tag, meta, np.dtype("<f4"), 1, simple, 4, True)
         pos, tend = tensor
         dtype = None
         shape = None
@@ -354,30 +392,35 @@ def _walk(data, step_len):
             nelem *= d.size
         if nelem < 1 or vlen != nelem * np_dtype.itemsize:
             return None
-        t = _Template()
-        t.length, t.step_len, t.tag, t.meta = L, step_len, tag, meta
-        t.dtype, t.nelem, t.voff, t.vlen = np_dtype, nelem, voff, vlen
-        var = [(1, 9)]
-        if step_len:
-            var.append((10, 10 + step_len))
-        var.append((voff, voff + vlen))
-        const, prev = [], 0
-        for a, b in var:
-            if a > prev:
-                const.append((prev, a))
-            prev = b
-        if prev < L:
-            const.append((prev, L))
-        t.const_ranges = const
-        t.var_positions = [p for a, b in var for p in range(a, b)]
-        t.crc_tables, t.var_positions = _crc_contribution_tables(L, t.var_positions)
-        t.rep = np.frombuffer(bytes(data), dtype=np.uint8)
-        t.rep_crc = _crc32c(bytes(data))
-        return t
+        return _template(data, L, step_len, tag, meta, np_dtype, nelem, voff, vlen, False)
     except (ValueError, IndexError, UnicodeDecodeError):
         return None
     except Exception:  # a malformed shape proto, etc.: leave it to the slow path
         return None
+
+
+def _template(data, L, step_len, tag, meta, np_dtype, nelem, voff, vlen, simple):
+    """The _Template of the record `data` whose only value is at [voff, voff + vlen)."""
+    t = _Template()
+    t.length, t.step_len, t.tag, t.meta, t.simple = L, step_len, tag, meta, simple
+    t.dtype, t.nelem, t.voff, t.vlen = np_dtype, nelem, voff, vlen
+    var = [(1, 9)]
+    if step_len:
+        var.append((10, 10 + step_len))
+    var.append((voff, voff + vlen))
+    const, prev = [], 0
+    for a, b in var:
+        if a > prev:
+            const.append((prev, a))
+        prev = b
+    if prev < L:
+        const.append((prev, L))
+    t.const_ranges = const
+    t.var_positions = [p for a, b in var for p in range(a, b)]
+    t.crc_tables, t.var_positions = _crc_contribution_tables(L, t.var_positions)
+    t.rep = np.frombuffer(bytes(data), dtype=np.uint8)
+    t.rep_crc = _crc32c(bytes(data))
+    return t
 
 
 # ----------------------------------------------------------------------------------------------
@@ -572,21 +615,78 @@ class _Run:
     def __init__(self, path):
         self.path = path
         self.offsets = {}  # file name -> next byte offset to read
-        self.tag_info = {}  # tag -> (kind, BatchPluginData) or None (not ours / malformed)
-        self.stores = {}  # tag -> _Store
+        self.tag_class = {}  # tag -> _Class of its first metadata (for events without metadata)
+        self.stores = {}  # (kind, name, source) -> _Store
         self.corrupt = 0
-        self.skipped = 0  # tb_batch values with an unexpected shape
+        self.skipped = {}  # reason -> number of values skipped for it
+
+
+class _Class:
+    """What the summaries of one metadata hold: kind ('scalar', 'distribution' or 'marker'), the
+    series name, source ('tb_batch', 'scalars' or 'simple_value'), provenance, plugin data."""
+
+    __slots__ = ("kind", "name", "source", "provenance", "plugin_data")
+
+    def __init__(self, kind, name, source, provenance=_md.PROVENANCE_LOGGED, plugin_data=None):
+        self.kind, self.name, self.source = kind, name, source
+        self.provenance, self.plugin_data = provenance, plugin_data
+
+    @property
+    def key(self):
+        return (self.kind, self.name, self.source)
+
+
+class _Skip:
+    """Why the values of one metadata are skipped (counted per run under ``reason``)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
+def _classify(tag, meta_bytes):
+    """The _Class of the values of `tag` written with SummaryMetadata `meta_bytes`; None for
+    summaries that hold no scalar or tb_batch data (images, histograms, text, ...); a _Skip for
+    tb_batch data this reader cannot read."""
+    from tensorboard.compat.proto import summary_pb2
+    try:
+        m = summary_pb2.SummaryMetadata.FromString(meta_bytes)
+    except Exception:
+        return _Skip("malformed_metadata")
+    plugin = m.plugin_data.plugin_name
+    try:
+        if plugin == _md.PLUGIN_NAME:
+            pd = _md.parse_plugin_data(m.plugin_data.content)
+            kind = _md.KIND_NAMES[pd.kind]
+            if pd.kind == _md.KIND_SCALAR:  # version 1: every value tb-batch wrote
+                return _Class("scalar", tag, "tb_batch", _md.PROVENANCE_EXACT, pd)
+            if pd.kind == _md.KIND_DISTRIBUTION:
+                return _Class("distribution", _md.distribution_name(tag), "tb_batch", plugin_data=pd)
+            return _Class("marker", kind, "tb_batch", plugin_data=pd)
+        if plugin == _md.SCALARS_PLUGIN_NAME:
+            pd = _md.parse_scalars_content(m.plugin_data.content)
+            if pd is None:
+                return _Class("scalar", tag, "scalars")
+            return _Class("scalar", tag, "tb_batch", pd.provenance, pd)
+    except ValueError as e:
+        return _Skip("newer_version" if "newer" in str(e) else "malformed_metadata")
+    return None
+
+
+_SIMPLE_VALUE = object()  # the metadata key of legacy simple_value points
 
 
 class _Pieces:
-    """Decoded points of one read, per tag, with their record index (file order)."""
+    """Decoded points of one read, per (tag, metadata bytes or None or _SIMPLE_VALUE), with
+    their record index (file order)."""
 
     def __init__(self):
-        self.points = {}  # tag -> list of (rec_idx, steps, walls, values2d)
-        self.meta = {}  # tag -> (rec_idx, SummaryMetadata bytes)
+        self.points = {}  # (tag, meta) -> list of (rec_idx, steps, walls, values2d)
+        self.meta = {}  # tag -> (rec_idx, SummaryMetadata bytes) of its first metadata
 
-    def add(self, tag, rec, steps, walls, values):
-        self.points.setdefault(tag, []).append((rec, steps, walls, values))
+    def add(self, tag, meta, rec, steps, walls, values):
+        self.points.setdefault((tag, meta), []).append((rec, steps, walls, values))
 
     def add_meta(self, tag, rec, meta_bytes):
         cur = self.meta.get(tag)
@@ -612,6 +712,7 @@ class LogdirIndex:
     def __init__(self, logdir):
         self.logdir = logdir
         self._runs = {}
+        self._classes = {}  # (tag, metadata bytes) -> _classify result
         self._lock = threading.RLock()
 
     # -- public API --------------------------------------------------------------------------
@@ -621,26 +722,29 @@ class LogdirIndex:
         with self._lock:
             return sorted(self._runs)
 
+    def series(self, run):
+        """[SeriesInfo] of a run's scalar and distribution series with at least one point, by tag
+        (the same tag from two writers is two series, told apart by ``source``)."""
+        with self._lock:
+            r = self._run(run)
+            stores = [st for (kind, _, _), st in r.stores.items() if kind != "marker" and st.n]
+        stores.sort(key=lambda st: (st.name, st.kind, SOURCES.index(st.source)))
+        return [SeriesInfo(st.name, st.kind, st.source, _md.PROVENANCE_NAMES[st.provenance], st.n,
+                           st.first_step, st.last_step) for st in stores]
+
     def tags(self, run):
-        """{tag: 'scalar' | 'distribution'} of a run's tb_batch tags with at least one point."""
-        with self._lock:
-            r = self._run(run)
-            return {t: s.kind for t, s in sorted(r.stores.items()) if s.n}
+        """{tag: 'scalar' | 'distribution'} of a run's series (for a tag that two writers wrote,
+        the kind of the one ``scalars``/``distributions`` return without a ``source``)."""
+        out = {}
+        for info in self.series(run):
+            out.setdefault(info.tag, info.kind)
+        return out
 
-    def tag_summaries(self, run):
-        """[(tag, kind, count, first_step, last_step)] without materialising any column."""
+    def scalars(self, run, tag, source=None):
+        """The ScalarSeries of `tag`: tb-batch's if it wrote one, else the one other writer's
+        (``source`` picks one: 'tb_batch', 'scalars' or 'simple_value')."""
         with self._lock:
-            r = self._run(run)
-            return [(t, s.kind, s.n, s.first_step, s.last_step)
-                    for t, s in sorted(r.stores.items()) if s.n]
-
-    def plugin_data(self, run, tag):
-        with self._lock:
-            return self._store(run, tag).plugin_data
-
-    def scalars(self, run, tag):
-        with self._lock:
-            s = self._store(run, tag, "scalar")
+            s = self._store(run, tag, "scalar", source)
             steps, walls, vals = s.snapshot()
         return ScalarSeries(steps, vals, walls)
 
@@ -651,6 +755,50 @@ class LogdirIndex:
             pd = s.plugin_data
         return DistributionSeries(steps, walls, vals, list(pd.quantile_probs), pd.num_bins)
 
+    def markers(self, run, kind):
+        """The MarkerSeries of marker `kind` ('fit', 'epoch' or 'evaluation'; see metadata),
+        empty when the run has none."""
+        code = {name: k for k, name in _md.KIND_NAMES.items()}[kind]
+        with self._lock:
+            s = self._run(run).stores.get(("marker", kind, "tb_batch"))
+            steps, walls, vals = s.snapshot() if s is not None else (
+                np.zeros(0, np.int64), np.zeros(0), np.zeros((0, len(_md.MARKER_FIELDS[code]))))
+        return MarkerSeries(steps, walls, dict(zip(_md.MARKER_FIELDS[code], vals.astype(np.int64).T)))
+
+    def evaluations(self, run):
+        """The evaluations of a validation run, from its evaluation markers: a list of
+        {first_step, last_step, count, train_step, epoch} (epoch None outside fit; last_step None
+        when no step of it was recorded). Each evaluation holds the run's steps from its marker
+        up to the next marker."""
+        m = self.markers(run, "evaluation")
+        if not len(m.steps):
+            return []
+        with self._lock:
+            r = self._run(run)
+            parts = [st.snapshot()[0] for (kind, _, source), st in r.stores.items()
+                     if kind != "marker" and source == "tb_batch" and st.n]
+        steps = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        bounds = np.searchsorted(steps, np.append(m.steps, np.iinfo(np.int64).max))
+        out = []
+        for i, first in enumerate(m.steps.tolist()):
+            inside = steps[bounds[i]:bounds[i + 1]]
+            epoch = int(m.fields["epoch"][i])
+            out.append({"first_step": first, "last_step": int(inside[-1]) if inside.size else None,
+                        "count": int(inside.size), "train_step": int(m.fields["train_step"][i]),
+                        "epoch": epoch if epoch >= 0 else None})
+        return out
+
+    def skipped(self, run):
+        """{reason: count} of what was skipped in a run: 'corrupt_records' (bad CRC or framing,
+        or not parseable), 'newer_version' (tb_batch data of a newer contract),
+        'malformed_metadata', 'bad_shape' (a value whose shape does not fit its series)."""
+        with self._lock:
+            r = self._run(run)
+            out = dict(r.skipped)
+            if r.corrupt:
+                out["corrupt_records"] = r.corrupt
+        return out
+
     @property
     def corrupt_records(self):
         """Records skipped because their CRC (or framing) was wrong, or they did not parse."""
@@ -659,9 +807,9 @@ class LogdirIndex:
 
     @property
     def skipped_values(self):
-        """tb_batch values skipped because their tensor did not match the tag's layout."""
+        """Values skipped because they did not fit their series or could not be read."""
         with self._lock:
-            return sum(r.skipped for r in self._runs.values())
+            return sum(sum(r.skipped.values()) for r in self._runs.values())
 
     def nbytes(self):
         """Bytes held by the numpy columns."""
@@ -687,12 +835,13 @@ class LogdirIndex:
             raise UnknownKey("unknown run %r" % (run,))
         return r
 
-    def _store(self, run, tag, kind=None):
+    def _store(self, run, tag, kind, source=None):
         r = self._run(run)
-        s = r.stores.get(tag) if isinstance(tag, str) else None
-        if s is None or not s.n or (kind is not None and s.kind != kind):
-            raise UnknownKey("unknown %s tag %r in run %r" % (kind or "", tag, run))
-        return s
+        for src in (source,) if source is not None else SOURCES:
+            s = r.stores.get((kind, tag, src))
+            if s is not None and s.n:
+                return s
+        raise UnknownKey("unknown %s tag %r in run %r" % (kind, tag, run))
 
     def _discover(self):
         logdir = self.logdir
@@ -844,7 +993,7 @@ class LogdirIndex:
         vals = vals.reshape(starts.size, t.nelem)
         if t.meta is not None:
             pieces.add_meta(t.tag, int(recs[0]), t.meta)
-        pieces.add(t.tag, recs, steps, walls, vals)
+        pieces.add(t.tag, _SIMPLE_VALUE if t.simple else t.meta, recs, steps, walls, vals)
 
     def _slow_record(self, r, buf, off, L, rec, pieces):
         data = buf[off + 12:off + 12 + L]
@@ -860,10 +1009,18 @@ class LogdirIndex:
         if not ev.HasField("summary"):
             return
         from tensorboard.util import tensor_util
+        step, wall = np.array([ev.step], dtype=np.int64), np.array([ev.wall_time], dtype=np.float64)
         for v in ev.summary.value:
+            meta = None
             if v.HasField("metadata"):
-                pieces.add_meta(v.tag, rec, v.metadata.SerializeToString())
-            if not v.HasField("tensor"):
+                meta = v.metadata.SerializeToString()
+                pieces.add_meta(v.tag, rec, meta)
+            which = v.WhichOneof("value")
+            if which == "simple_value":
+                pieces.add(v.tag, _SIMPLE_VALUE, np.array([rec]), step, wall,
+                           np.array([[v.simple_value]], dtype=np.float32))
+                continue
+            if which != "tensor":
                 continue
             try:
                 a = np.asarray(tensor_util.make_ndarray(v.tensor))
@@ -871,40 +1028,39 @@ class LogdirIndex:
                 continue
             if a.dtype.kind not in "fiub" or a.size == 0:
                 continue
-            pieces.add(v.tag, np.array([rec]), np.array([ev.step], dtype=np.int64),
-                       np.array([ev.wall_time], dtype=np.float64),
+            pieces.add(v.tag, meta, np.array([rec]), step, wall,
                        a.reshape(1, -1).astype(np.float64 if a.dtype != np.float32 else np.float32))
 
     def _commit(self, r, pieces):
-        from tensorboard.compat.proto import summary_pb2
         for tag, (_rec, meta_bytes) in pieces.meta.items():
-            if tag in r.tag_info:
-                continue
-            info = None
-            try:
-                m = summary_pb2.SummaryMetadata.FromString(meta_bytes)
-                if m.plugin_data.plugin_name == _md.PLUGIN_NAME:
-                    pd = _md.parse_plugin_data(m.plugin_data.content)
-                    info = (_md.KIND_NAMES[pd.kind], pd)
-            except Exception:
-                info = None
-            r.tag_info[tag] = info
-        for tag, plist in pieces.points.items():
-            info = r.tag_info.get(tag)
-            if info is None:
-                continue
-            kind, pd = info
-            s = r.stores.get(tag)
+            if tag not in r.tag_class:
+                r.tag_class[tag] = self._class_of(tag, meta_bytes)
+        by_store = {}
+        for (tag, meta), plist in pieces.points.items():
+            if meta is _SIMPLE_VALUE:
+                c = _Class("scalar", tag, "simple_value")
+            elif meta is not None:
+                c = self._class_of(tag, meta)
+            else:  # TensorBoard's rule: the tag's first metadata says what it is
+                c = r.tag_class.get(tag)
+            if isinstance(c, _Skip):
+                r.skipped[c.reason] = r.skipped.get(c.reason, 0) + sum(len(p[0]) for p in plist)
+            elif c is not None:
+                by_store.setdefault(c.key, (c, []))[1].extend(plist)
+        for key, (c, plist) in by_store.items():
+            s = r.stores.get(key)
             if s is None:
-                s = r.stores[tag] = _Store(kind, pd)
+                s = r.stores[key] = _Store(c)
             good = [p for p in plist if p[3].shape[1] == s.width]
-            r.skipped += sum(len(p[0]) for p in plist if p[3].shape[1] != s.width)
+            bad = sum(len(p[0]) for p in plist if p[3].shape[1] != s.width)
+            if bad:
+                r.skipped["bad_shape"] = r.skipped.get("bad_shape", 0) + bad
             if not good:
                 continue
             recs = np.concatenate([p[0] for p in good])
             steps = np.concatenate([p[1] for p in good])
             walls = np.concatenate([p[2] for p in good])
-            if kind == "scalar":
+            if s.kind == "scalar":
                 dt = np.result_type(*[p[3].dtype for p in good])
                 vals = np.concatenate([p[3][:, 0].astype(dt, copy=False) for p in good])
             else:
@@ -913,6 +1069,17 @@ class LogdirIndex:
                 order = np.argsort(recs, kind="stable")
                 steps, walls, vals = steps[order], walls[order], vals[order]
             s.append(steps, walls, vals)
+
+    def _class_of(self, tag, meta_bytes):
+        """_classify, remembered per (tag, metadata bytes): tf.summary writes the same metadata
+        with every event."""
+        key = (tag, meta_bytes)
+        c = self._classes.get(key, self)
+        if c is self:
+            if len(self._classes) >= 4096:  # a bound against files with ever-new metadata
+                self._classes.clear()
+            c = self._classes[key] = _classify(tag, meta_bytes)
+        return c
 
 
 def load(logdir):

@@ -41,7 +41,7 @@ try:  # Keras' own weighting of unreduced losses (internal; without it, losses a
 except ImportError:  # pragma: no cover
     _reduce_weighted_values = None
 from tb_batch_plugin.staging import DistributionStage, flat_float32
-from tb_batch_plugin.summary import distribution_tensors, step_cond
+from tb_batch_plugin.summary import distribution_tensors, histogram_rows, step_cond
 
 TRAIN, VALIDATION = "train", "validation"
 
@@ -338,6 +338,7 @@ class _StepWrapper:
         self.stage = self.recorder.stage
         self.jit = jit
         self._cond = step_cond(in_loop)
+        self.reported = frozenset()  # names of the logs that are not this batch's exact value
         self._compiled = tf.function(self._compiled_step, jit_compile=True, reduce_retracing=True) if jit else None
 
     def __call__(self, data):
@@ -376,6 +377,7 @@ class _StepWrapper:
         cb = self.callback
         model = cb.model
         additive, others = cb._metric_partition()
+        self.reported = frozenset(others)  # written as reported by the step, not per batch
         if others:
             cb._warn_once("non-additive", "BatchStats: metrics %s keep non-additive state; they "
                           "are recorded as Keras reports them (over the epoch so far), not per batch. "
@@ -473,17 +475,24 @@ class _StepWrapper:
         exact statistics in every mode."""
         cb = self.callback
         resource = self.recorder.writer._resource
-        scalar_md = metadata.scalar_metadata().SerializeToString()
+        scalar_md = {p: metadata.scalar_metadata(p).SerializeToString()
+                     for p in (metadata.PROVENANCE_EXACT, metadata.PROVENANCE_REPORTED)}
         dist_md = metadata.distribution_metadata(cb.quantile_probs, cb.num_bins).SerializeToString()
+        histogram_md = metadata.histogram_metadata().SerializeToString()
+        reported = self.reported
 
         def write():
             for name, value in scalars.items():
-                gen_summary_ops.write_summary(resource, step, value, name, scalar_md)
+                provenance = metadata.PROVENANCE_REPORTED if name in reported else metadata.PROVENANCE_EXACT
+                gen_summary_ops.write_summary(resource, step, value, name, scalar_md[provenance])
             if dists and staged:
                 self.stage.append(step, dists)
-            else:
-                for name, tensor in _summarize(dists, cb).items():
-                    gen_summary_ops.write_summary(resource, step, tensor, name, dist_md)
+            elif dists:
+                stats = _summarize(dists, cb)
+                histograms = histogram_rows(stats, len(cb.quantile_probs), cb.num_bins)
+                for i, name in enumerate(dists):
+                    gen_summary_ops.write_summary(resource, step, stats[i], metadata.distribution_tag(name), dist_md)
+                    gen_summary_ops.write_summary(resource, step, histograms[i], name, histogram_md)
             return tf.constant(True)
 
         with tf.device("/cpu:0"):
@@ -510,11 +519,8 @@ def _all(*conditions):
 
 
 def _summarize(dists, cb):
-    """{name: values} -> {name: distribution tensor}, all computed in one batched computation."""
-    if not dists:
-        return {}
-    rows = distribution_tensors(list(dists.values()), cb.quantile_probs, cb.num_bins)
-    return {name: rows[i] for i, name in enumerate(dists)}
+    """{name: values} -> the (len(dists), 8+Q+B) distribution tensors, one batched computation."""
+    return distribution_tensors(list(dists.values()), cb.quantile_probs, cb.num_bins)
 
 
 def _per_sample_losses(cb, cap):

@@ -1,14 +1,27 @@
 """The data contract between the writers (BatchStats, summary) and the readers (load, plugin).
 
-Everything that is written into, or read from, an event file by tb-batch is defined here:
-the plugin name, the versioned plugin-data protobuf stored in each summary's metadata, and
-the fixed layout of a distribution tensor. Import-light on purpose: only protobuf and
-TensorBoard's summary proto, no TensorFlow, so the plugin entry point can use it.
+Everything tb-batch writes into, or reads from, an event file is defined here. Import-light on
+purpose: only protobuf and TensorBoard's summary proto, no TensorFlow, so the plugin entry point
+can use it. docs/data_contract.md describes the same contract for users of other tools.
 
-Scalars: a rank-0 float tensor (float32 as computed in the step), data class SCALAR.
+Version 2 (``PROTO_VERSION``), per step of a run:
 
-Distributions: a rank-1 float64 tensor of length ``distribution_length(Q, B)``, data class
-TENSOR, laid out as
+* **Scalars** are standard TensorBoard scalars (plugin ``scalars``, ``DATA_CLASS_SCALAR``, a
+  rank-0 float tensor, float32 as computed in the step), so TensorBoard's Scalars, Time Series and
+  HParams dashboards and every reader of TensorBoard scalars show them. Where they come from rides
+  along: the scalars plugin's content carries a ``BatchPluginData`` (kind scalar, with its
+  ``provenance``) in field ``SCALARS_CONTENT_FIELD``, which TensorBoard's ``ScalarPluginData``
+  does not define and so keeps as an unknown field and ignores. A scalar without it was written by
+  other code ("logged").
+* **Distributions** are written twice: the exact statistics as a ``tb_batch`` tensor under the
+  tag ``distribution_tag(name)`` (``DATA_CLASS_TENSOR``, the layout below), and a standard
+  TensorBoard histogram under ``name`` (plugin ``histograms``, a (B, 3) float64 tensor of
+  [left edge, right edge, count] rows: the finite values' equal-width histogram of the layout) for
+  TensorBoard's Histograms and Distributions tabs.
+* **Markers** (``tb_batch`` tensors with no data class, so TensorBoard's dashboards ignore them)
+  place the steps of a run in its training history: ``MARKER_TAGS`` and ``MARKER_FIELDS`` below.
+
+The distribution tensor: a rank-1 float64 tensor of length ``distribution_length(Q, B)``,
 
     [count, nan_count, posinf_count, neginf_count, min, max, mean, std,
      q_0 .. q_{Q-1}, h_0 .. h_{B-1}]
@@ -19,20 +32,54 @@ the finite values only (NaN when there are none). ``q_i`` is the exact quantile 
 default ``method="linear"``). ``h_j`` counts the finite values in the j-th of B equal-width bins
 spanning [min, max] (the last bin closed; all values in bin 0 when min == max). The probabilities
 and B are stored in the plugin data of every summary, so a reader never guesses the layout.
+
+Version 1 (still read): scalars and distributions both under the plugin name ``tb_batch``, each
+distribution under its own name, no histograms, no markers.
 """
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from tensorboard.compat.proto import summary_pb2
 
 PLUGIN_NAME = "tb_batch"
+SCALARS_PLUGIN_NAME = "scalars"  # TensorBoard's scalar plugin
+HISTOGRAMS_PLUGIN_NAME = "histograms"  # TensorBoard's histogram plugin
 
 # Bumped when the meaning of existing fields or the tensor layout changes incompatibly.
-PROTO_VERSION = 1
+PROTO_VERSION = 2
 
 # The kinds of summaries tb-batch writes (values of BatchPluginData.kind).
 KIND_SCALAR = 1
 KIND_DISTRIBUTION = 2
-KIND_NAMES = {KIND_SCALAR: "scalar", KIND_DISTRIBUTION: "distribution"}
+KIND_FIT = 3  # a fit() started at this training step
+KIND_EPOCH = 4  # an epoch ended: this is the training step the next batch gets
+KIND_EVALUATION = 5  # an evaluation started at this validation step
+KIND_NAMES = {KIND_SCALAR: "scalar", KIND_DISTRIBUTION: "distribution", KIND_FIT: "fit",
+              KIND_EPOCH: "epoch", KIND_EVALUATION: "evaluation"}
+MARKER_KINDS = (KIND_FIT, KIND_EPOCH, KIND_EVALUATION)
+
+# Markers: one int64 vector per event, its fields named here, under a tag of their own.
+#   fit:        at the first training step of a fit() call: the optimizer's iteration counter
+#               (counting batches, also with gradient accumulation; -1 without an optimizer) and
+#               the initial epoch.
+#   epoch:      at the step the next training batch gets (= training batches done): the optimizer's
+#               iteration counter then, and the 0-based epoch that ended.
+#   evaluation: at the first validation step of an evaluation: the training step the next training
+#               batch gets (= training batches done when it ran; place it there on the training
+#               axis) and the 0-based epoch (-1 for a model.evaluate() outside fit).
+MARKER_TAGS = {KIND_FIT: "tb_batch.fit", KIND_EPOCH: "tb_batch.epoch", KIND_EVALUATION: "tb_batch.evaluation"}
+MARKER_FIELDS = {KIND_FIT: ("iterations", "initial_epoch"), KIND_EPOCH: ("iterations", "epoch"),
+                 KIND_EVALUATION: ("train_step", "epoch")}
+
+# Where a scalar's value comes from (BatchPluginData.provenance).
+PROVENANCE_LOGGED = 0  # not written by tb-batch (or unknown): whatever the writer meant
+PROVENANCE_EXACT = 1  # BatchStats: the exact value of this batch alone
+PROVENANCE_REPORTED = 2  # BatchStats: the value the step reported (e.g. an epoch running mean)
+PROVENANCE_CUSTOM = 3  # summary.scalar in a custom loop: the value given for this step
+PROVENANCE_NAMES = {PROVENANCE_LOGGED: "logged", PROVENANCE_EXACT: "exact",
+                    PROVENANCE_REPORTED: "reported", PROVENANCE_CUSTOM: "custom"}
+
+# The field of the scalars plugin's content that carries a scalar's BatchPluginData.
+SCALARS_CONTENT_FIELD = 4242
 
 # Default distribution layout written by BatchStats and summary.distribution.
 DEFAULT_QUANTILE_PROBS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
@@ -43,9 +90,12 @@ COUNT, NAN_COUNT, POSINF_COUNT, NEGINF_COUNT, MIN, MAX, MEAN, STD = range(8)
 HEADER_FIELDS = ("count", "nan_count", "posinf_count", "neginf_count", "min", "max", "mean", "std")
 HEADER_LENGTH = len(HEADER_FIELDS)
 
+DISTRIBUTION_TAG_PREFIX = PLUGIN_NAME + "/"
 
-def _build_plugin_data_class():
-    """Builds the BatchPluginData message class from a descriptor (no protoc step needed).
+
+def _build_message_classes():
+    """Builds BatchPluginData, and the carrier of it in the scalars plugin's content, from
+    descriptors (no protoc step needed).
 
     Equivalent .proto:
 
@@ -53,9 +103,15 @@ def _build_plugin_data_class():
         package tb_batch;
         message BatchPluginData {
           int32 version = 1;          // PROTO_VERSION of the writer
-          int32 kind = 2;             // KIND_SCALAR or KIND_DISTRIBUTION
+          int32 kind = 2;             // KIND_*
           repeated double quantile_probs = 3;  // distributions: probabilities of q_0..q_{Q-1}
           int32 num_bins = 4;         // distributions: B
+          int32 provenance = 5;       // scalars: PROVENANCE_*
+        }
+        // What tb-batch puts in SummaryMetadata.plugin_data.content of a standard scalar
+        // (TensorBoard's ScalarPluginData has only field 1, version 0, which is left unset).
+        message ScalarsContent {
+          BatchPluginData tb_batch = 4242;
         }
     """
     file_proto = descriptor_pb2.FileDescriptorProto(
@@ -68,14 +124,19 @@ def _build_plugin_data_class():
         (2, "kind", F.TYPE_INT32, F.LABEL_OPTIONAL),
         (3, "quantile_probs", F.TYPE_DOUBLE, F.LABEL_REPEATED),
         (4, "num_bins", F.TYPE_INT32, F.LABEL_OPTIONAL),
+        (5, "provenance", F.TYPE_INT32, F.LABEL_OPTIONAL),
     ):
         msg.field.add(name=name, number=number, type=ftype, label=label)
+    carrier = file_proto.message_type.add(name="ScalarsContent")
+    carrier.field.add(name="tb_batch", number=SCALARS_CONTENT_FIELD, type=F.TYPE_MESSAGE,
+                      label=F.LABEL_OPTIONAL, type_name=".tb_batch.BatchPluginData")
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file_proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tb_batch.BatchPluginData"))
+    return tuple(message_factory.GetMessageClass(pool.FindMessageTypeByName("tb_batch." + name))
+                 for name in ("BatchPluginData", "ScalarsContent"))
 
 
-BatchPluginData = _build_plugin_data_class()
+BatchPluginData, ScalarsContent = _build_message_classes()
 
 
 def distribution_length(num_quantiles, num_bins):
@@ -83,34 +144,59 @@ def distribution_length(num_quantiles, num_bins):
     return HEADER_LENGTH + num_quantiles + num_bins
 
 
-def scalar_metadata(display_name=None, description=None):
-    """SummaryMetadata for one per-step scalar."""
-    content = BatchPluginData(version=PROTO_VERSION, kind=KIND_SCALAR)
+def distribution_tag(name):
+    """The tag of the tb_batch tensor of the distribution ``name`` (``name`` itself is the tag of
+    its standard histogram)."""
+    return DISTRIBUTION_TAG_PREFIX + name
+
+
+def distribution_name(tag):
+    """The distribution's name from the tag of its tb_batch tensor (version 1 used the name)."""
+    return tag[len(DISTRIBUTION_TAG_PREFIX):] if tag.startswith(DISTRIBUTION_TAG_PREFIX) else tag
+
+
+def _metadata(plugin_name, content, data_class, display_name=None, description=None):
     return summary_pb2.SummaryMetadata(
         display_name=display_name or "",
         summary_description=description or "",
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=PLUGIN_NAME, content=content.SerializeToString()
-        ),
-        data_class=summary_pb2.DATA_CLASS_SCALAR,
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name, content=content),
+        data_class=data_class,
     )
+
+
+def scalar_metadata(provenance=PROVENANCE_CUSTOM, display_name=None, description=None):
+    """SummaryMetadata of one per-step scalar: a standard TensorBoard scalar that says where its
+    value comes from."""
+    content = ScalarsContent(tb_batch=BatchPluginData(
+        version=PROTO_VERSION, kind=KIND_SCALAR, provenance=provenance))
+    return _metadata(SCALARS_PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_SCALAR,
+                     display_name, description)
 
 
 def distribution_metadata(quantile_probs=DEFAULT_QUANTILE_PROBS, num_bins=DEFAULT_NUM_BINS,
                           display_name=None, description=None):
-    """SummaryMetadata for one per-step distribution tensor (layout in the module docstring)."""
+    """SummaryMetadata of one per-step distribution tensor (layout in the module docstring)."""
     content = BatchPluginData(
         version=PROTO_VERSION, kind=KIND_DISTRIBUTION,
         quantile_probs=list(quantile_probs), num_bins=int(num_bins),
     )
-    return summary_pb2.SummaryMetadata(
-        display_name=display_name or "",
-        summary_description=description or "",
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=PLUGIN_NAME, content=content.SerializeToString()
-        ),
-        data_class=summary_pb2.DATA_CLASS_TENSOR,
-    )
+    return _metadata(PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_TENSOR,
+                     display_name, description)
+
+
+def histogram_metadata(display_name=None, description=None):
+    """SummaryMetadata of a standard TensorBoard histogram (what ``tf.summary.histogram`` writes:
+    TensorBoard's HistogramPluginData of version 0 serializes to no bytes)."""
+    return _metadata(HISTOGRAMS_PLUGIN_NAME, b"", summary_pb2.DATA_CLASS_TENSOR,
+                     display_name, description)
+
+
+def marker_metadata(kind):
+    """SummaryMetadata of a marker (no data class: TensorBoard's dashboards do not list it)."""
+    if kind not in MARKER_KINDS:
+        raise ValueError("not a marker kind: %r" % (kind,))
+    content = BatchPluginData(version=PROTO_VERSION, kind=kind)
+    return _metadata(PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_UNKNOWN)
 
 
 def parse_plugin_data(content):
@@ -132,4 +218,21 @@ def parse_plugin_data(content):
         raise ValueError("tb_batch distribution without a layout")
     if not all(0.0 <= p <= 1.0 for p in data.quantile_probs):  # also rejects NaN
         raise ValueError("tb_batch distribution with quantile probabilities outside [0, 1]")
+    if data.provenance not in PROVENANCE_NAMES:
+        raise ValueError("unknown tb_batch provenance %d" % data.provenance)
+    return data
+
+
+def parse_scalars_content(content):
+    """The BatchPluginData a tb-batch writer put in a standard scalar's plugin content, or None
+    for a scalar written by other code. Raises ValueError as ``parse_plugin_data``."""
+    try:
+        carrier = ScalarsContent.FromString(content)
+    except Exception as e:
+        raise ValueError("malformed scalars plugin content: %s" % e) from None
+    if not carrier.HasField("tb_batch"):
+        return None
+    data = parse_plugin_data(carrier.tb_batch.SerializeToString())
+    if data.kind != KIND_SCALAR:
+        raise ValueError("tb_batch data of kind %d in a scalar" % data.kind)
     return data

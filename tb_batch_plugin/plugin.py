@@ -24,7 +24,7 @@ from tensorboard.plugins import base_plugin
 
 from tb_batch_plugin import metadata as md
 from tb_batch_plugin import reduce as rd
-from tb_batch_plugin.index import DistributionSeries, LogdirIndex, ScalarSeries, UnknownKey
+from tb_batch_plugin.index import SOURCES, DistributionSeries, LogdirIndex, ScalarSeries, SeriesInfo, UnknownKey
 
 logger = logging.getLogger(__name__)
 
@@ -149,29 +149,44 @@ def _range(request, first, last):
 
 
 class _ProviderSource:
-    """Fallback over TensorBoard's data provider (sampled by TensorBoard, not lossless)."""
+    """Fallback over TensorBoard's data provider (sampled by TensorBoard, not lossless; the
+    provider does not list markers, so there are no fits or evaluations)."""
 
     def __init__(self, provider, ctx, eid):
         self._p, self._ctx, self._eid = provider, ctx, eid
-        self._meta = {}  # (run, tag) -> (kind, plugin data)
-        sc = provider.list_scalars(ctx, experiment_id=eid, plugin_name=md.PLUGIN_NAME)
-        te = provider.list_tensors(ctx, experiment_id=eid, plugin_name=md.PLUGIN_NAME)
-        for listing in (sc, te):
-            for run, tags in (listing or {}).items():
+        # (run, name, kind, source) -> (plugin name, tag, provenance, plugin data)
+        self._meta = {}
+        for plugin in (md.SCALARS_PLUGIN_NAME, md.PLUGIN_NAME):
+            listing = provider.list_scalars(ctx, experiment_id=eid, plugin_name=plugin) or {}
+            for run, tags in listing.items():
                 for tag, ts in tags.items():
                     try:
-                        pd = md.parse_plugin_data(ts.plugin_content)
+                        if plugin == md.PLUGIN_NAME:  # version 1
+                            pd = md.parse_plugin_data(ts.plugin_content)
+                            provenance = md.PROVENANCE_EXACT
+                        else:
+                            pd = md.parse_scalars_content(ts.plugin_content)
+                            provenance = pd.provenance if pd is not None else md.PROVENANCE_LOGGED
                     except ValueError:
                         continue
-                    kind = md.KIND_NAMES[pd.kind]
-                    if (kind == "scalar") == (listing is sc):
-                        self._meta[(run, tag)] = (kind, pd)
+                    source = "tb_batch" if pd is not None else "scalars"
+                    self._meta[(run, tag, "scalar", source)] = (plugin, tag, provenance, pd)
+        listing = provider.list_tensors(ctx, experiment_id=eid, plugin_name=md.PLUGIN_NAME) or {}
+        for run, tags in listing.items():
+            for tag, ts in tags.items():
+                try:
+                    pd = md.parse_plugin_data(ts.plugin_content)
+                except ValueError:
+                    continue
+                if pd.kind == md.KIND_DISTRIBUTION:
+                    self._meta[(run, md.distribution_name(tag), "distribution", "tb_batch")] = (
+                        md.PLUGIN_NAME, tag, md.PROVENANCE_LOGGED, pd)
         self._cache = {}
         self._runs = None
 
     def runs(self):
         if self._runs is None:
-            runs = {r for r, _ in self._meta}
+            runs = {key[0] for key in self._meta}
             try:
                 runs.update(r.run_name for r in self._p.list_runs(self._ctx, experiment_id=self._eid))
             except Exception:
@@ -179,30 +194,50 @@ class _ProviderSource:
             self._runs = sorted(runs)
         return self._runs
 
-    def tags(self, run):
+    def _keys(self, run):
         if run not in self.runs():
             raise UnknownKey(run)
-        return {t: k for (r, t), (k, _) in sorted(self._meta.items()) if r == run}
+        keys = [k for k in self._meta if k[0] == run]
+        return sorted(keys, key=lambda k: (k[1], k[2], SOURCES.index(k[3])))
 
-    def _read(self, run, tag):
-        key = (run, tag)
+    def tags(self, run):
+        out = {}
+        for _, name, kind, _ in self._keys(run):
+            out.setdefault(name, kind)
+        return out
+
+    def series(self, run):
+        out = []
+        for key in self._keys(run):
+            s = self._read(key)
+            if len(s.steps):
+                out.append(SeriesInfo(key[1], key[2], key[3], md.PROVENANCE_NAMES[self._meta[key][2]],
+                                      len(s.steps), int(s.steps[0]), int(s.steps[-1])))
+        return out
+
+    def _key(self, run, name, kind, source):
+        for src in (source,) if source is not None else SOURCES:
+            if (run, name, kind, src) in self._meta:
+                return (run, name, kind, src)
+        raise UnknownKey(name)
+
+    def _read(self, key):
         if key in self._cache:
             return self._cache[key]
-        if key not in self._meta:
-            raise UnknownKey(key)
-        kind, pd = self._meta[key]
+        run, _, kind, _ = key
+        plugin, tag, _, pd = self._meta[key]
         from tensorboard.data import provider as dp
 
         flt = dp.RunTagFilter(runs=[run], tags=[tag])
         if kind == "scalar":
-            data = self._p.read_scalars(self._ctx, experiment_id=self._eid, plugin_name=md.PLUGIN_NAME,
+            data = self._p.read_scalars(self._ctx, experiment_id=self._eid, plugin_name=plugin,
                                         downsample=SAMPLED_DOWNSAMPLE, run_tag_filter=flt)
             pts = sorted((d.step, d.wall_time, d.value) for d in data.get(run, {}).get(tag, []))
             steps = np.array([p[0] for p in pts], dtype=np.int64)
             series = ScalarSeries(steps, np.array([p[2] for p in pts], dtype=np.float64),
                                   np.array([p[1] for p in pts], dtype=np.float64))
         else:
-            data = self._p.read_tensors(self._ctx, experiment_id=self._eid, plugin_name=md.PLUGIN_NAME,
+            data = self._p.read_tensors(self._ctx, experiment_id=self._eid, plugin_name=plugin,
                                         downsample=SAMPLED_DOWNSAMPLE, run_tag_filter=flt)
             width = md.distribution_length(len(pd.quantile_probs), pd.num_bins)
             pts = sorted(((d.step, d.wall_time, np.asarray(d.numpy, dtype=np.float64).ravel())
@@ -219,28 +254,28 @@ class _ProviderSource:
         self._cache[key] = series
         return series
 
-    def scalars(self, run, tag):
-        if self._meta.get((run, tag), ("",))[0] != "scalar":
-            raise UnknownKey(tag)
-        return self._read(run, tag)
+    def scalars(self, run, tag, source=None):
+        return self._read(self._key(run, tag, "scalar", source))
 
     def distributions(self, run, tag):
-        if self._meta.get((run, tag), ("",))[0] != "distribution":
-            raise UnknownKey(tag)
-        return self._read(run, tag)
+        return self._read(self._key(run, tag, "distribution", "tb_batch"))
 
-    def tag_summaries(self, run):
-        out = []
-        for tag, kind in self.tags(run).items():
-            s = self._read(run, tag)
-            if len(s.steps):
-                out.append((tag, kind, len(s.steps), int(s.steps[0]), int(s.steps[-1])))
-        return out
-
-    def sampled(self, run, tag):
-        s = self._read(run, tag)
+    def sampled(self, run, tag, kind, source=None):
+        s = self._read(self._key(run, tag, kind, source))
         n = len(s.steps)
         return {"n": n, "N": int(s.steps[-1] - s.steps[0] + 1) if n else 0}
+
+    @staticmethod
+    def fits(run):
+        return []
+
+    @staticmethod
+    def evaluations(run):
+        return []
+
+    @staticmethod
+    def skipped(run):
+        return {}
 
     corrupt_records = 0
     source = "sampled"
@@ -265,21 +300,44 @@ class _IndexSource:
     def tags(self, run):
         return self._i.tags(run)
 
-    def tag_summaries(self, run):
-        return self._i.tag_summaries(run)
+    def series(self, run):
+        return self._i.series(run)
 
-    def scalars(self, run, tag):
-        return self._i.scalars(run, tag)
+    def scalars(self, run, tag, source=None):
+        return self._i.scalars(run, tag, source)
+
+    def fits(self, run):
+        return self._i.markers(run, "fit").steps.tolist()
+
+    def evaluations(self, run):
+        return self._i.evaluations(run)
+
+    def skipped(self, run):
+        return self._i.skipped(run)
 
     def distributions(self, run, tag):
         return self._i.distributions(run, tag)
 
-    def sampled(self, run, tag):
+    @staticmethod
+    def sampled(run, tag, kind, source=None):
         return None
 
     @property
     def corrupt_records(self):
         return self._i.corrupt_records
+
+
+def _role(run, runs):
+    """("train" | "validation" | None, the train run of a validation run or None), from the
+    directory names BatchStats and keras.callbacks.TensorBoard write: <log_dir>/train and
+    <log_dir>/validation."""
+    parent, _, leaf = run.rpartition("/")
+    if leaf not in ("train", "validation"):
+        return None, None
+    if leaf == "train":
+        return "train", None
+    train = parent + "/train" if parent else "train"
+    return "validation", train if train in runs else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,48 +439,61 @@ class BatchesPlugin(base_plugin.TBPlugin):
 
     @staticmethod
     def _tag(request, src, run, kind):
+        """(tag, source, kind) of the series a request names with ``tag`` and, where two writers
+        wrote the tag, ``source``; ``kind`` None accepts either kind."""
         tag = _get(request, "tag")
-        tags = src.tags(run)
-        if tag not in tags:
+        source = _get(request, "source", required=False)
+        if source is not None and source not in SOURCES:
+            raise BadRequest("source", "source must be one of %s" % ", ".join(SOURCES))
+        matches = [i for i in src.series(run) if i.tag == tag and (source is None or i.source == source)]
+        if not matches:
             raise NotFound("unknown tag %r in run %r" % (tag, run))
-        if kind is not None and tags[tag] != kind:
-            raise NotFound("tag %r in run %r is a %s, not a %s" % (tag, run, tags[tag], kind))
-        return tag
+        if kind is not None:
+            of_kind = [i for i in matches if i.kind == kind]
+            if not of_kind:
+                raise NotFound("tag %r in run %r is a %s, not a %s" % (tag, run, matches[0].kind, kind))
+            matches = of_kind
+        return tag, matches[0].source, matches[0].kind
 
     def _ranged(self, request, kind):
         """Common part of series/distribution: the series and the index range [a, b) of the
         requested inclusive step range."""
         src = self._source(request)
         run = self._run(request, src)
-        tag = self._tag(request, src, run, kind)
+        tag, source, _ = self._tag(request, src, run, kind)
         width = _int(request, "width", lo=1, hi=MAX_WIDTH)
-        s = src.scalars(run, tag) if kind == "scalar" else src.distributions(run, tag)
+        s = src.scalars(run, tag, source) if kind == "scalar" else src.distributions(run, tag)
         if not len(s.steps):
             raise NotFound("no points for tag %r in run %r" % (tag, run))
         start, end = _range(request, int(s.steps[0]), int(s.steps[-1]))
         a = int(np.searchsorted(s.steps, start, side="left"))
         b = int(np.searchsorted(s.steps, end, side="right"))
-        return src, run, tag, width, s, start, end, a, b
+        return src, run, tag, source, width, s, start, end, a, b
 
     # -- routes --------------------------------------------------------------------------------
 
     @_route
     def _serve_runs(self, request):
         src = self._source(request)
+        names = src.runs()
         runs = []
-        for run in src.runs():
+        for run in names:
             tags = []
-            for tag, kind, count, first, last in src.tag_summaries(run):
-                t = {"tag": tag, "kind": kind, "count": count, "first_step": first, "last_step": last}
+            for i in src.series(run):
+                t = {"tag": i.tag, "kind": i.kind, "source": i.source, "provenance": i.provenance,
+                     "count": i.count, "first_step": i.first_step, "last_step": i.last_step}
                 if src.source == "sampled":
-                    t["sampled"] = src.sampled(run, tag)
+                    t["sampled"] = src.sampled(run, i.tag, i.kind, i.source)
                 tags.append(t)
-            runs.append({"run": run, "tags": tags, "source": src.source})
+            role, train_run = _role(run, names)
+            runs.append({"run": run, "tags": tags, "source": src.source, "role": role,
+                         "train_run": train_run, "fits": src.fits(run),
+                         "evaluations": src.evaluations(run), "skipped": src.skipped(run)})
         return _json(request, {"runs": runs, "corrupt_records": src.corrupt_records})
 
     @_route
     def _serve_series(self, request):
-        src, run, tag, width, s, start, end, a, b = self._ranged(request, "scalar")
+        src, run, tag, source, width, s, start, end, a, b = self._ranged(request, "scalar")
         steps, values, walls = s.steps[a:b], s.values[a:b], s.wall_times[a:b]
         count = int(steps.size)
         if count > 4 * width:
@@ -435,12 +506,12 @@ class BatchesPlugin(base_plugin.TBPlugin):
             "run": run, "tag": tag, "start": start, "end": end, "count": count,
             "reduced": method != "raw", "method": method,
             "steps": steps.tolist(), "values": floats(values), "wall_times": floats(walls),
-            "sampled": src.sampled(run, tag),
+            "source": source, "sampled": src.sampled(run, tag, "scalar", source),
         })
 
     @_route
     def _serve_distribution(self, request):
-        src, run, tag, width, d, start, end, a, b = self._ranged(request, "distribution")
+        src, run, tag, source, width, d, start, end, a, b = self._ranged(request, "distribution")
         bins = _int(request, "bins", required=False, lo=1, hi=MAX_BINS, default=DEFAULT_BINS)
         steps = d.steps[a:b]
         data = d.data[a:b]
@@ -473,7 +544,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
             "min": floats(omin), "max": floats(omax), "mean": floats(omean),
             "quantiles": [floats(row) for row in oq],
             "heatmap": {"edges": floats(edges), "counts": counts.tolist()},
-            "sampled": src.sampled(run, tag),
+            "sampled": src.sampled(run, tag, "distribution"),
         })
 
     @_route
@@ -481,11 +552,14 @@ class BatchesPlugin(base_plugin.TBPlugin):
         src = self._source(request)
         run = self._run(request, src)
         step = _int(request, "step")
-        scalars, dists = {}, {}
+        scalars, dists, sources = {}, {}, {}
         wall = None
         prev_step = next_step = None
-        for tag, kind in src.tags(run).items():
-            s = src.scalars(run, tag) if kind == "scalar" else src.distributions(run, tag)
+        for info in src.series(run):
+            tag, kind = info.tag, info.kind
+            if tag in (scalars if kind == "scalar" else dists):
+                continue  # a tag two writers wrote: the one of the preferred source
+            s = src.scalars(run, tag, info.source) if kind == "scalar" else src.distributions(run, tag)
             i = int(np.searchsorted(s.steps, step, side="left"))
             found = i < len(s.steps) and int(s.steps[i]) == step
             if i > 0:
@@ -501,6 +575,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
                 wall = num(s.wall_times[i])
             if kind == "scalar":
                 scalars[tag] = num(s.values[i])
+                sources[tag] = info.source
             else:
                 row = s.data[i]
                 entry = {f: num(row[k]) for k, f in enumerate(md.HEADER_FIELDS)}
@@ -513,10 +588,14 @@ class BatchesPlugin(base_plugin.TBPlugin):
                 entry["histogram"] = floats(s.histograms[i])
                 dists[tag] = entry
         found = bool(scalars or dists)
+        evaluation = None
+        for e in src.evaluations(run):
+            if e["first_step"] <= step:
+                evaluation = e
         return _json(request, {
             "run": run, "step": step, "wall_time": wall, "found": found,
-            "scalars": scalars, "distributions": dists,
-            "prev_step": prev_step, "next_step": next_step,
+            "scalars": scalars, "scalar_sources": sources, "distributions": dists,
+            "prev_step": prev_step, "next_step": next_step, "evaluation": evaluation,
         })
 
     def _spikes(self, run, tag, s):
@@ -573,13 +652,12 @@ class BatchesPlugin(base_plugin.TBPlugin):
     def _serve_export(self, request):
         src = self._source(request)
         run = self._run(request, src)
-        tag = self._tag(request, src, run, None)
+        tag, source, kind = self._tag(request, src, run, None)
         fmt = _get(request, "format", required=False) or "csv"
         if fmt not in ("csv", "json"):
             raise BadRequest("format", "format must be csv or json")
-        kind = src.tags(run)[tag]
         if kind == "scalar":
-            s = src.scalars(run, tag)
+            s = src.scalars(run, tag, source)
             cols = [("value", s.values)]
         else:
             s = src.distributions(run, tag)

@@ -8,7 +8,7 @@ component of its own, so a dequeued block is already one padded matrix per name)
 Every ``max_rows`` recorded steps (or once ``max_values`` values are queued, or
 ``max_delay_secs`` seconds after the last write), one call of a separate, non-inlined function
 takes all queued rows, summarizes each name's rows at once with ``summary.distribution_rows``
-and writes one summary per row and name, at the row's own step. (A queue, not variables of
+and writes, per row and name at the row's own step, the tb_batch tensor and its standard histogram. (A queue, not variables of
 changing shape: those made every call of a one-step ``train_function`` noticeably slower.)
 
 The values, steps and statistics are exactly those of summarizing each step on its own; only
@@ -22,7 +22,7 @@ import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
 
 from tb_batch_plugin import metadata
-from tb_batch_plugin.summary import distribution_rows, step_cond
+from tb_batch_plugin.summary import distribution_rows, histogram_rows, step_cond
 
 MAX_ROWS = 64
 MAX_VALUES = 1 << 16
@@ -86,13 +86,18 @@ class DistributionStage:
         stats = tf.stack([
             distribution_rows(values[j], sizes[:, j], self.quantile_probs, self.num_bins, sort=sort_rows_with_numpy)
             for j in range(k)], axis=1)  # (rows, k, length)
+        histograms = tf.stack([histogram_rows(stats[:, j], len(self.quantile_probs), self.num_bins)
+                               for j in range(k)], axis=1)  # (rows, k, B, 3)
         md = metadata.distribution_metadata(self.quantile_probs, self.num_bins).SerializeToString()
+        histogram_md = metadata.histogram_metadata().SerializeToString()
+        tags = [metadata.distribution_tag(name) for name in names]
         resource = self.writer._resource
         count = tf.shape(steps)[0]
 
-        def write(step, row):
-            for name, tensor in zip(names, tf.unstack(row, num=k)):
-                gen_summary_ops.write_summary(resource, step, tensor, name, md)
+        def write(step, row, histogram_row):
+            for j, name in enumerate(names):
+                gen_summary_ops.write_summary(resource, step, row[j], tags[j], md)
+                gen_summary_ops.write_summary(resource, step, histogram_row[j], name, histogram_md)
 
         def write_full_block():  # the usual case, without a loop's cost per row
             # Padded to the block's size: grappler may run pure ops like these unstacks outside
@@ -100,14 +105,16 @@ class DistributionStage:
             pad = tf.maximum(self.max_rows - count, 0)
             full_steps = tf.pad(steps, [[0, pad]])[:self.max_rows]
             full_stats = tf.pad(stats, [[0, pad], [0, 0], [0, 0]])[:self.max_rows]
-            for step, row in zip(tf.unstack(full_steps, num=self.max_rows),
-                                 tf.unstack(full_stats, num=self.max_rows)):
-                write(step, row)
+            full_histograms = tf.pad(histograms, [[0, pad], [0, 0], [0, 0], [0, 0]])[:self.max_rows]
+            for step, row, histogram_row in zip(tf.unstack(full_steps, num=self.max_rows),
+                                                tf.unstack(full_stats, num=self.max_rows),
+                                                tf.unstack(full_histograms, num=self.max_rows)):
+                write(step, row, histogram_row)
             return tf.constant(True)
 
         def write_each():
             def write_row(i):
-                write(tf.gather(steps, i), tf.gather(stats, i))
+                write(tf.gather(steps, i), tf.gather(stats, i), tf.gather(histograms, i))
                 return [i + 1]
 
             tf.while_loop(lambda i: i < count, write_row, [tf.constant(0)])

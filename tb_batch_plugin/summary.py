@@ -1,7 +1,7 @@
 """Writers for per-step values from custom training loops (and the ops BatchStats uses).
 
-Each function writes one summary through ``tf.summary.write`` to the default writer, with the
-plugin data of ``metadata``; they work eagerly and inside ``tf.function`` (nothing runs in
+Each function writes through ``tf.summary.write`` to the default writer, with the metadata of
+``metadata`` (the data contract); they work eagerly and inside ``tf.function`` (nothing runs in
 Python per step once traced). ``step`` defaults to ``tf.summary.experimental.get_step()``.
 They return the bool tensor ``tf.summary.write`` returns (False when no default writer).
 """
@@ -13,23 +13,23 @@ from tb_batch_plugin import metadata
 
 
 def scalar(name, value, step=None, description=None):
-    """Writes one per-step scalar (kept exactly as given: float32 stays float32)."""
+    """Writes one per-step scalar: a standard TensorBoard scalar, kept exactly as given (float32
+    stays float32), marked as written by a custom loop."""
     value = tf.convert_to_tensor(value)
     if not value.dtype.is_floating:
         value = tf.cast(value, tf.float64)
     with tf.name_scope("tb_batch_scalar"):
         return tf.summary.write(
             tag=name, tensor=tf.reshape(value, []), step=step,
-            metadata=metadata.scalar_metadata(description=description),
+            metadata=metadata.scalar_metadata(metadata.PROVENANCE_CUSTOM, description=description),
         )
 
 
 def distribution(name, values, step=None, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
                  num_bins=metadata.DEFAULT_NUM_BINS, description=None):
-    """Writes the distribution of ``values`` (any shape, flattened) at one step.
-
-    The tensor layout (count, non-finite counts, min, max, mean, std, exact quantiles,
-    histogram) is documented in ``metadata``.
+    """Writes the distribution of ``values`` (any shape, flattened) at one step: the exact
+    statistics (count, non-finite counts, min, max, mean, std, exact quantiles, histogram; layout
+    in ``metadata``) and the same histogram as a standard TensorBoard histogram named ``name``.
     """
     with tf.name_scope("tb_batch_distribution"):
         stats = distribution_tensor(values, quantile_probs, num_bins)
@@ -38,12 +38,41 @@ def distribution(name, values, step=None, quantile_probs=metadata.DEFAULT_QUANTI
 
 def write_distribution_tensor(name, stats, step=None, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
                               num_bins=metadata.DEFAULT_NUM_BINS, description=None):
-    """Writes a tensor made by ``distribution_tensor`` (split from it so it can be computed
-    inside an XLA-compiled step and written outside)."""
-    return tf.summary.write(
-        tag=name, tensor=stats, step=step,
+    """Writes a tensor made by ``distribution_tensor``, and its standard histogram (split from it
+    so it can be computed inside an XLA-compiled step and written outside)."""
+    histogram = histogram_rows(stats[tf.newaxis], len(quantile_probs), num_bins)[0]
+    wrote = tf.summary.write(
+        tag=metadata.distribution_tag(name), tensor=stats, step=step,
         metadata=metadata.distribution_metadata(quantile_probs, num_bins, description=description),
     )
+    with tf.control_dependencies([wrote]):
+        return tf.summary.write(tag=name, tensor=histogram, step=step,
+                                metadata=metadata.histogram_metadata(description=description))
+
+
+def histogram_rows(stats, num_quantiles, num_bins):
+    """Standard TensorBoard histograms, (R, B, 3) float64 rows of [left edge, right edge, count],
+    of R distribution tensors (R, 8+Q+B): their equal-width histograms of the finite values. As
+    ``tf.summary.histogram`` writes them: all zeros for a step with no finite value; edges all at
+    the value and the count in the last bucket when every finite value is the same."""
+    lo = stats[:, metadata.MIN:metadata.MIN + 1]
+    hi = stats[:, metadata.MAX:metadata.MAX + 1]
+    counts = stats[:, metadata.HEADER_LENGTH + num_quantiles:]
+    total = tf.reduce_sum(counts, axis=1, keepdims=True)
+    fractions = tf.range(num_bins + 1, dtype=tf.float64)[tf.newaxis, :] / num_bins
+    edges = tf.concat([(lo + (hi - lo) * fractions)[:, :-1], hi], 1)
+    single = tf.equal(lo, hi)
+    edges = tf.where(single, hi, edges)
+    last = tf.one_hot(num_bins - 1, num_bins, dtype=tf.float64)[tf.newaxis, :]
+    counts = tf.where(single, total * last, counts)
+    rows = tf.stack([edges[:, :-1], edges[:, 1:], counts], axis=2)
+    return tf.where((total > 0)[:, :, tf.newaxis], rows, tf.zeros_like(rows))
+
+
+def marker(kind, values, step=None):
+    """Writes a marker (``metadata.MARKER_TAGS``): an int64 vector of ``metadata.MARKER_FIELDS``."""
+    return tf.summary.write(tag=metadata.MARKER_TAGS[kind], tensor=tf.constant(values, tf.int64),
+                            step=step, metadata=metadata.marker_metadata(kind))
 
 
 def distribution_tensor(values, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,

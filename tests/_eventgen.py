@@ -160,7 +160,8 @@ def write_distributions(path, tag, steps, samples, walls=None,
             tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=L)]),
             tensor_content=b"\0" * (8 * L))
 
-    _write_events(path, tag, steps, walls, rows.view(np.uint8).reshape(len(steps), 8 * L), meta, make_tensor)
+    _write_events(path, metadata.distribution_tag(tag), steps, walls, rows.view(np.uint8).reshape(len(steps), 8 * L),
+                  meta, make_tensor)
 
 
 def tensorboard_plugins():

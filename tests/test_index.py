@@ -76,7 +76,7 @@ def test_tf_summary_files_match_tensorboard_loader(tmp_path):
                              metadata=metadata.scalar_metadata())
             tf.summary.write("lr64", tf.constant(1e-3 / (i + 1), tf.float64), step=s,
                              metadata=metadata.scalar_metadata())
-            tf.summary.scalar("plain_scalar", 1.0, step=s)  # not ours: ignored
+            tf.summary.scalar("plain_scalar", 1.0, step=s)  # another writer's scalar: read too
     w.close()
     expected = {}
     for f in glob.glob(str(tmp_path / "run" / "*tfevents*")):
@@ -85,8 +85,10 @@ def test_tf_summary_files_match_tensorboard_loader(tmp_path):
                 expected.setdefault(v.tag, []).append(
                     (ev.step, ev.wall_time, float(tensor_util.make_ndarray(v.tensor))))
     idx = index.load(str(tmp_path))
-    assert idx.tags("run") == {"loss": "scalar", "lr64": "scalar"}
-    for tag in ("loss", "lr64"):
+    assert idx.tags("run") == {"loss": "scalar", "lr64": "scalar", "plain_scalar": "scalar"}
+    assert [(i.tag, i.source, i.provenance) for i in idx.series("run")] == [
+        ("loss", "tb_batch", "custom"), ("lr64", "tb_batch", "custom"), ("plain_scalar", "scalars", "logged")]
+    for tag in ("loss", "lr64", "plain_scalar"):
         s = idx.scalars("run", tag)
         e = np.array(expected[tag])
         np.testing.assert_array_equal(s.steps, e[:, 0].astype(np.int64))
@@ -95,7 +97,7 @@ def test_tf_summary_files_match_tensorboard_loader(tmp_path):
         np.testing.assert_array_equal(np.asarray(s.values, np.float64), e[:, 2])
     assert idx.scalars("run", "lr64").values.dtype == np.float64
     with pytest.raises(KeyError):
-        idx.scalars("run", "plain_scalar")
+        idx.scalars("run", "plain_scalar", source="tb_batch")
 
 
 def test_unusual_encodings_take_the_protobuf_path(tmp_path):
@@ -116,7 +118,7 @@ def test_unusual_encodings_take_the_protobuf_path(tmp_path):
     he.write_events(str(tmp_path / "events.out.tfevents.1.x"), evs)
     idx = index.load(str(tmp_path))
     assert idx.runs() == ["."]
-    assert idx.tags(".") == {"multi_a": "scalar", "multi_b": "scalar", "d": "distribution"}
+    assert idx.tags(".") == {"multi_a": "scalar", "multi_b": "scalar", "d": "distribution", "theirs": "scalar"}
     a = idx.scalars(".", "multi_a")
     np.testing.assert_array_equal(a.steps, [-5, -1, 0, 7, 300])
     np.testing.assert_array_equal(a.values, np.arange(5) * 1.5)
@@ -126,8 +128,10 @@ def test_unusual_encodings_take_the_protobuf_path(tmp_path):
     np.testing.assert_array_equal(d.data, drow[None, :] + np.arange(5)[:, None])
     np.testing.assert_array_equal(d.quantile_probs, [0.0, 0.5, 1.0])
     np.testing.assert_array_equal(d.histograms[0], [1, 2])
+    theirs = idx.scalars(".", "theirs", source="scalars")  # metadata on its first event only
+    np.testing.assert_array_equal(theirs.values, np.arange(5))
     with pytest.raises(KeyError):
-        idx.scalars(".", "theirs")
+        idx.scalars(".", "theirs", source="tb_batch")
     with pytest.raises(KeyError):
         idx.scalars(".", "d")  # a distribution, not a scalar
     with pytest.raises(KeyError):

@@ -69,7 +69,10 @@ def test_runs(client):
     assert set(runs) == {"train", "eval/sub"}
     tags = {t["tag"]: t for t in runs["train"]["tags"]}
     assert runs["train"]["source"] == "index"
-    assert tags["loss"] == {"tag": "loss", "kind": "scalar", "count": N, "first_step": 0, "last_step": N - 1}
+    assert tags["loss"] == {"tag": "loss", "kind": "scalar", "source": "tb_batch", "provenance": "custom",
+                            "count": N, "first_step": 0, "last_step": N - 1}
+    assert runs["train"]["role"] == "train" and runs["eval/sub"]["role"] is None
+    assert runs["train"]["fits"] == [] and runs["train"]["evaluations"] == [] and runs["train"]["skipped"] == {}
     assert tags["acc"]["last_step"] == 2 * N - 2
     assert tags["per_sample_loss"]["kind"] == "distribution" and tags["per_sample_loss"]["count"] == 300
 

@@ -59,8 +59,8 @@ def test_every_step_and_the_spike_come_back(server):
     runs = _json(tb.get("/data/plugin/tb_batch/runs"))
     train = {r["run"]: r for r in runs["runs"]}["train"]
     assert train["source"] == "index"
-    assert train["tags"] == [{"tag": "loss", "kind": "scalar", "count": N, "first_step": 0,
-                              "last_step": N - 1}]
+    assert train["tags"] == [{"tag": "loss", "kind": "scalar", "source": "tb_batch", "provenance": "custom",
+                              "count": N, "first_step": 0, "last_step": N - 1}]
     s = _json(tb.get("/data/plugin/tb_batch/series?run=train&tag=loss&width=500"))
     assert s["count"] == N and s["method"] == "m4"
     i = s["steps"].index(SPIKE)
