@@ -33,7 +33,7 @@ import keras
 import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
 
-from tb_batch_plugin import metadata
+from tb_batch_plugin import metadata, numbering
 
 try:  # Keras' own weighting of unreduced losses (internal; without it, losses are recomputed)
     from keras.src.backend import get_keras_mask as _get_keras_mask
@@ -85,6 +85,8 @@ class BatchStats(keras.callbacks.Callback):
         self._built = {}  # mode -> (model key, wrapped step, function): reused by the next fit
         self._patches = []  # (object, attribute name, original) to undo at train end
         self._in_fit = False
+        self._epoch = -1  # the epoch of the fit under way
+        self._pending_fit_marker = None  # (step, optimizer batches) of a fit not yet marked
         self._warned = set()
         # Flush at exit too: an exception in fit() skips on_train_end.
         atexit.register(_flush_if_alive, weakref.ref(self))
@@ -93,22 +95,34 @@ class BatchStats(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._in_fit = True
-        recorder = self._recorder(TRAIN)
-        iterations = int(self.model.optimizer.iterations.numpy()) if self.model.optimizer else 0
-        if recorder.step.numpy() < iterations:  # resumed from a checkpoint: continue its count
-            recorder.step.assign(iterations)
+        self._start_training(self._recorder(TRAIN))
         self._install(TRAIN)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if self._pending_fit_marker is not None:  # the fit's first epoch: now it is known
+            step, counter = self._pending_fit_marker
+            self._pending_fit_marker = None
+            self._write_marker(TRAIN, metadata.KIND_FIT, step, [counter, epoch])
 
     def on_test_begin(self, logs=None):
         if self.validation:
+            self._start_evaluation(self._recorder(VALIDATION))
             self._install(VALIDATION)
 
     def on_test_end(self, logs=None):
         if not self._in_fit:  # a standalone evaluate(): leave the model as it was
             self._uninstall(VALIDATION)
+        if VALIDATION in self._recorders:
+            recorder = self._recorders[VALIDATION]
+            numbering.ledger(recorder.logdir).advance(int(recorder.step.numpy()))
         self.flush()
 
     def on_epoch_end(self, epoch, logs=None):
+        recorder = self._recorders[TRAIN]
+        step, counter = int(recorder.step.numpy()), numbering.optimizer_batches(self.model.optimizer)
+        self._write_marker(TRAIN, metadata.KIND_EPOCH, step, [counter, epoch])
+        numbering.ledger(recorder.logdir).advance(step)
         self.flush()
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
@@ -119,6 +133,8 @@ class BatchStats(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._in_fit = False
+        recorder = self._recorders[TRAIN]
+        numbering.ledger(recorder.logdir).advance(int(recorder.step.numpy()))
         self._uninstall(TRAIN)
         self._uninstall(VALIDATION)
         self.flush()
@@ -129,6 +145,39 @@ class BatchStats(keras.callbacks.Callback):
             if recorder.stage is not None:
                 recorder.stage.drain()
             recorder.writer.flush()
+
+    # Step numbering (numbering.py) ------------------------------------------------------------
+
+    def _start_training(self, recorder):
+        """Sets the training step counter where this fit continues (see numbering)."""
+        ledger = numbering.ledger(recorder.logdir)
+        counter = numbering.optimizer_batches(self.model.optimizer)
+        start, supersedes = ledger.training_start(counter)
+        if supersedes:
+            warnings.warn("BatchStats: the model's optimizer has counted %d batches, so training "
+                          "resumes at step %d: the steps >= %d recorded in %s are superseded by the "
+                          "new ones" % (counter, start, start, recorder.logdir), stacklevel=3)
+        recorder.step.assign(start)
+        ledger.advance(start)
+        ledger.note_counter(start, counter)
+        self._pending_fit_marker = (start, counter)
+
+    def _start_evaluation(self, recorder):
+        """Continues the validation counter and marks the evaluation with the training step it
+        follows and the epoch."""
+        ledger = numbering.ledger(recorder.logdir)
+        first = ledger.next_step
+        recorder.step.assign(first)
+        if self._in_fit:
+            train_step, epoch = int(self._recorders[TRAIN].step.numpy()), self._epoch
+        else:  # a model.evaluate(): where a fit of this model would continue
+            train_ledger = numbering.ledger(os.path.join(self.log_dir, TRAIN))
+            train_step = train_ledger.training_start(numbering.optimizer_batches(self.model.optimizer))[0]
+            epoch = -1
+        self._write_marker(VALIDATION, metadata.KIND_EVALUATION, first, [train_step, epoch])
+
+    def _write_marker(self, mode, kind, step, values):
+        numbering.write_marker(self._recorders[mode].writer, kind, step, values)
 
     # Installing the wrapped step -------------------------------------------------------------
 
@@ -254,6 +303,7 @@ class _Recorder:
     """The writer and the step counter of one run (train or validation)."""
 
     def __init__(self, logdir, flush_secs):
+        self.logdir = logdir
         try:
             self.writer = tf.summary.create_file_writer(
                 logdir, flush_millis=int(flush_secs * 1000), max_queue=1000)
