@@ -2,7 +2,8 @@
 
 Public API: ``BatchStats`` (Keras callback), ``summary`` (writers for custom loops),
 ``load`` (lossless reader). Attributes are imported lazily so that TensorBoard, which imports
-this package to find the plugin, never pays for (or fails on) TensorFlow.
+this package to find the plugin, never pays for (or fails on) TensorFlow; the writer's attributes
+first check for TensorFlow >= 2.16 with Keras >= 3.10 (``_requirements``).
 """
 
 __version__ = "0.1.0"
@@ -10,6 +11,9 @@ __all__ = ["BatchStats", "summary", "load", "metadata"]
 
 
 def __getattr__(name):
+    if name in ("BatchStats", "summary"):  # the writer: say how to install TensorFlow if it is missing
+        from tb_batch_plugin._requirements import require_tensorflow
+        require_tensorflow()
     if name == "BatchStats":
         from tb_batch_plugin.keras_callback import BatchStats
         return BatchStats
