@@ -1,6 +1,7 @@
 """Ingest benchmark: tb_batch's index vs TensorBoard's EventAccumulator keeping every point.
 
-Cases: one run of N per-step scalar events (default 1,000,000), and 10 runs of N/10 each.
+Cases: one run of N per-step scalar events (default 1,000,000), 10 runs of N/10 each, and one run
+of N legacy simple_value scalars (as tensorboardX and PyTorch's SummaryWriter write them).
 Measured in this process: cold index time, incremental reload of 1,000 appended events,
 resident bytes per point (numpy columns, and the process RSS growth), and the latency of the
 plugin's `series` route (width 2000) over the full range and a 1% zoom, through TensorBoard's
@@ -40,20 +41,20 @@ def rss():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def write_logdir(root, runs, per_run):
+def write_logdir(root, runs, per_run, write=eg.write_scalars):
     rng = np.random.default_rng(0)
     paths = []
     for r in range(runs):
         p = eg.event_path(os.path.join(root, "run%02d" % r))
         v = rng.normal(size=per_run).astype(np.float32)
         v[per_run // 3] = 100.0  # one spike
-        eg.write_scalars(p, "loss", np.arange(per_run), v)
+        write(p, "loss", np.arange(per_run), v)
         paths.append(p)
     return paths
 
 
-def append(path, start, n=1000):
-    eg.write_scalars(path, "loss", np.arange(start, start + n), np.ones(n, np.float32))
+def append(path, start, n=1000, write=eg.write_scalars):
+    write(path, "loss", np.arange(start, start + n), np.ones(n, np.float32))
 
 
 def timed(fn, repeat=1):
@@ -65,7 +66,7 @@ def timed(fn, repeat=1):
     return out, float(np.median(best))
 
 
-def bench_index(root, paths, per_run, runs):
+def bench_index(root, paths, per_run, runs, write):
     gc.collect()
     r0 = rss()
     idx, cold = timed(lambda: index.load(root))
@@ -73,7 +74,7 @@ def bench_index(root, paths, per_run, runs):
     grown = rss() - r0
     points = runs * per_run
     col_bytes = idx.nbytes() / points
-    append(paths[0], per_run)
+    append(paths[0], per_run, write=write)
     _, reload_s = timed(idx.reload)
     assert len(idx.scalars("run00", "loss").steps) == per_run + 1000
 
@@ -101,7 +102,7 @@ def bench_index(root, paths, per_run, runs):
             "series_full": full_s, "series_zoom": zoom_s}
 
 
-def bench_accumulator(root, paths, per_run, runs):
+def bench_accumulator(root, paths, per_run, runs, write):
     from tensorboard.backend.event_processing import plugin_event_accumulator as pea
 
     gc.collect()
@@ -118,7 +119,7 @@ def bench_accumulator(root, paths, per_run, runs):
     grown = rss() - r0
     n = sum(len(a.Tensors("loss")) for a in accs)
     assert n >= runs * per_run, n
-    append(paths[0], per_run + 1000)
+    append(paths[0], per_run + 1000, write=write)
     _, reload_s = timed(accs[0].Reload)
     return {"cold": cold, "reload": reload_s, "col_bytes": None, "rss": grown / (runs * per_run),
             "series_full": None, "series_zoom": None}
@@ -149,16 +150,20 @@ def main():
     index.load(warm).scalars("run00", "loss")
     shutil.rmtree(warm, ignore_errors=True)
     rows = []
-    for runs in (1, 10):
+    cases = ((1, eg.write_scalars, "scalar"), (10, eg.write_scalars, "scalar"),
+             (1, eg.write_simple_values, "simple_value"))
+    for runs, write, kind in cases:
         per_run = args.events // runs
         root = tempfile.mkdtemp(prefix="tbb-bench-")
         try:
-            paths = write_logdir(root, runs, per_run)
+            paths = write_logdir(root, runs, per_run, write)
             mb = sum(os.path.getsize(p) for p in paths) / 1e6
-            case = "%d run%s x %s events (%.0f MB)" % (runs, "s" if runs > 1 else "", format(per_run, ","), mb)
-            rows.append((case, "tb_batch index", bench_index(root, paths, per_run, runs)))
+            case = "%d run%s x %s %s events (%.0f MB)" % (
+                runs, "s" if runs > 1 else "", format(per_run, ","), kind, mb)
+            rows.append((case, "tb_batch index", bench_index(root, paths, per_run, runs, write)))
             if not args.no_baseline:
-                rows.append((case, "EventAccumulator (keep all)", bench_accumulator(root, paths, per_run, runs)))
+                rows.append((case, "EventAccumulator (keep all)",
+                             bench_accumulator(root, paths, per_run, runs, write)))
         finally:
             shutil.rmtree(root, ignore_errors=True)
     print("| case | reader | cold index | reload +1,000 events | column bytes/point | RSS growth/point "

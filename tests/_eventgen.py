@@ -78,8 +78,19 @@ def _event_template(tag, tensor, meta, step_len):
     return bytearray(data), 1, 10, data.index(marker)
 
 
-def _write_events(path, tag, steps, walls, contents, meta, make_tensor):
-    """contents: uint8 matrix (n, k) with each event's tensor_content bytes."""
+def _simple_value_template(tag, step_len):
+    """As _event_template, for a legacy simple_value scalar (what tensorboardX and PyTorch's
+    SummaryWriter write: no metadata, the float32 value in Summary.Value field 2)."""
+    ev = event_pb2.Event(wall_time=1.0, step=(1 << (7 * (step_len - 1))) if step_len > 1 else 1)
+    ev.summary.value.add(tag=tag, simple_value=0.0)
+    data = ev.SerializeToString()
+    assert data[0] == 0x09 and data[9] == 0x10 and data.endswith(b"\x15\x00\x00\x00\x00")
+    return bytearray(data), 1, 10, len(data) - 4
+
+
+def _write_events(path, tag, steps, walls, contents, meta, make_tensor, template=None):
+    """contents: uint8 matrix (n, k) with each event's tensor_content bytes; template(step_len)
+    makes the event template (default: a tensor summary with `meta`)."""
     steps = np.asarray(steps, dtype=np.int64)
     walls = np.asarray(walls, dtype=np.float64)
     step_lens = np.ones(len(steps), dtype=np.int64)
@@ -92,7 +103,8 @@ def _write_events(path, tag, steps, walls, contents, meta, make_tensor):
         bounds = np.flatnonzero(np.diff(step_lens)) + 1
         for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(steps)]):
             sl = int(step_lens[a])
-            tmpl, wo, so, co = _event_template(tag, make_tensor(), meta, sl)
+            tmpl, wo, so, co = (template(sl) if template is not None
+                                else _event_template(tag, make_tensor(), meta, sl))
             n = b - a
             L = len(tmpl)
             rows = np.empty((n, 12 + L + 4), dtype=np.uint8)
@@ -127,6 +139,16 @@ def write_scalars(path, tag, steps, values, walls=None):
                                       tensor_content=b"\0" * 4)
 
     _write_events(path, tag, steps, walls, values.view(np.uint8).reshape(-1, 4), meta, make_tensor)
+
+
+def write_simple_values(path, tag, steps, values, walls=None):
+    """Appends one legacy simple_value scalar event per step, as tensorboardX writes them."""
+    steps = np.asarray(steps, dtype=np.int64)
+    values = np.asarray(values, dtype="<f4")
+    if walls is None:
+        walls = 1.7e9 + steps * 0.01
+    _write_events(path, tag, steps, walls, values.view(np.uint8).reshape(-1, 4), None, None,
+                  template=lambda step_len: _simple_value_template(tag, step_len))
 
 
 def distribution_rows(samples, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS, num_bins=metadata.DEFAULT_NUM_BINS):
