@@ -130,6 +130,22 @@ def _int(request, name, required=True, lo=_INT64[0], hi=_INT64[1], default=None)
     return x
 
 
+_FLOAT_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+
+
+def _float(request, name, lo, hi, default):
+    """An optional finite decimal number in [lo, hi] (nan, inf and hex are 400)."""
+    v = _get(request, name, required=False)
+    if v is None:
+        return default
+    if not _FLOAT_RE.match(v.strip()):
+        raise BadRequest(name, "parameter %r must be a number" % name)
+    x = float(v.strip())
+    if not lo <= x <= hi:
+        raise BadRequest(name, "parameter %r must be between %g and %g" % (name, lo, hi))
+    return x
+
+
 def _range(request, first, last):
     start = _int(request, "start", required=False)
     end = _int(request, "end", required=False)
@@ -598,53 +614,65 @@ class BatchesPlugin(base_plugin.TBPlugin):
             "prev_step": prev_step, "next_step": next_step, "evaluation": evaluation,
         })
 
-    def _spikes(self, run, tag, s):
-        """Spike scores of a scalar series, cached until the series changes (a new length, last
-        step or wall times: appends and restarts both change one of them)."""
+    def _spikes(self, run, tag, source, s, fits, warmup):
+        """SpikeScores of a scalar series (reduce.spike_scores), cached until the series changes
+        (a new length, last step or wall times: appends and restarts both change one of them) or
+        the warm-up or fit starts differ."""
         n = len(s.steps)
         version = (n, int(s.steps[-1]), float(s.wall_times[0]), float(s.wall_times[-1])) if n else (0,)
-        hit = self._spike_cache.get((run, tag))
-        if hit is not None and hit[0] == version:
+        starts = tuple(np.searchsorted(s.steps, fits).tolist())
+        key = (version, warmup, starts)
+        hit = self._spike_cache.get((run, tag, source))
+        if hit is not None and hit[0] == key:
             return hit[1]
-        scores = rd.spike_scores(s.values)
-        self._spike_cache[(run, tag)] = (version, scores)
+        scores = rd.spike_scores(s.values, warmup=warmup, segment_starts=starts)
+        self._spike_cache[(run, tag, source)] = (key, scores)
         return scores
 
     @_route
     def _serve_anomalies(self, request):
         src = self._source(request)
         run = self._run(request, src)
-        tag = _get(request, "tag", required=False)
         limit = _int(request, "limit", required=False, lo=1, hi=MAX_LIMIT, default=DEFAULT_LIMIT)
-        tags = src.tags(run)
-        if tag is not None:
-            if tags.get(tag) != "scalar":
-                raise NotFound("unknown scalar tag %r in run %r" % (tag, run))
-            names = [tag]
+        threshold = _float(request, "threshold", lo=0.0, hi=1e6, default=rd.SPIKE_THRESHOLD)
+        min_jump = _float(request, "min_jump", lo=0.0, hi=1e6, default=rd.SPIKE_MIN_JUMP)
+        warmup = _int(request, "warmup", required=False, lo=0, hi=MAX_LIMIT, default=rd.SPIKE_WARMUP)
+        if _get(request, "tag", required=False) is not None:
+            tag, source, _ = self._tag(request, src, run, "scalar")
+            names = [(tag, source)]
         else:
-            names = [t for t, k in tags.items() if k == "scalar"]
-        nonfinite, spikes = [], []
-        for t in names:
-            s = src.scalars(run, t)
+            names = [(i.tag, i.source) for i in src.series(run) if i.kind == "scalar"]
+        fits = np.asarray(src.fits(run), dtype=np.int64)
+        nonfinite, spikes, series = [], [], []
+        for t, source in names:
+            s = src.scalars(run, t, source)
             v = np.asarray(s.values, dtype=np.float64)
             bad = np.flatnonzero(~np.isfinite(v))
-            for i in bad[:limit]:
+            count = {"tag": t, "source": source, "points": int(v.size), "spike": 0, "nan": 0, "inf": 0, "-inf": 0}
+            for i in bad:
                 x = float(v[i])
                 kind = "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-                nonfinite.append({"tag": t, "step": int(s.steps[i]), "value": num(x),
-                                  "kind": kind, "score": None})
-            scores = self._spikes(run, t, s)
-            hit = np.flatnonzero(scores >= rd.SPIKE_THRESHOLD)
+                count[kind] += 1
+                if count[kind] <= limit:
+                    nonfinite.append({"tag": t, "source": source, "step": int(s.steps[i]), "value": num(x),
+                                      "kind": kind, "score": None, "jump": None, "level": None})
+            sc = self._spikes(run, t, source, s, fits, warmup)
+            hit = rd.spikes(sc, threshold, min_jump)
+            count["spike"] = int(hit.size)
+            count["spread"] = num(sc.spread)
+            series.append(count)
             if hit.size > limit:
-                hit = hit[np.argsort(-scores[hit], kind="stable")[:limit]]
+                hit = hit[np.argsort(-sc.score[hit], kind="stable")[:limit]]
             for i in hit:
-                spikes.append({"tag": t, "step": int(s.steps[i]), "value": num(v[i]),
-                               "kind": "spike", "score": num(scores[i])})
+                spikes.append({"tag": t, "source": source, "step": int(s.steps[i]), "value": num(v[i]),
+                               "kind": "spike", "score": num(sc.score[i]), "jump": num(sc.jump[i]),
+                               "level": num(sc.level[i])})
         nonfinite.sort(key=lambda a: (a["step"], a["tag"]))
         spikes.sort(key=lambda a: (-a["score"] if isinstance(a["score"], float) else -math.inf,
                                    a["step"], a["tag"]))
         return _json(request, {
-            "run": run, "threshold": rd.SPIKE_THRESHOLD, "window": rd.SPIKE_WINDOW,
+            "run": run, "threshold": threshold, "min_jump": min_jump, "warmup": warmup,
+            "window": rd.SPIKE_WINDOW, "series": series,
             "anomalies": (nonfinite + spikes)[:limit],
         })
 

@@ -5,21 +5,33 @@
   its column survives at every zoom.
 * ``bands``: per column quantile bands of a distribution tag (low quantiles: column min; high
   quantiles: column max; median: mean of the medians), and a heatmap re-binned onto common bins.
-* ``spike_scores``: robust score |x - rolling median| / (1.4826 * rolling MAD) over a centred
-  window (51 steps); a spike when the score is >= SPIKE_THRESHOLD (6). 1.4826 * MAD estimates the
-  standard deviation for normal data, so 6 is a "6 sigma" event that a heavy tail cannot mask
-  (the median and MAD ignore the spike itself).
+* ``spike_scores``: a spike is a single point far from the local level on *both* sides of it.
+  For point i, the level and noise of each side are the median and 1.4826 * MAD of the
+  SPIKE_WINDOW (25) finite points before i and the 25 after it; its score is the smaller of the
+  two sides' |x_i - level| / noise (one side where the other is not full, e.g. at the end), and
+  its jump the smaller |x_i - level|. A point is a spike when score >= threshold (default 6: a
+  "6 sigma" event that a heavy tail cannot mask, since median and MAD ignore the spike itself)
+  AND jump >= min_jump * spread (default 0.2 of the series' spread, its 1st..99th percentile
+  range), so that noise on a flat near-zero stretch, however large relative to its own tiny
+  MAD, is not a spike. A level shift (a learning-rate step, a resumed run) is close to one side
+  and is not a spike. The first SPIKE_WARMUP (25) points of a series, and of every segment that
+  starts at a given index (a new `fit`), are not scored: warm-up is not an anomaly.
 
 Everything is numpy, vectorised over points; no Python loop per point.
 """
 
+from collections import namedtuple
+
 import numpy as np
 
 SPIKE_THRESHOLD = 6.0
-SPIKE_WINDOW = 51
+SPIKE_WINDOW = 25
+SPIKE_MIN_JUMP = 0.2
+SPIKE_WARMUP = 25
 MAD_SCALE = 1.4826
 
-__all__ = ["columns", "m4", "bands", "heatmap", "spike_scores", "SPIKE_THRESHOLD", "SPIKE_WINDOW"]
+__all__ = ["columns", "m4", "bands", "heatmap", "spike_scores", "spikes", "SpikeScores", "SPIKE_THRESHOLD",
+           "SPIKE_WINDOW", "SPIKE_MIN_JUMP", "SPIKE_WARMUP"]
 
 
 def columns(steps, start, end, width):
@@ -195,35 +207,74 @@ def _window_stats(x, w):
     return med, mad
 
 
-def spike_scores(values, window=SPIKE_WINDOW):
-    """Robust spike score of every point (NaN for non-finite points).
+SpikeScores = namedtuple("SpikeScores", "score jump level spread")
+SpikeScores.__doc__ = """Per point (NaN where not scored: non-finite, warm-up, no full side): the
+score (robust sigmas from the local level, the smaller of both sides), the jump |x - level| and
+that side's level; and the series' spread (1st..99th percentile range of its finite values)."""
 
-    score_i = |x_i - median(W_i)| / (1.4826 * MAD(W_i)), W_i the centred window of `window`
-    finite points around i (shifted inwards at the ends; the whole series if shorter). Where a
-    window's MAD is 0, the series' global MAD is used instead (then the mean absolute deviation
-    * 1.2533, then no spike at all for a constant series)."""
+
+def _global_noise(x):
+    """Robust noise of a whole series from its first differences (a trend does not inflate it):
+    1.4826 * MAD of the differences / sqrt(2); the mean absolute difference when that is 0."""
+    d = np.abs(np.diff(x))
+    if not d.size:
+        return 0.0
+    g = MAD_SCALE * float(np.median(d)) / np.sqrt(2.0)
+    return g if g > 0 else 1.2533 * float(d.mean()) / np.sqrt(2.0)
+
+
+def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_starts=()):
+    """SpikeScores of every point of `values` (see the module docstring).
+
+    Non-finite points are left out of the windows and get no score. ``segment_starts``: indices
+    into `values` where a segment (a `fit`) starts; the first `warmup` finite points from each
+    of them (and from the series' start) are not scored. A side's noise of 0 (a constant
+    window) is replaced by the series' global noise (_global_noise); if that is 0 too, any
+    deviation scores inf."""
     values = np.asarray(values, dtype=np.float64)
-    scores = np.full(values.shape, np.nan)
+    score = np.full(values.shape, np.nan)
+    jump = np.full(values.shape, np.nan)
+    level = np.full(values.shape, np.nan)
     fi = np.flatnonzero(np.isfinite(values))
     x = values[fi]
     n = x.size
     if n < 3:
-        if n:
-            scores[fi] = 0.0
-        return scores
-    w = min(int(window), n)
-    med, mad = _window_stats(x, w)
-    start = np.clip(np.arange(n) - w // 2, 0, n - w)
-    med, mad = med[start], mad[start]
-    gmed = np.median(x)
-    dev = np.abs(x - gmed)
-    gscale = MAD_SCALE * np.median(dev)
-    if gscale == 0:
-        gscale = 1.2533 * dev.mean()
-    scale = MAD_SCALE * mad
-    scale = np.where(scale > 0, scale, gscale)
-    d = np.abs(x - med)
+        return SpikeScores(score, jump, level, 0.0)
+    spread = float(np.quantile(x, 0.99) - np.quantile(x, 0.01))
+    w = max(1, min(int(window), (n - 1) // 2))
+    med, mad = _window_stats(x, w)  # window k covers x[k : k + w]
+    g = _global_noise(x)
+    noise = MAD_SCALE * mad
+    noise = np.where(noise > 0, noise, g)
+    j = np.arange(n)
+    has_before = j >= w             # x[j - w : j] is window j - w
+    has_after = j + w < n           # x[j + 1 : j + 1 + w] is window j + 1
+    big = np.inf
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.where(scale > 0, d / np.where(scale > 0, scale, 1.0), 0.0)
-    scores[fi] = s
-    return scores
+        def side(ok, k):
+            k = np.clip(k, 0, med.size - 1)
+            d = np.abs(x - med[k])
+            z = np.where(noise[k] > 0, d / np.where(noise[k] > 0, noise[k], 1.0), np.where(d > 0, big, 0.0))
+            return np.where(ok, d, big), np.where(ok, z, big), med[k]
+
+        db, zb, lb = side(has_before, j - w)
+        da, za, la = side(has_after, j + 1)
+    scored = has_before | has_after
+    starts = np.searchsorted(fi, np.asarray(sorted(set(int(s) for s in segment_starts) | {0}), dtype=np.int64))
+    for s0 in starts:
+        scored[s0:s0 + int(warmup)] = False
+    s = np.minimum(zb, za)
+    d = np.where(db <= da, db, da)
+    lv = np.where(db <= da, lb, la)
+    score[fi[scored]] = s[scored]
+    jump[fi[scored]] = d[scored]
+    level[fi[scored]] = lv[scored]
+    return SpikeScores(score, jump, level, spread)
+
+
+def spikes(scores, threshold=SPIKE_THRESHOLD, min_jump=SPIKE_MIN_JUMP):
+    """Indices of the spikes among SpikeScores: score >= threshold and jump >= min_jump * spread
+    (and a jump > 0)."""
+    with np.errstate(invalid="ignore"):
+        hit = (scores.score >= threshold) & (scores.jump >= min_jump * scores.spread) & (scores.jump > 0)
+    return np.flatnonzero(hit)

@@ -179,16 +179,35 @@ def test_step(client, data):
     assert r["next_step"] is None and r["scalars"] == {"loss": 1.0}
 
 
-def test_anomalies(client):
+def test_anomalies(client, data):
     r = get(client, "anomalies?run=train")
-    assert r["threshold"] == 6.0 and r["window"] == 51
+    assert (r["threshold"], r["min_jump"], r["warmup"], r["window"]) == (6.0, 0.2, 25, 25)
     a = r["anomalies"]
     assert [(x["step"], x["kind"], x["value"]) for x in a[:3]] == [
         (7, "nan", "NaN"), (20, "inf", "Infinity"), (21, "-inf", "-Infinity")]
     spikes = [x for x in a if x["kind"] == "spike"]
-    assert spikes[0]["step"] == SPIKE and spikes[0]["tag"] == "loss" and spikes[0]["value"] == 9.0
-    assert spikes[0]["score"] > 100
-    assert all(spikes[i]["score"] >= spikes[i + 1]["score"] >= 6 for i in range(len(spikes) - 1))
+    # the one injected spike, and nothing in the noise of `loss` (1% Gaussian) or `acc` (uniform)
+    assert [(x["tag"], x["step"], x["value"]) for x in spikes] == [("loss", SPIKE, 9.0)]
+    loss = data["loss"].astype(np.float64)
+    after = loss[SPIKE + 1:SPIKE + 26]
+    assert spikes[0]["source"] == "tb_batch" and spikes[0]["score"] > 100
+    # level and jump: the side nearer to the spike (before or after), as reduce defines them
+    before = loss[np.isfinite(loss)][:SPIKE - 3][-25:]
+    lv = min((np.median(before), np.median(after)), key=lambda m: abs(9.0 - m))
+    assert spikes[0]["level"] == pytest.approx(lv) and spikes[0]["jump"] == pytest.approx(9.0 - lv)
+    counts = {c["tag"]: c for c in r["series"]}
+    assert {k: counts["loss"][k] for k in ("points", "spike", "nan", "inf", "-inf")} == {
+        "points": N, "spike": 1, "nan": 1, "inf": 1, "-inf": 1}
+    assert counts["acc"]["spike"] == 0
+    fin = loss[np.isfinite(loss)]
+    assert counts["loss"]["spread"] == pytest.approx(np.quantile(fin, 0.99) - np.quantile(fin, 0.01))
+    # a lower threshold without the minimum jump flags more (the Gaussian tail), sorted by score
+    low = get(client, "anomalies?run=train&tag=loss&threshold=3.5&min_jump=0&limit=1000")
+    ls = [x for x in low["anomalies"] if x["kind"] == "spike"]
+    assert low["threshold"] == 3.5 and len(ls) > 1 and ls[0]["step"] == SPIKE
+    assert all(ls[i]["score"] >= ls[i + 1]["score"] >= 3.5 for i in range(len(ls) - 1))
+    assert {c["tag"]: c["spike"] for c in low["series"]} == {"loss": len(ls)}
+    assert [x for x in get(client, "anomalies?run=train&threshold=1e6")["anomalies"] if x["kind"] == "spike"] == []
     r = get(client, "anomalies?run=train&tag=acc&limit=5")
     assert len(r["anomalies"]) <= 5 and all(x["tag"] == "acc" for x in r["anomalies"])
     assert get(client, "anomalies?run=train&limit=2")["anomalies"][1]["step"] == 20
@@ -266,6 +285,12 @@ BAD = [
     ("anomalies?run=train&limit=0", "limit"),
     ("anomalies?run=train&limit=x", "limit"),
     ("anomalies", "run"),
+    ("anomalies?run=train&threshold=x", "threshold"),
+    ("anomalies?run=train&threshold=nan", "threshold"),
+    ("anomalies?run=train&threshold=-1", "threshold"),
+    ("anomalies?run=train&min_jump=inf", "min_jump"),
+    ("anomalies?run=train&warmup=-1", "warmup"),
+    ("anomalies?run=train&warmup=2.5", "warmup"),
     ("export?run=train&tag=loss&format=xml", "format"),
     ("export?run=train", "tag"),
 ]
