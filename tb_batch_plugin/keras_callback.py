@@ -16,24 +16,39 @@ the graph of every step it
    stages the raw values of the distributions (``staging``), which are summarized and written
    in blocks of steps (with several replicas: summarized and written in the step).
 
+Steps 3 and 4 happen per metric, the first time the step reads its result: the step gets the
+result of the restored state, so a custom ``train_step`` that returns results (or arithmetic on
+them) returns what it would without the callback. Every numeric log the step returns is recorded;
+one that is not the result of an additive metric, as the step reported it (marked REPORTED).
+
 Gradients, learning rate, per-sample losses and predictions are captured while the original step
-is traced, by wrapping ``model.compute_loss`` and ``optimizer.apply`` on the instances. Nothing
-runs in Python per step: the callback has no batch hooks, so Keras keeps dispatching batch
-callbacks asynchronously and never has to fetch the logs to the host for it. The writer flushes by
-itself every ``flush_secs``; the callback also flushes at epoch end, train end and exit.
+is traced, by stand-ins on the instances for ``model.compute_loss``, the compiled losses' ``call``,
+every optimizer's ``apply`` and every additive metric's ``result``, removed when the trace ends.
+Nothing runs in Python per step: the callback has no batch hooks, so Keras keeps dispatching batch
+callbacks asynchronously and never has to fetch the logs to the host for it.
+
+Faults: the write ops in a step only enqueue; a daemon thread flushes every ``flush_secs`` (also
+while training pauses) and a failing write never raises (``event_writer``). An exception anywhere
+in ``fit`` (in a step, in another callback) restores the model and writes what was recorded
+before it propagates.
 """
 
 import atexit
+import contextlib
+import logging
 import math
 import os
+import sys
+import threading
 import warnings
 import weakref
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
 
-from tb_batch_plugin import metadata, numbering
+from tb_batch_plugin import event_writer, metadata, numbering
 
 try:  # Keras' own weighting of unreduced losses (internal; without it, losses are recomputed)
     from keras.src.backend import get_keras_mask as _get_keras_mask
@@ -44,6 +59,7 @@ from tb_batch_plugin.staging import DistributionStage, flat_float32
 from tb_batch_plugin.summary import distribution_tensors, histogram_rows, step_cond
 
 TRAIN, VALIDATION = "train", "validation"
+_LOG = logging.getLogger(__name__)
 
 
 class BatchStats(keras.callbacks.Callback):
@@ -88,6 +104,11 @@ class BatchStats(keras.callbacks.Callback):
         self._epoch = -1  # the epoch of the fit under way
         self._pending_fit_marker = None  # (step, optimizer batches) of a fit not yet marked
         self._warned = set()
+        self._lock = threading.RLock()  # held by a step's call and by every flush
+        self._flusher = None  # the event_writer.Flusher while a fit or evaluate records
+        self._reopen_due = False  # a writer failed: replace it on the main thread
+        self._guarded = []  # the CallbackLists whose hooks restore the model on an exception
+        self._entry_frame = None  # the frame of the fit (or evaluate) that records now
         # Flush at exit too: an exception in fit() skips on_train_end.
         atexit.register(_flush_if_alive, weakref.ref(self))
 
@@ -97,6 +118,7 @@ class BatchStats(keras.callbacks.Callback):
         self._in_fit = True
         self._start_training(self._recorder(TRAIN))
         self._install(TRAIN)
+        self._begin_recording()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -109,6 +131,7 @@ class BatchStats(keras.callbacks.Callback):
         if self.validation:
             self._start_evaluation(self._recorder(VALIDATION))
             self._install(VALIDATION)
+            self._begin_recording()
 
     def on_test_end(self, logs=None):
         if not self._in_fit:  # a standalone evaluate(): leave the model as it was
@@ -117,6 +140,7 @@ class BatchStats(keras.callbacks.Callback):
             recorder = self._recorders[VALIDATION]
             numbering.ledger(recorder.logdir).advance(int(recorder.step.numpy()))
         self.flush()
+        self._end_evaluation()
 
     def on_epoch_end(self, epoch, logs=None):
         recorder = self._recorders[TRAIN]
@@ -138,13 +162,106 @@ class BatchStats(keras.callbacks.Callback):
         self._uninstall(TRAIN)
         self._uninstall(VALIDATION)
         self.flush()
+        self._end_recording()
 
     def flush(self):
-        """Writes the staged distributions and flushes the event files."""
+        """Writes the staged distributions and flushes the event files. A failing write never
+        raises: it is warned about once, and recording goes on in a new event file as soon as
+        writes succeed again (``event_writer``)."""
+        self._flush(reopen=True)
+
+    # Faults: exceptions in fit, write errors, pauses -------------------------------------------
+
+    def _flush_in_background(self):
+        """The Flusher's flush, every flush_secs. A writer to replace is replaced on the main
+        thread (at the next call of the model's function, or the next flush there), so that it
+        never changes under the markers that thread writes."""
+        self._flush(reopen=False)
+
+    def _flush(self, reopen):
+        # Under the lock: the stage's drain must not dequeue while a step's does.
+        with self._lock:
+            for recorder in list(self._recorders.values()):
+                if recorder.stage is not None:
+                    recorder.stage.drain()
+                events = recorder.events
+                if events.flush() is not None or not events.on_disk:
+                    self._warn_once("write-fault", (
+                        "BatchStats: writing events to %s failed (%s); training goes on. Recording "
+                        "goes on in a new event file as soon as writes succeed again; the events "
+                        "that could not be written are lost.")
+                        % (events.path or events.logdir, event_writer.describe(events.fault)))
+                    self._reopen_due = True
+            if reopen and self._reopen_due:
+                self._reopen_writers()
+
+    def _reopen_writers(self):
+        """Replaces failed writers (the caller holds the lock; no step runs)."""
+        self._reopen_due = False
         for recorder in self._recorders.values():
-            if recorder.stage is not None:
-                recorder.stage.drain()
-            recorder.writer.flush()
+            events = recorder.events
+            if events.fault is not None or not events.on_disk:
+                if events.reopen():
+                    _LOG.info("BatchStats: writing to %s again", events.path or events.logdir)
+
+    def _begin_recording(self):
+        """At the start of a fit or an evaluate: from now on the event files are flushed every
+        flush_secs, and an exception raised anywhere in the fit or evaluate (in its steps, in
+        another callback) restores the model and writes what was recorded before it propagates.
+        Keras' fit has no try/finally around its callbacks: the CallbackList calling this hook is
+        found on the stack and its hooks are guarded."""
+        if self._flusher is None:
+            self._flusher = event_writer.Flusher(self, self.flush_secs)
+        owner, entry = _calling_callback_list(self)
+        if owner is not None and not any(owner is g for g in self._guarded):
+            for name in _GUARDED_HOOKS:
+                if name not in owner.__dict__:
+                    setattr(owner, name, _AbortOnException(self, getattr(owner, name)))
+            self._guarded.append(owner)
+            if self._entry_frame is None:
+                self._entry_frame = entry
+
+    def _end_evaluation(self):
+        if not self._in_fit:  # a standalone evaluate()
+            self._end_recording()
+
+    def _end_recording(self):
+        """At the end of a fit or a standalone evaluate, or when an exception ends it: the
+        flusher stops and everything recorded is written."""
+        for owner in self._guarded:
+            for name in _GUARDED_HOOKS:
+                hook = owner.__dict__.get(name)
+                if isinstance(hook, _AbortOnException) and hook.callback is self:
+                    del owner.__dict__[name]
+        self._guarded = []
+        self._entry_frame = None
+        if self._flusher is not None:
+            self._flusher.stop()
+            self._flusher = None
+        self.flush()
+
+    def _abort(self):
+        """An exception ends the fit or evaluate: the model runs its own steps again right away,
+        and what was recorded up to the exception is written (then the exception propagates)."""
+        self._in_fit = False
+        self._uninstall(TRAIN)
+        self._uninstall(VALIDATION)
+        self._end_recording()
+
+    def _before_keras_builds(self, mode, caller):
+        """Keras is about to get the model's train or test function (``make_*_function``, at the
+        start of every fit and evaluate) while ours is installed. For a fit or evaluate this
+        callback is not part of, the model must run its own step: either ours is left over from a
+        fit that an exception ended outside the guarded hooks (restore everything), or another
+        callback evaluates the model inside our fit (restore the test step; validation
+        reinstalls it)."""
+        callbacks = caller.f_locals.get("callbacks") if caller is not None else None
+        if isinstance(callbacks, keras.callbacks.CallbackList) and any(c is self for c in callbacks.callbacks):
+            return
+        if mode == VALIDATION and _on_stack(self._entry_frame, caller):
+            self._uninstall(VALIDATION)
+        else:
+            self._abort()
 
     # Step numbering (numbering.py) ------------------------------------------------------------
 
@@ -202,8 +319,8 @@ class BatchStats(keras.callbacks.Callback):
         jit = bool(getattr(model, "jit_compile", False))
         key = (id(model), model.steps_per_execution, jit, id(model.optimizer),
                id(getattr(model, "_compile_loss", None)))
-        self._patch_capture_hooks(model)
         self._recorder(mode)
+        self._hook_make_functions(model)
         self._patches.append((model, step_name, model.__dict__.get(step_name, _ABSENT)))
         cached = self._built.get(mode)
         if cached is not None and cached[0] == key:
@@ -225,14 +342,13 @@ class BatchStats(keras.callbacks.Callback):
         setattr(model, step_name, wrapped)
         if jit:  # compile our step ourselves: summary ops have no XLA kernel
             model.jit_compile = False
+        make = getattr(model, "make_train_function" if mode == TRAIN else "make_test_function")
         try:
-            if mode == TRAIN:
-                model.make_train_function(force=True)
-            else:
-                model.make_test_function(force=True)
+            getattr(make, "original", make)(force=True)
         finally:
             if jit:
                 model.jit_compile = True
+        setattr(model, attr, _GuardedFunction(self, getattr(model, attr)))
         self._installed[mode] = getattr(model, attr)
         self._built[mode] = (key, wrapped, self._installed[mode])
 
@@ -243,7 +359,7 @@ class BatchStats(keras.callbacks.Callback):
         step_name = "train_step" if mode == TRAIN else "test_step"
         keep = []
         for obj, name, original in reversed(self._patches):  # the latest patch first
-            if name == step_name or (not self._installed and name in ("compute_loss", "apply", "call")):
+            if name == step_name or (not self._installed and name in _MAKE_FUNCTIONS.values()):
                 if original is _ABSENT:
                     obj.__dict__.pop(name, None)
                 else:
@@ -257,25 +373,13 @@ class BatchStats(keras.callbacks.Callback):
         else:
             self.model.test_function = None
 
-    def _patch_capture_hooks(self, model):
-        """Wraps compute_loss and optimizer.apply on the instances to see y, y_pred and grads."""
-        if "compute_loss" in model.__dict__ and isinstance(model.compute_loss, _CaptureComputeLoss):
-            return
-        self._patches.append((model, "compute_loss", model.__dict__.get("compute_loss", _ABSENT)))
-        model.compute_loss = _CaptureComputeLoss(model.compute_loss)
-        optimizer = model.optimizer
-        if optimizer is not None and not isinstance(optimizer.apply, _CaptureApply):
-            self._patches.append((optimizer, "apply", optimizer.__dict__.get("apply", _ABSENT)))
-            optimizer.apply = _CaptureApply(optimizer, optimizer.apply)
-        self._patch_loss_calls(model)
-
-    def _patch_loss_calls(self, model):
-        """Wraps the compiled losses' ``call``. Keras builds them while the first step is traced
-        (without a distribution strategy), so this runs again at every trace."""
-        for _, loss_fn, _, _ in _flat_losses(model):
-            if hasattr(loss_fn, "call") and not isinstance(loss_fn.call, _CaptureLossCall):
-                self._patches.append((loss_fn, "call", loss_fn.__dict__.get("call", _ABSENT)))
-                loss_fn.call = _CaptureLossCall(loss_fn, loss_fn.call)
+    def _hook_make_functions(self, model):
+        """Stand-ins for make_train_function/make_test_function while installed
+        (``_before_keras_builds``)."""
+        for mode, name in _MAKE_FUNCTIONS.items():
+            if not isinstance(model.__dict__.get(name), _MakeFunctionHook):
+                self._patches.append((model, name, model.__dict__.get(name, _ABSENT)))
+                setattr(model, name, _MakeFunctionHook(self, mode, getattr(model, name)))
 
     # Helpers ----------------------------------------------------------------------------------
 
@@ -297,6 +401,7 @@ class BatchStats(keras.callbacks.Callback):
 
 
 _ABSENT = object()
+_MAKE_FUNCTIONS = {TRAIN: "make_train_function", VALIDATION: "make_test_function"}
 
 
 class _Recorder:
@@ -304,11 +409,8 @@ class _Recorder:
 
     def __init__(self, logdir, flush_secs):
         self.logdir = logdir
-        try:
-            self.writer = tf.summary.create_file_writer(
-                logdir, flush_millis=int(flush_secs * 1000), max_queue=1000)
-        except (tf.errors.OpError, OSError) as e:
-            raise OSError("BatchStats: cannot write event files under %r: %s" % (logdir, e)) from None
+        self.events = event_writer.RunWriter(logdir)  # flushed by BatchStats' Flusher only
+        self.writer = self.events.writer
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
                                 name="tb_batch_step", synchronization=tf.VariableSynchronization.ON_WRITE,
                                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -322,8 +424,41 @@ class _Capture:
 
     def __init__(self):
         self.y = self.y_pred = self.sample_weight = None
-        self.grads = self.learning_rate = self.loss_scale = None
+        self.applies = []  # per optimizer.apply: (name, optimizer, gradients, learning rate, loss scale)
+        self.applying = False  # inside an apply (a LossScaleOptimizer's inner apply is not another)
         self.unreduced = {}  # id(compiled Loss) -> its unreduced output in this step
+
+
+@contextlib.contextmanager
+def _capturing(model, cap, states):
+    """While the original step is traced: stand-ins on the instances for ``model.compute_loss``,
+    the compiled losses' ``call``, the ``apply`` of every optimizer the model holds and the
+    ``result`` of every additive metric. They are removed as soon as the trace of the step ends
+    (whatever happens), so nothing of them is ever left on the model."""
+    patches = []
+
+    def patch(obj, name, stand_in):
+        patches.append((obj, name, obj.__dict__.get(name, _ABSENT)))
+        setattr(obj, name, stand_in)
+
+    patch(model, "compute_loss", _CaptureComputeLoss(model.compute_loss))
+    for _, loss_fn, _, _ in _flat_losses(model):
+        if hasattr(loss_fn, "call"):
+            patch(loss_fn, "call", _CaptureLossCall(loss_fn, loss_fn.call))
+    for name, optimizer in _optimizers(model):
+        patch(optimizer, "apply", _CaptureApply(optimizer, name, optimizer.apply))
+    for metric in states.metrics:
+        patch(metric, "result", _ResultAfterRestore(states, metric, metric.result))
+    previous, _Capture.active = _Capture.active, cap
+    try:
+        yield
+    finally:
+        _Capture.active = previous
+        for obj, name, original in reversed(patches):
+            if original is _ABSENT:
+                obj.__dict__.pop(name, None)
+            else:
+                setattr(obj, name, original)
 
 
 class _CaptureComputeLoss:
@@ -360,21 +495,201 @@ class _CaptureLossCall:
 
 
 class _CaptureApply:
-    """Stands in for optimizer.apply: records gradients (before clipping), lr and loss scale."""
+    """Stands in for an optimizer's ``apply`` (which ``apply_gradients`` calls): records the
+    gradients (before clipping), the learning rate and the loss scale of every call."""
 
-    def __init__(self, optimizer, original):
+    def __init__(self, optimizer, name, original):
         self.optimizer = optimizer
+        self.name = name
         self.original = original
 
     def __call__(self, grads, trainable_variables=None):
         cap = _Capture.active
-        if cap is not None and cap.grads is None:
-            cap.grads = [g for g in grads if g is not None]
-            cap.learning_rate = tf.cast(self.optimizer.learning_rate, tf.float32)
-            scale = getattr(self.optimizer, "dynamic_scale", None)  # LossScaleOptimizer
-            if scale is not None:
-                cap.loss_scale = tf.cast(scale, tf.float32)
-        return self.original(grads, trainable_variables)
+        if cap is None or cap.applying:
+            return self.original(grads, trainable_variables)
+        grads = list(grads)
+        scale = getattr(self.optimizer, "dynamic_scale", None)  # LossScaleOptimizer
+        cap.applies.append((self.name, self.optimizer, [g for g in grads if g is not None],
+                            tf.cast(self.optimizer.learning_rate, tf.float32),
+                            None if scale is None else tf.cast(scale, tf.float32)))
+        cap.applying = True
+        try:
+            return self.original(grads, trainable_variables)
+        finally:
+            cap.applying = False
+
+
+class _ResultAfterRestore:
+    """Stands in for an additive metric's ``result`` while the step is traced (``_MetricStates``)."""
+
+    def __init__(self, states, metric, original):
+        self.states = states
+        self.metric = metric
+        self.original = original
+
+    def __call__(self):
+        return self.states.result(self.metric, self.original)
+
+
+class _MetricStates:
+    """The state of the additive metrics within one traced step.
+
+    Before the original step it is snapshotted and zeroed, so the metrics then hold this batch
+    alone. The first time the step reads a metric's result, the result of that batch state is
+    kept (with several replicas: of the state summed over them, as Keras reads a metric) and the
+    snapshot is added back; the step then gets the result of the restored state. So whatever the
+    step returns (Keras' own logs, a custom step's dict of results, arithmetic on them) and the
+    state after the step are those of a run without BatchStats. Metrics whose result the step
+    does not read are restored after it (``restore_unread``).
+    """
+
+    def __init__(self, metrics, replicas):
+        self.metrics = []
+        self._replicas = replicas  # several replicas: a batch result is of the summed state
+        self._state, self._snapshot = {}, {}
+        self._batch = {}  # id(metric) -> the result of its batch state
+        self._leaves = {}  # id(a result the step got) -> the batch value of it
+        self._kept = []  # those results, alive (their ids stay theirs) while the step is traced
+        claimed = set()
+        for metric in metrics:
+            # The tf.Variables under Keras' variables: one op per read, zeroing and restoring
+            # each (Keras' own assign_add is a read, an add and an assign).
+            state = [v for v in (_tf_variable(v) for v in metric.variables) if id(v) not in claimed]
+            claimed.update(id(v) for v in state)
+            self.metrics.append(metric)
+            self._state[id(metric)] = state
+            self._snapshot[id(metric)] = [v.value() for v in state]
+        zeros = {}
+        for state in self._state.values():
+            for v in state:
+                if v.shape.is_fully_defined():
+                    key = (tuple(v.shape), v.dtype)
+                    if key not in zeros:
+                        zeros[key] = tf.zeros(v.shape, v.dtype)
+                    v.assign(zeros[key], read_value=False)
+                else:
+                    v.assign(tf.zeros_like(v), read_value=False)
+
+    def result(self, metric, original):
+        """The metric's result as the step would get it without BatchStats."""
+        key = id(metric)
+        if key not in self._batch:
+            self._batch[key] = self._batch_result(key, original)
+            self._restore(key)
+        running = original()
+        for leaf, batch in zip(tf.nest.flatten(running), tf.nest.flatten(self._batch[key])):
+            self._leaves[id(leaf)] = batch
+            self._kept.append(leaf)
+        return running
+
+    def batch_value(self, value):
+        """This batch's value of something the step returned, if it is a result read through
+        ``result``; else None."""
+        return self._leaves.get(id(value))
+
+    def restore_unread(self):
+        for metric in self.metrics:
+            if id(metric) not in self._batch:
+                self._batch[id(metric)] = None
+                self._restore(id(metric))
+
+    def _batch_result(self, key, original):
+        if not self._replicas:
+            return tf.nest.map_structure(_read, original())
+        state = self._state[key]
+        local = [v.value() for v in state]
+        # The context of the moment: a merge_call (the optimizer's) replaces the replica's.
+        replica_ctx = tf.distribute.get_replica_context()
+        for v, s in zip(state, replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, local) if state else []):
+            v.assign(s, read_value=False)
+        result = tf.nest.map_structure(_read, original())
+        for v, value in zip(state, local):
+            v.assign(value, read_value=False)
+        return result
+
+    def _restore(self, key):
+        for v, s in zip(self._state[key], self._snapshot[key]):
+            v.assign_add(s, read_value=False)
+
+
+class _GuardedFunction:
+    """The model's train/test function while BatchStats is installed: Keras' function with our
+    step, run under the callback's lock (the flusher's drain never overlaps a step). Any
+    exception but the end of the data restores the model and writes what was recorded before it
+    propagates. Python per call of the function, not per step inside it."""
+
+    def __init__(self, callback, function):
+        self.callback = callback
+        self.function = function
+
+    def __call__(self, *args, **kwargs):
+        cb = self.callback
+        try:
+            with cb._lock:
+                if cb._reopen_due:
+                    cb._reopen_writers()
+                return self.function(*args, **kwargs)
+        except (StopIteration, tf.errors.OutOfRangeError):
+            raise
+        except BaseException:
+            cb._abort()
+            raise
+
+
+class _AbortOnException:
+    """A CallbackList hook that restores the model (``BatchStats._abort``) on any exception."""
+
+    def __init__(self, callback, hook):
+        self.callback = callback
+        self.hook = hook
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return self.hook(*args, **kwargs)
+        except BaseException:
+            self.callback._abort()
+            raise
+
+
+class _MakeFunctionHook:
+    """Stands in for ``model.make_train_function``/``make_test_function`` while BatchStats is
+    installed (``BatchStats._before_keras_builds``)."""
+
+    def __init__(self, callback, mode, original):
+        self.callback = callback
+        self.mode = mode
+        self.original = original
+
+    def __call__(self, force=False):
+        self.callback._before_keras_builds(self.mode, sys._getframe(1))
+        return self.original(force)
+
+
+_GUARDED_HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
+                  "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
+                  "on_train_end")
+
+
+def _calling_callback_list(callback, depth=8):
+    """(the Keras CallbackList that is calling a hook of ``callback``, the frame of the fit or
+    evaluate that called it), found on the stack; (None, None) when there is none."""
+    frame = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.callbacks.CallbackList) and any(c is callback for c in owner.callbacks):
+            return owner, frame.f_back
+        frame = frame.f_back
+    return None, None
+
+
+def _on_stack(frame, top):
+    while top is not None:
+        if top is frame:
+            return True
+        top = top.f_back
+    return False
 
 
 class _StepWrapper:
@@ -419,69 +734,71 @@ class _StepWrapper:
         return logs, scalars, dists, step, _first_replica(replica_ctx)
 
     def _step(self, data):
-        """Runs the original step between the metric snapshot and its restoration.
+        """Runs the original step between the zeroing of the metric state and its restoration
+        (``_MetricStates``).
 
-        Returns Keras' logs (unchanged), this batch's metric values, what the step showed us
-        (``_Capture``), the replica context when there are several replicas, and the step.
+        Returns Keras' logs (those of a run without BatchStats), this batch's values of them,
+        what the step showed us (``_Capture``), the replica context when there are several
+        replicas, and the step.
         """
         cb = self.callback
         model = cb.model
-        additive, others = cb._metric_partition()
-        self.reported = frozenset(others)  # written as reported by the step, not per batch
-        if others:
-            cb._warn_once("non-additive", "BatchStats: metrics %s keep non-additive state; they "
-                          "are recorded as Keras reports them (over the epoch so far), not per batch. "
-                          "Pass additive_metrics=[...] for user metrics that only keep sums." % others)
-        # The tf.Variables under Keras' variables: one op per read, zeroing and restoring each
-        # (Keras' own assign_add is a read, an add and an assign).
-        state = [_tf_variable(v) for m in additive for v in m.variables]
-        snapshot = [v.value() for v in state]
-        zeros = {}
-        for v in state:
-            if v.shape.is_fully_defined():
-                key = (tuple(v.shape), v.dtype)
-                if key not in zeros:
-                    zeros[key] = tf.zeros(v.shape, v.dtype)
-                v.assign(zeros[key], read_value=False)
-            else:
-                v.assign(tf.zeros_like(v), read_value=False)
-
-        cb._patch_loss_calls(model)
+        replicas = tf.distribute.get_replica_context()
+        states = _MetricStates(cb._metric_partition()[0], replicas is not None and replicas.num_replicas_in_sync > 1)
+        built = _metric_variable_count(model)
         cap = _Capture()
-        previous, _Capture.active = _Capture.active, cap
-        try:
+        with _capturing(model, cap, states):
             logs = self.original_step(data)
-        finally:
-            _Capture.active = previous
+        states.restore_unread()
+        # Metrics built while this step is traced (Keras builds its compiled metrics in the first
+        # trace without a strategy) were not zeroed: TensorFlow traces the step again for the
+        # function it runs, with them built, so this trace's values are never written.
+        scalars = self._log_values(logs, states, quiet=_metric_variable_count(model) != built)
 
         replica_ctx = tf.distribute.get_replica_context()
         if replica_ctx is None or replica_ctx.num_replicas_in_sync < 2:
             replica_ctx = None
-        if isinstance(logs, dict):
-            batch = {k: v for k, v in logs.items() if _is_scalar_like(v)}
-            if replica_ctx is not None:  # the exact global-batch value: the result of the summed batch state
-                local = [v.value() for v in state]
-                summed = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, local) if state else []
-                for v, s in zip(state, summed):
-                    v.assign(s)
-                global_results = {k: tf.identity(v) for k, v in model.get_metrics_result().items()}
-                batch.update({k: v for k, v in global_results.items() if k in batch})
-                for v, l in zip(state, local):
-                    v.assign(l)
-        else:
-            cb._warn_once("logs", "BatchStats: train_step returned %s, not a dict of logs; "
-                          "only learning_rate, grad_norm and distributions are recorded" % type(logs))
-            batch = {}
-        for v, s in zip(state, snapshot):
-            v.assign_add(s, read_value=False)
-        if isinstance(logs, dict):
-            running = model.get_metrics_result()
-            logs = {k: (running[k] if k in running else v) for k, v in logs.items()}
 
-        scalars = {k: _scalar(v) for k, v in batch.items()}
         step = self.recorder.step.value()
         self.recorder.step.assign_add(1, read_value=False)
         return logs, scalars, cap, replica_ctx, step
+
+    def _log_values(self, logs, states, quiet=False):
+        """{name: this batch's value} of every numeric log the step returned, named as in
+        Keras' flattened logs (a vector per component: ``name/0``, ...). A log that is not the
+        result of an additive metric is recorded as the step reported it; those are named in
+        ``self.reported`` (written with provenance REPORTED) and in a warning, once."""
+        cb = self.callback
+        if not isinstance(logs, dict):
+            cb._warn_once("logs", "BatchStats: the %s step returned %s, not a dict of logs; only "
+                          "learning_rate, grad_norm and distributions are recorded" % (self.mode, type(logs)))
+            self.reported = frozenset()
+            return {}
+        out, reported, reported_logs, skipped = {}, set(), [], []
+        for name, value in _flat_logs(logs).items():
+            batch = states.batch_value(value)
+            tensor = _numeric(value if batch is None else batch)
+            if tensor is None:
+                skipped.append(name)
+                continue
+            components = _components(name, tensor)
+            out.update(components)
+            if batch is None:
+                reported.update(components)
+                reported_logs.append(name)
+        self.reported = frozenset(reported)
+        if quiet:
+            return out
+        if reported_logs:
+            cb._warn_once("reported-%s" % self.mode, (
+                "BatchStats: %s recorded as the %s step reports them (provenance 'reported', e.g. "
+                "a mean over the epoch so far), not as each batch's own value: they are not results "
+                "of metrics with additive state. Pass additive_metrics=[...] for user metrics that "
+                "only keep sums.") % (sorted(reported_logs), self.mode))
+        if skipped:
+            cb._warn_once("skipped-%s" % self.mode, "BatchStats: the logs %s of the %s step are not "
+                          "numbers of a known shape; they are not recorded" % (sorted(skipped), self.mode))
+        return out
 
     def _values(self, scalars, cap, replica_ctx):
         """All scalars and the raw values of the distributions of the step."""
@@ -491,17 +808,26 @@ class _StepWrapper:
         return scalars, dists
 
     def _optimizer_scalars(self, cap, replica_ctx):
+        """``learning_rate`` and ``grad_norm`` of the optimizer that applied gradients in the step;
+        of several, ``learning_rate/<name>`` and ``grad_norm/<name>`` each (named by the model's
+        attribute that holds it; its gradients of all its applies in the step together)."""
+        by_optimizer = {}
+        for name, optimizer, grads, learning_rate, loss_scale in cap.applies:
+            entry = by_optimizer.setdefault(id(optimizer), (name, learning_rate, loss_scale, []))
+            entry[3].extend(grads)
+        if not by_optimizer:
+            self.callback._warn_once("no-apply", "BatchStats: the train step applied no gradients "
+                                     "through an optimizer held by the model (model.optimizer or an "
+                                     "attribute of it); learning_rate and grad_norm are not recorded")
         out = {}
-        if cap.learning_rate is not None:
-            out["learning_rate"] = cap.learning_rate
-        if cap.grads:
-            grads = cap.grads
-            if replica_ctx is not None:  # the gradient of the global batch is the replicas' sum
-                grads = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-            norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
-            if cap.loss_scale is not None:
-                norm = norm / cap.loss_scale
-            out["grad_norm"] = norm
+        for name, learning_rate, loss_scale, grads in by_optimizer.values():
+            suffix = "" if len(by_optimizer) == 1 else "/" + name
+            out["learning_rate" + suffix] = learning_rate
+            if grads:
+                if replica_ctx is not None:  # the gradient of the global batch is the replicas' sum
+                    grads = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+                norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
+                out["grad_norm" + suffix] = norm if loss_scale is None else norm / loss_scale
         return out
 
     def _distribution_values(self, cap, replica_ctx):
@@ -511,8 +837,10 @@ class _StepWrapper:
             cb._warn_once("no-capture", "BatchStats: the train/test step did not call "
                           "model.compute_loss; per_sample_loss and predictions are not recorded")
             return out
-        preds = [flat_float32(p) for p in tf.nest.flatten(cap.y_pred)]
-        out["predictions"] = preds[0] if len(preds) == 1 else tf.concat(preds, 0)
+        outputs = _named_outputs(cb.model, cap.y_pred)
+        for name, y_pred in outputs:
+            key = "predictions" if len(outputs) == 1 else "predictions/%s" % name
+            out[key] = flat_float32(_unmasked(y_pred, _get_keras_mask(y_pred)))
         for name, values in _per_sample_losses(cb, cap).items():
             out[name] = values
         if replica_ctx is not None:
@@ -574,7 +902,9 @@ def _summarize(dists, cb):
 
 
 def _per_sample_losses(cb, cap):
-    """The compiled loss of each output with no reduction, times the sample weight."""
+    """The compiled loss of each output with no reduction, times the sample weight, at the
+    positions its Keras mask keeps (all positions without a mask): their mean is the step's loss
+    without regularization, as Keras' ``sum_over_batch_size`` averages over unmasked positions."""
     flat = _flat_losses(cb.model)
     if not flat:
         cb._warn_once("no-compile-loss", "BatchStats: no compiled loss; per_sample_loss is not recorded")
@@ -593,8 +923,9 @@ def _per_sample_losses(cb, cap):
             s_w = _resolve(sw, path) if tf.nest.is_nested(sw) else sw
         except (KeyError, IndexError, TypeError):
             continue
-        values = _weighted(loss_fn, cap.unreduced.get(id(loss_fn)), y_p, s_w)
-        if values is None:  # not seen in the step (or masked): compute it again
+        losses = cap.unreduced.get(id(loss_fn))
+        values = _weighted(loss_fn, losses, s_w)
+        if values is None:  # not seen in the step: compute it again
             values = _unreduced(loss_fn, y_t, y_p, s_w)
         if values is None or values.shape.rank == 0:
             cb._warn_once("reduce-%s" % name,
@@ -602,22 +933,80 @@ def _per_sample_losses(cb, cap):
                           "reduction=None or returns a scalar); per_sample_loss is not recorded for it"
                           % (getattr(loss_fn, "name", None) or name,))
             continue
-        values = flat_float32(values)
+        values = flat_float32(_unmasked(values, _loss_mask(y_p, losses)))
         if loss_weight is not None:
             values = values * loss_weight
         out["per_sample_loss" if single else "per_sample_loss/%s" % name] = values
     return out
 
 
-def _weighted(loss_fn, losses, y_pred, sample_weight):
+def _weighted(loss_fn, losses, sample_weight):
     """The step's own unreduced losses times the sample weights, as Keras' Loss.__call__ weights
-    them with reduction None; None where that needs a mask (then they are computed again)."""
+    them (its mask is applied by the caller)."""
     if losses is None or _reduce_weighted_values is None:
-        return None
-    if _get_keras_mask(y_pred) is not None or _get_keras_mask(losses) is not None:
         return None
     return _reduce_weighted_values(losses, sample_weight=sample_weight, reduction=None,
                                    dtype=loss_fn.dtype)
+
+
+def _loss_mask(y_pred, losses):
+    """The mask Keras' Loss.__call__ applies: the predictions' and the losses' Keras masks."""
+    masks = [m for m in (_get_keras_mask(y_pred), None if losses is None else _get_keras_mask(losses))
+             if m is not None]
+    if not masks:
+        return None
+    return masks[0] if len(masks) == 1 else tf.logical_and(tf.cast(masks[0], tf.bool), tf.cast(masks[1], tf.bool))
+
+
+def _unmasked(values, mask):
+    """The values at the positions a Keras mask keeps (a mask of their leading dimensions, e.g.
+    (batch, time) of (batch, time, classes)); all values without a mask."""
+    if mask is None:
+        return values
+    values = tf.convert_to_tensor(values)
+    mask = tf.cast(mask, tf.bool)
+    if mask.shape.rank == values.shape.rank + 1 and mask.shape[-1] == 1:
+        mask = tf.squeeze(mask, -1)
+    if mask.shape.rank is None or values.shape.rank is None or not 0 < mask.shape.rank <= values.shape.rank:
+        return values
+    return tf.boolean_mask(values, mask)
+
+
+def _named_outputs(model, y_pred):
+    """[(name, tensor)] of the model's outputs: a dict's keys, else the model's output names
+    (indices when they do not match)."""
+    if isinstance(y_pred, dict):
+        return [(str(k), y_pred[k]) for k in sorted(y_pred)]
+    flat = tf.nest.flatten(y_pred)
+    names = list(getattr(model, "output_names", None) or [])
+    if len(names) != len(flat):
+        names = [str(i) for i in range(len(flat))]
+    return list(zip(names, flat))
+
+
+def _optimizers(model):
+    """[(name, optimizer)]: ``model.optimizer`` and every optimizer held in a public attribute of
+    the model (a GAN's ``d_optimizer`` and ``g_optimizer``; also in a list or dict), each once,
+    named by the attribute that holds it (``optimizer`` only when no other does)."""
+    found = {}
+
+    def add(name, value):
+        if isinstance(value, keras.optimizers.Optimizer):
+            if id(value) not in found or found[id(value)][0] == "optimizer":
+                found[id(value)] = (name, value)
+
+    add("optimizer", getattr(model, "optimizer", None))
+    for attr, value in list(vars(model).items()):
+        if attr.startswith("_"):
+            continue
+        add(attr, value)
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                add("%s/%d" % (attr, i), item)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                add("%s/%s" % (attr, key), item)
+    return list(found.values())
 
 
 def _flat_losses(model):
@@ -663,37 +1052,58 @@ def _tf_variable(variable):
     return inner if isinstance(inner, tf.Variable) else variable
 
 
-def _scalar(value):
-    """A logged scalar as a float tensor of rank 0 (integers cast to float32)."""
-    value = tf.convert_to_tensor(value)
-    if not value.dtype.is_floating:
-        value = tf.cast(value, tf.float32)
-    return value if value.shape.rank == 0 else tf.reshape(value, [])
+def _flat_logs(logs):
+    """A step's logs flattened as Keras flattens them for callbacks and History (keys sorted,
+    the entries of nested dicts by their own keys, a later one replacing an earlier namesake)."""
+    out = {}
+    for key, value in sorted(logs.items()):
+        if isinstance(value, dict):
+            out.update(_flat_logs(value))
+        else:
+            out[key] = value
+    return out
 
 
-def _is_scalar_like(value):
+def _numeric(value):
+    """A logged value as a float tensor of known shape (integers cast to float32), or None."""
     try:
-        t = tf.convert_to_tensor(value)
+        value = tf.convert_to_tensor(value)
     except (TypeError, ValueError):
-        return False
-    return t.shape.rank == 0 and (t.dtype.is_floating or t.dtype.is_integer)
+        return None
+    if not (value.dtype.is_floating or value.dtype.is_integer) or not value.shape.is_fully_defined():
+        return None
+    return value if value.dtype.is_floating else tf.cast(value, tf.float32)
+
+
+def _components(name, value):
+    """{name: value} of a scalar; of a vector (or any array) one entry per component, named by
+    its index (``f1_score/0``, ...; ``name/i/j`` for a matrix)."""
+    if value.shape.rank == 0:
+        return {name: value}
+    flat = tf.unstack(tf.reshape(value, [-1]), num=value.shape.num_elements())
+    indices = np.ndindex(*value.shape.as_list())
+    return {"/".join([name] + [str(i) for i in index]): v for index, v in zip(indices, flat)}
+
+
+def _metric_variable_count(model):
+    return sum(len(m.variables) for m in _leaf_metrics(model.metrics))
+
+
+def _read(value):
+    """A result as a tensor read now (some metrics' result() is their variable itself)."""
+    return value if isinstance(value, tf.Tensor) else tf.identity(value)
 
 
 def _check_writable(log_dir):
-    try:
-        tf.io.gfile.makedirs(log_dir)
-        probe = os.path.join(log_dir, ".tb_batch_write_check")
-        with tf.io.gfile.GFile(probe, "w") as f:
-            f.write("")
-        tf.io.gfile.remove(probe)
-    except (tf.errors.OpError, OSError) as e:
-        raise OSError("BatchStats: log_dir %r cannot be written: %s" % (log_dir, e)) from None
+    error = event_writer.write_check(log_dir)
+    if error is not None:
+        raise OSError("BatchStats: log_dir %r cannot be written: %s" % (log_dir, error))
 
 
 def _flush_if_alive(ref):
     callback = ref()
     if callback is not None:
         try:
-            callback.flush()
+            callback._end_recording()
         except Exception:  # interpreter shutdown: nothing left to save it for
             pass
