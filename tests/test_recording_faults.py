@@ -1,0 +1,245 @@
+"""Faults never stop training and never lose what was recorded before them: an exception or a
+KeyboardInterrupt in fit (from a callback, from the data) restores the model at once and leaves
+every recorded step on disk; a failing write (a file-size limit, a removed log directory) is
+one warning while fit and ModelCheckpoint go on; after a SIGKILL during a pause in training, every
+step before the pause is on disk. Real Keras, real event files, read back with tb_batch_plugin.load
+and TensorBoard's EventFileLoader; recorded values compared with a hand-written GradientTape loop.
+"""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+import tb_batch_plugin as tbb
+from test_keras_callback import BATCH, N, _data, _model, _reference
+
+STEPS = -(-N // BATCH)  # 7
+HOOKS_OF_BATCHSTATS = {"train_step", "test_step", "make_train_function", "make_test_function"}
+
+
+class RaiseAt(keras.callbacks.Callback):
+    """Raises ``error`` in ``hook`` at (epoch, batch) (batch None: in an epoch hook)."""
+
+    def __init__(self, hook, epoch, batch, error):
+        super().__init__()
+        self.hook, self.at, self.error, self.epoch = hook, (epoch, batch), error, None
+        setattr(self, hook, self._maybe_raise)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def _maybe_raise(self, *args, logs=None):
+        batch = args[0] if self.hook.endswith("batch_end") else None
+        if (self.epoch, batch) == self.at:
+            raise self.error
+
+
+def _fit(model, callbacks=(), x=None, epochs=2, **kwargs):
+    if x is None:
+        x, y, _ = _data()
+        kwargs.update(y=y, batch_size=BATCH)
+    return model.fit(x, epochs=epochs, shuffle=False, verbose=0, callbacks=list(callbacks), **kwargs)
+
+
+def _file_sizes(log_dir):
+    return {p: os.path.getsize(p) for p in glob.glob(os.path.join(str(log_dir), "*", "*tfevents*"))}
+
+
+def _assert_restored_and_silent(model, log_dir, plain, **fit_kwargs):
+    """Nothing of BatchStats is left on the model: a later fit without it writes nothing, and its
+    History and weights equal those of a model that went through the same without BatchStats."""
+    assert not HOOKS_OF_BATCHSTATS & set(model.__dict__)
+    sizes = _file_sizes(log_dir)
+    history = _fit(model, epochs=1, **fit_kwargs).history
+    model.evaluate(*_data()[:2], batch_size=BATCH, verbose=0)
+    assert _file_sizes(log_dir) == sizes
+    assert history == _fit(plain, epochs=1, **fit_kwargs).history
+    for a, b in zip(model.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("hook, batch, error", [("on_train_batch_end", 3, KeyboardInterrupt),
+                                                ("on_epoch_end", None, RuntimeError("from a callback"))])
+def test_exception_in_another_callback(tmp_path, hook, batch, error):
+    x, y, _ = _data()
+    val = (x[:70], y[:70])
+    expected = error if isinstance(error, type) else type(error)
+    model, plain = _model(), _model()
+    # flush_secs of an hour: what is on disk right after the exception was written for it.
+    for m, callbacks in ((model, [tbb.BatchStats(tmp_path, flush_secs=3600)]), (plain, [])):
+        with pytest.raises(expected):
+            _fit(m, [*callbacks, RaiseAt(hook, 1, batch, error)], validation_data=val)
+
+    done = STEPS + (batch + 1 if batch is not None else STEPS)
+    data = tbb.load(str(tmp_path))
+    loss = data.scalars("train", "loss")
+    np.testing.assert_array_equal(loss.steps, np.arange(done))
+    np.testing.assert_allclose(loss.values, _reference(x, y, None)["loss"][:done], rtol=1e-6)
+    np.testing.assert_array_equal(data.distributions("train", "per_sample_loss").steps, np.arange(done))
+    assert len(data.scalars("validation", "loss")) == 3 * (2 if batch is None else 1)
+    _assert_restored_and_silent(model, tmp_path, plain)
+
+
+def _batches(x, y, interrupt_at):
+    for i, start in enumerate(range(0, len(x), BATCH)):
+        if i == interrupt_at:
+            raise KeyboardInterrupt
+        yield x[start:start + BATCH], y[start:start + BATCH]
+
+
+def test_keyboard_interrupt_in_the_data(tmp_path):
+    """A KeyboardInterrupt in a generator reaches fit inside the model's train function (as
+    TensorFlow's error for the data pipeline)."""
+    x, y, _ = _data()
+    model, plain = _model(), _model()
+    for m, callbacks in ((model, [tbb.BatchStats(tmp_path, flush_secs=3600)]), (plain, [])):
+        with pytest.raises((KeyboardInterrupt, tf.errors.OpError)):
+            _fit(m, callbacks, x=_batches(x, y, interrupt_at=5), epochs=1)
+    data = tbb.load(str(tmp_path))
+    np.testing.assert_array_equal(data.scalars("train", "loss").steps, np.arange(5))
+    np.testing.assert_allclose(data.scalars("train", "loss").values, _reference(x, y, None)["loss"][:5], rtol=1e-6)
+    np.testing.assert_array_equal(data.distributions("train", "predictions").steps, np.arange(5))
+    _assert_restored_and_silent(model, tmp_path, plain)
+
+
+class RemoveDirAtEpochEnd(keras.callbacks.Callback):
+    def __init__(self, path, epoch):
+        super().__init__()
+        self.path, self.epoch = path, epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            shutil.rmtree(self.path)
+
+
+def test_removed_log_dir(tmp_path):
+    """The log directory is removed after epoch 0: one warning naming it, fit and ModelCheckpoint
+    go on, and recording goes on in a new event file (epoch 1's events, written to the removed
+    file, are lost)."""
+    x, y, _ = _data()
+    log_dir, checkpoints = tmp_path / "logs", tmp_path / "checkpoints"
+    model = _model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = _fit(model, [tbb.BatchStats(log_dir), RemoveDirAtEpochEnd(log_dir, 0),
+                               keras.callbacks.ModelCheckpoint(str(checkpoints / "e{epoch}.weights.h5"),
+                                                               save_weights_only=True)],
+                       epochs=3, validation_data=(x[:70], y[:70]))
+    assert len(history.history["loss"]) == 3
+    assert sorted(os.listdir(checkpoints)) == ["e1.weights.h5", "e2.weights.h5", "e3.weights.h5"]
+    ours = [str(w.message) for w in caught if "BatchStats" in str(w.message)]
+    assert len(ours) == 1 and "removed" in ours[0] and str(log_dir) in ours[0]
+    loss = tbb.load(str(log_dir)).scalars("train", "loss")
+    np.testing.assert_array_equal(loss.steps, np.arange(2 * STEPS, 3 * STEPS))
+    np.testing.assert_allclose(loss.values, _reference(x, y, None, epochs=3)["loss"][2 * STEPS:], rtol=1e-6)
+
+
+def _run_script(tmp_path, script, *args, timeout=300):
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(script))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, str(path), *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+FILE_SIZE_LIMIT_SCRIPT = """
+    import json, resource, sys, warnings
+    import keras
+    import tb_batch_plugin as tbb
+    from test_keras_callback import _data, _model
+    log_dir, checkpoints, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    x, y, _ = _data()
+    model = _model()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0,
+                            validation_data=(x[:70], y[:70]),
+                            callbacks=[tbb.BatchStats(log_dir, flush_secs=0.5),
+                                       keras.callbacks.ModelCheckpoint(checkpoints + "/e{epoch}.weights.h5",
+                                                                       save_weights_only=True)])
+    print(json.dumps({"epochs": len(history.history["loss"]),
+                      "warnings": [str(w.message) for w in caught if "BatchStats" in str(w.message)]}))
+"""
+
+
+def test_file_size_limit(tmp_path):
+    """Event files limited to 48 kB (RLIMIT_FSIZE; a checkpoint is smaller): fit finishes, every
+    epoch's checkpoint is saved, one warning names the cause and the file, and recording goes on
+    in new event files, each readable by TensorBoard's loader up to its torn end."""
+    log_dir, checkpoints = tmp_path / "logs", tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    proc = _run_script(tmp_path, FILE_SIZE_LIMIT_SCRIPT, log_dir, checkpoints, 48 * 1024)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["epochs"] == 3
+    assert sorted(os.listdir(checkpoints)) == ["e1.weights.h5", "e2.weights.h5", "e3.weights.h5"]
+    model = _model()
+    model.load_weights(str(checkpoints / "e3.weights.h5"))
+    assert len(result["warnings"]) == 1, result["warnings"]
+    assert "File too large" in result["warnings"][0] and str(log_dir / "train") in result["warnings"][0]
+
+    files = sorted(glob.glob(str(log_dir / "train" / "*tfevents*")))
+    assert len(files) > 1 and max(os.path.getsize(f) for f in files) <= 48 * 1024
+    steps = tbb.load(str(log_dir)).scalars("train", "loss").steps
+    per_epoch = -(-N // 8)
+    assert steps[0] == 0 and steps[-1] >= 2 * per_epoch  # recording resumed in the last epoch
+    for path in files:  # every file reads as a TensorBoard file (a torn end is a truncated record)
+        assert sum(1 for _ in EventFileLoader(path).Load()) > 1
+
+
+SIGKILL_SCRIPT = """
+    import pathlib, sys, time
+    import keras
+    import tb_batch_plugin as tbb
+    from test_keras_callback import _data, _model
+    log_dir, marker = sys.argv[1], pathlib.Path(sys.argv[2])
+
+    class Pause(keras.callbacks.Callback):  # a data stall, a long checkpoint
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 20:
+                marker.write_text("paused")
+                time.sleep(600)
+
+    x, y, _ = _data()
+    _model().fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
+                 callbacks=[tbb.BatchStats(log_dir, flush_secs=1.0), Pause()])
+"""
+
+
+def test_sigkill_after_a_pause_loses_no_step_before_it(tmp_path):
+    log_dir, marker = tmp_path / "logs", tmp_path / "paused"
+    proc = _run_script(tmp_path, SIGKILL_SCRIPT, log_dir, marker)
+    try:
+        deadline = time.time() + 240
+        while not marker.exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+            time.sleep(0.1)
+        time.sleep(3.0)  # three flush periods into the pause
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate()
+    x, y, _ = _data()
+    ref = _reference(x, y, None, epochs=1, batch=8)
+    data = tbb.load(str(log_dir))
+    loss = data.scalars("train", "loss")
+    np.testing.assert_array_equal(loss.steps, np.arange(21))
+    np.testing.assert_allclose(loss.values, ref["loss"][:21], rtol=1e-6)
+    dist = data.distributions("train", "per_sample_loss")
+    np.testing.assert_array_equal(dist.steps, np.arange(21))
+    np.testing.assert_array_equal(dist.count, ref["size"][:21])
