@@ -198,3 +198,17 @@ def tensorboard_plugins():
     if not any(isinstance(p, BatchesLoader) or p is BatchesLoader for p in plugins):
         plugins.append(BatchesLoader())
     return plugins
+
+
+def launch_tensorboard(logdir, reload_interval=None):
+    """Starts TensorBoard (with tb_batch) in this process on 127.0.0.1 and an ephemeral port over
+    `logdir`; returns its URL without a trailing slash. Its server thread is a daemon: it ends
+    with the process."""
+    from tensorboard import program
+
+    argv = [None, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0"]
+    if reload_interval is not None:
+        argv += ["--reload_interval", str(reload_interval)]
+    tb = program.TensorBoard(plugins=tensorboard_plugins())
+    tb.configure(argv=argv)
+    return tb.launch().rstrip("/")

@@ -10,16 +10,36 @@ export interface Sampled {
 export interface TagInfo {
   tag: string;
   kind: string;
+  /** "tb_batch", "scalars" or "simple_value" (absent from older servers: "tb_batch") */
+  source?: string;
+  /** "exact", "reported", "custom" or "logged" (absent from older servers) */
+  provenance?: string;
   count: number;
   first_step: number;
   last_step: number;
   sampled?: Sampled | null;
 }
 
+/** One validation pass of a validation run (docs/http_api.md, `runs`). */
+export interface Evaluation {
+  first_step: number;
+  last_step: number | null;
+  count: number;
+  /** training batches done when it ran: its place on the training axis */
+  train_step: number;
+  epoch: number | null;
+}
+
 export interface RunInfo {
   run: string;
   tags: TagInfo[];
   source: string;
+  role?: "train" | "validation" | null;
+  train_run?: string | null;
+  fits?: number[];
+  /** absent from servers older than the evaluation markers; [] when the data has none */
+  evaluations?: Evaluation[];
+  skipped?: Record<string, number>;
 }
 
 export interface RunsResponse {
@@ -39,6 +59,7 @@ export interface Series {
   values: Float64Array;
   walls: Float64Array;
   sampled: Sampled | null;
+  source?: string;
 }
 
 export interface Distribution {
@@ -81,14 +102,39 @@ export interface StepData {
   distributions: Record<string, StepDist>;
   prev_step: number | null;
   next_step: number | null;
+  evaluation: Evaluation | null;
 }
 
 export interface Anomaly {
+  run: string;
   tag: string;
+  source?: string;
   step: number;
   value: number;
   kind: "nan" | "inf" | "-inf" | "spike" | string;
   score: number | null;
+  jump: number | null;
+  level: number | null;
+}
+
+export interface AnomalyCounts {
+  tag: string;
+  source?: string;
+  points: number;
+  spike: number;
+  nan: number;
+  inf: number;
+  "-inf": number;
+}
+
+export interface Anomalies {
+  run: string;
+  threshold: number;
+  min_jump: number | null;
+  warmup: number | null;
+  window: number | null;
+  series: AnomalyCounts[];
+  anomalies: Anomaly[];
 }
 
 export class ApiError extends Error {
@@ -140,13 +186,17 @@ export function parseSeries(j: any): Series {
     values: toF64(j.values),
     walls: toF64(j.wall_times),
     sampled: j.sampled && typeof j.sampled === "object" ? { n: Number(j.sampled.n), N: Number(j.sampled.N) } : null,
+    source: typeof j.source === "string" ? j.source : undefined,
   };
 }
 
+/** `source` is sent only when given: where a run has the tag from two writers. */
 export async function fetchSeries(
-  run: string, tag: string, width: number, start?: number, end?: number, signal?: AbortSignal,
+  run: string, tag: string, width: number, start?: number, end?: number, signal?: AbortSignal, source?: string,
 ): Promise<Series> {
-  const j = await getJSON("series", { run, tag, width: Math.max(1, Math.min(20000, Math.round(width))), start, end }, signal);
+  const j = await getJSON("series", {
+    run, tag, source, width: Math.max(1, Math.min(20000, Math.round(width))), start, end,
+  }, signal);
   return parseSeries(j);
 }
 
@@ -206,6 +256,7 @@ export function parseStep(j: any): StepData {
     distributions,
     prev_step: j.prev_step ?? null,
     next_step: j.next_step ?? null,
+    evaluation: j.evaluation && typeof j.evaluation === "object" ? (j.evaluation as Evaluation) : null,
   };
 }
 
@@ -213,13 +264,47 @@ export async function fetchStep(run: string, step: number, signal?: AbortSignal)
   return parseStep(await getJSON("step", { run, step: Math.round(step) }, signal));
 }
 
-export async function fetchAnomalies(run: string, limit = 100, signal?: AbortSignal): Promise<Anomaly[]> {
-  const j = await getJSON("anomalies", { run, limit }, signal);
-  return (j.anomalies ?? []).map((a: any) => ({
-    tag: String(a.tag),
-    step: Number(a.step),
-    value: parseNum(a.value),
-    kind: String(a.kind),
-    score: a.score === null || a.score === undefined ? null : parseNum(a.score),
-  }));
+const optNum = (v: any): number | null => (v === null || v === undefined ? null : parseNum(v));
+
+export function parseAnomalies(j: any): Anomalies {
+  const run = String(j.run);
+  return {
+    run,
+    threshold: parseNum(j.threshold),
+    min_jump: optNum(j.min_jump),
+    warmup: optNum(j.warmup),
+    window: optNum(j.window),
+    series: Array.isArray(j.series) ? j.series : [],
+    anomalies: (j.anomalies ?? []).map((a: any) => ({
+      run,
+      tag: String(a.tag),
+      source: typeof a.source === "string" ? a.source : undefined,
+      step: Number(a.step),
+      value: parseNum(a.value),
+      kind: String(a.kind),
+      score: optNum(a.score),
+      jump: optNum(a.jump),
+      level: optNum(a.level),
+    })),
+  };
+}
+
+export interface AnomalyParams {
+  limit?: number;
+  threshold?: number;
+  min_jump?: number;
+}
+
+export async function fetchAnomalies(run: string, p: AnomalyParams = {}, signal?: AbortSignal): Promise<Anomalies> {
+  return parseAnomalies(await getJSON("anomalies", { run, limit: p.limit ?? 100, threshold: p.threshold, min_jump: p.min_jump }, signal));
+}
+
+/** TensorBoard's own run list (its `data/runs`, by start time): the order its colours follow. */
+export async function fetchTensorBoardRuns(signal?: AbortSignal): Promise<string[] | null> {
+  try {
+    const j = await getJSON("../../runs", {}, signal);
+    return Array.isArray(j) && j.every((r) => typeof r === "string") ? j : null;
+  } catch {
+    return null;
+  }
 }

@@ -30,10 +30,6 @@ export function cssVar(name: string, el: Element = document.documentElement): st
   return getComputedStyle(el).getPropertyValue(name).trim();
 }
 
-export function isDark(): boolean {
-  return typeof matchMedia === "function" && matchMedia("(prefers-color-scheme: dark)").matches;
-}
-
 export function debounce<A extends unknown[]>(fn: (...a: A) => void, ms: number): (...a: A) => void {
   let t: ReturnType<typeof setTimeout> | null = null;
   return (...a: A) => {
@@ -43,4 +39,29 @@ export function debounce<A extends unknown[]>(fn: (...a: A) => void, ms: number)
       fn(...a);
     }, ms);
   };
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** Small line icons (inline SVG: no icon font, no request). */
+const ICONS: Record<string, string> = {
+  pin: "M9 2h6l-1 6 3 3v2h-4.5v7l-.5 1-.5-1v-7H7v-2l3-3z",
+  full: "M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5",
+  exit: "M9 4v5H4M15 4v5h5M9 20v-5H4M15 20v-5h5",
+};
+
+export function icon(name: keyof typeof ICONS | string): SVGSVGElement {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "14");
+  svg.setAttribute("height", "14");
+  svg.setAttribute("aria-hidden", "true");
+  const p = document.createElementNS(SVG_NS, "path");
+  p.setAttribute("d", ICONS[name] ?? "");
+  p.setAttribute("fill", name === "pin" ? "currentColor" : "none");
+  p.setAttribute("stroke", "currentColor");
+  p.setAttribute("stroke-width", "2");
+  p.setAttribute("stroke-linejoin", "round");
+  svg.append(p);
+  return svg;
 }

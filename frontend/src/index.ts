@@ -19,10 +19,6 @@ export function render(): void {
   style.textContent = uplotCss + "\n" + css;
   document.head.append(style);
   document.documentElement.lang ||= "en";
-  const meta = document.createElement("meta");
-  meta.name = "color-scheme";
-  meta.content = "light dark";
-  document.head.append(meta);
   const app = new App(document.body);
   window.__tbb = { app, debug: () => app.debug() };
   app.start();

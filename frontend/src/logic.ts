@@ -286,56 +286,7 @@ export function wallToStep(walls: ArrayLike<number>, steps: ArrayLike<number>, w
   return Math.round(steps[lo] + ((wall - w0) / (w1 - w0)) * (steps[hi] - steps[lo]));
 }
 
-// ---------------------------------------------------------------- runs: colors and filter
-
-/** 12 colors readable on white and on a dark grey background. */
-export const PALETTE = [
-  "#1f77b4", "#e8590c", "#2b9a3e", "#d6336c", "#7048e8", "#8c6d1f",
-  "#0c8599", "#e64980", "#5c7cfa", "#a61e4d", "#66a80f", "#868e96",
-];
-
-function hashString(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 16777619);
-  }
-  return h >>> 0;
-}
-
-/**
- * Stable colors: a run keeps the palette slot it was given (`stored`, persisted by the caller);
- * a new run gets the first slot no current run holds, or a slot from its name's hash when all
- * are taken. Returns the updated slot map (only current runs) and the colors.
- */
-export function assignColors(
-  runs: readonly string[],
-  stored: Readonly<Record<string, number>>,
-  palette: readonly string[] = PALETTE,
-): { slots: Record<string, number>; colors: Record<string, string> } {
-  const slots: Record<string, number> = {};
-  const used = new Set<number>();
-  for (const r of runs) {
-    const s = stored[r];
-    if (Number.isInteger(s) && s >= 0 && s < palette.length && !used.has(s)) {
-      slots[r] = s;
-      used.add(s);
-    }
-  }
-  for (const r of [...runs].sort()) {
-    if (r in slots) continue;
-    let s = -1;
-    for (let i = 0; i < palette.length; i++) {
-      if (!used.has(i)) { s = i; break; }
-    }
-    if (s < 0) s = hashString(r) % palette.length;
-    slots[r] = s;
-    used.add(s);
-  }
-  const colors: Record<string, string> = {};
-  for (const r of runs) colors[r] = palette[slots[r]];
-  return { slots, colors };
-}
+// ---------------------------------------------------------------- runs: filter and selection
 
 /** Case-insensitive regex filter; an invalid pattern falls back to a substring match. */
 export function makeRunFilter(pattern: string): { test: (name: string) => boolean; error: string | null } {
@@ -455,6 +406,11 @@ export function yRange(mins: number[], maxs: number[], minPos: number[], log: bo
   const lows = log ? minPos : mins;
   for (const v of lows) if (Number.isFinite(v) && v < lo) lo = v;
   for (const v of maxs) if (Number.isFinite(v) && v > hi) hi = v;
+  return padRange(lo, hi, log);
+}
+
+/** [lo, hi] padded by 5% (whole decades on a log scale; a fallback when empty). */
+export function padRange(lo: number, hi: number, log: boolean): [number, number] {
   if (!(lo <= hi)) return log ? [0.1, 10] : [0, 1];
   if (log) {
     // whole decades: uPlot's log axis splits expect powers of 10 at both ends
@@ -469,6 +425,45 @@ export function yRange(mins: number[], maxs: number[], minPos: number[], log: bo
   }
   const pad = (hi - lo) * 0.05;
   return [lo - pad, hi + pad];
+}
+
+/** Quantile p of sorted values (linear interpolation between order statistics). */
+export function quantileSorted(xs: ArrayLike<number>, p: number): number {
+  const n = xs.length;
+  if (!n) return NaN;
+  const h = (n - 1) * Math.min(1, Math.max(0, p));
+  const i = Math.floor(h);
+  return i + 1 < n ? xs[i] + (h - i) * (xs[i + 1] - xs[i]) : xs[i];
+}
+
+/**
+ * y range ignoring outliers (TensorBoard's "Ignore outliers in chart scaling", on by default
+ * there too): for each run (each array of `lines`: its raw points, or each pixel column's first
+ * and last point) the 1st…99th percentile of its values, widened by 10% of that span on each
+ * side; the union over runs, never beyond the data's own min…max; padded like `padRange`.
+ * Warm-up and the largest spikes no longer set the scale: they run off the edge, where the
+ * chart marks them. (TensorBoard takes the 5th…95th percentile of all runs together, which hides
+ * the spikes of a noisy run behind a quiet one.)
+ */
+export function robustYRange(lines: readonly ArrayLike<number>[], min: number, max: number, log: boolean): [number, number] {
+  let lo = Infinity, hi = -Infinity, n = 0;
+  for (const l of lines) {
+    const vals: number[] = [];
+    for (let i = 0; i < l.length; i++) {
+      const v = l[i];
+      if (Number.isFinite(v) && (!log || v > 0)) vals.push(log ? Math.log10(v) : v);
+    }
+    if (!vals.length) continue;
+    n += vals.length;
+    vals.sort((a, b) => a - b);
+    const q0 = quantileSorted(vals, 0.01), q1 = quantileSorted(vals, 0.99);
+    const span = q1 - q0 || Math.abs(q1) * 0.1 || 1;
+    lo = Math.min(lo, q0 - 0.1 * span);
+    hi = Math.max(hi, q1 + 0.1 * span);
+  }
+  if (n < 20 || !(lo <= hi)) return padRange(min, max, log);
+  if (log) return padRange(Math.pow(10, Math.max(Math.log10(min), lo)), Math.pow(10, Math.min(Math.log10(max), hi)), true);
+  return padRange(Math.max(min, lo), Math.min(max, hi), false);
 }
 
 // ---------------------------------------------------------------- badges
@@ -576,4 +571,26 @@ export function compactNum(v: number): string {
   if (a >= 1e6) return trim(v / 1e6) + "M";
   if (a >= 1e4) return trim(v / 1e3) + "k";
   return trim(v);
+}
+
+// ---------------------------------------------------------------- anomalies
+
+export interface AnomalyRow {
+  run: string;
+  tag: string;
+  step: number;
+  kind: string;
+  score: number | null;
+}
+
+/** Anomalies of all runs in one list: by score (non-finite values first, then highest score)
+ * or by step; ties by run, then tag. */
+export function sortAnomalies<T extends AnomalyRow>(rows: readonly T[], key: "score" | "step", desc = false): T[] {
+  const sc = (a: T) => (a.kind === "spike" ? a.score ?? 0 : Infinity);
+  return [...rows].sort((a, b) => {
+    let d = key === "score" ? sc(b) - sc(a) : a.step - b.step;
+    if (Number.isNaN(d)) d = 0;
+    if (desc) d = -d;
+    return d || (a.run < b.run ? -1 : a.run > b.run ? 1 : 0) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0) || a.step - b.step;
+  });
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
-  alignSeries, assignColors, badgeText, bandPairs, buildEnvelope, clampRange, columnAt, columnsNear, columnOf, compactNum,
+  alignSeries, AnomalyRow, badgeText, bandPairs, buildEnvelope, clampRange, columnAt, columnsNear, columnOf, compactNum,
   exportFileName, exportHref, fmtNum, heatColor, HoverRow, makeRunFilter, mergeSelection, nearestCandidate,
-  nearestIndex, panRange, parseNum, PALETTE, smooth, sortRows, toF64, wallToStep, windowAround, yRange, zoomRange,
+  nearestIndex, padRange, panRange, parseNum, quantileSorted, robustYRange, smooth, sortAnomalies, sortRows, toF64, wallToStep, windowAround, yRange, zoomRange,
 } from "../src/logic";
 
 describe("parseNum / toF64", () => {
@@ -162,36 +162,6 @@ describe("nearestIndex / wallToStep", () => {
   });
 });
 
-describe("run colors", () => {
-  it("keeps stored slots and fills new runs with free slots", () => {
-    const a = assignColors(["b", "a"], {});
-    expect(a.slots).toEqual({ a: 0, b: 1 });
-    expect(a.colors.a).toBe(PALETTE[0]);
-    // a new run that sorts first does not steal the others' colors
-    const b = assignColors(["0-new", "a", "b"], a.slots);
-    expect(b.slots.a).toBe(0);
-    expect(b.slots.b).toBe(1);
-    expect(b.slots["0-new"]).toBe(2);
-  });
-  it("is stable when runs disappear and come back", () => {
-    const a = assignColors(["x", "y", "z"], {});
-    const b = assignColors(["z"], a.slots);
-    expect(b.slots.z).toBe(a.slots.z);
-  });
-  it("ignores invalid stored slots and duplicates", () => {
-    const a = assignColors(["a", "b"], { a: 99, b: -1 });
-    expect(a.slots).toEqual({ a: 0, b: 1 });
-    const c = assignColors(["a", "b"], { a: 3, b: 3 });
-    expect(c.slots.a).toBe(3);
-    expect(c.slots.b).not.toBe(3);
-  });
-  it("hashes when the palette is exhausted", () => {
-    const runs = Array.from({ length: 20 }, (_, i) => `r${i}`);
-    const a = assignColors(runs, {});
-    for (const r of runs) expect(PALETTE).toContain(a.colors[r]);
-  });
-});
-
 describe("run filter and selection", () => {
   it("filters by case-insensitive regex", () => {
     const f = makeRunFilter("^train/.*lr=0\\.1");
@@ -323,5 +293,66 @@ describe("export", () => {
     expect(exportHref("<img src=x>", "loss")).toBe("export?run=%3Cimg+src%3Dx%3E&tag=loss&format=csv");
     expect(exportFileName("train/a b", "loss/x")).toBe("train_a_b__loss_x.csv");
     expect(exportFileName("///", "t")).toBe("x__t.csv");
+  });
+});
+
+describe("robustYRange (ignore outliers)", () => {
+  it("ignores warm-up and the largest spikes, never reaches beyond the data", () => {
+    const ys = Array.from({ length: 1000 }, (_, i) => 0.3 + 0.01 * Math.sin(i));
+    ys[0] = 7.1; ys[1] = 5.6; // warm-up
+    ys[500] = 50; // a spike
+    const [lo, hi] = robustYRange([ys], Math.min(...ys), Math.max(...ys), false);
+    expect(hi).toBeLessThan(1);
+    expect(lo).toBeGreaterThan(0.2);
+    // the plain range would be set by the spike
+    expect(yRangeOf(ys)[1]).toBeGreaterThan(50);
+  });
+  it("is each run's own 1..99% range, united: a quiet run does not hide a noisy one", () => {
+    const quiet = Array.from({ length: 1000 }, (_, i) => 0.01 + 0.001 * Math.sin(i));
+    const noisy = Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? 2 : 0.3));
+    const [, hi] = robustYRange([quiet, noisy], 0.009, 2, false);
+    expect(hi).toBeGreaterThan(2); // the noisy run's 10% at 2 is inside its 1..99%
+  });
+  it("is the data's own range when the widened 1..99% span covers it", () => {
+    const ys = Array.from({ length: 100 }, (_, i) => i);
+    const [lo, hi] = robustYRange([ys], 0, 99, false);
+    // 1st..99th percentile 0.99..98.01, widened by 10% of the span: beyond 0..99, so 0..99 padded 5%
+    expect(lo).toBeCloseTo(-4.95, 9);
+    expect(hi).toBeCloseTo(103.95, 9);
+  });
+  it("falls back to min..max for few points, and works in log space", () => {
+    expect(robustYRange([[1, 2, 3]], 1, 3, false)).toEqual(padRange(1, 3, false));
+    const ys = Array.from({ length: 200 }, (_, i) => Math.pow(10, -3 + (i % 10) / 10));
+    ys[5] = 1e3;
+    const [lo, hi] = robustYRange([ys], 1e-3, 1e3, true);
+    // log10 values -3..-2.1 (+ one at 3): 1..99% -3..-2.1, widened -3.09..-2.01 but not below
+    // the data's -3: whole decades 1e-3..1e-2, the spike at 1e3 left out
+    expect(lo).toBe(1e-3);
+    expect(hi).toBeCloseTo(0.01, 15);
+  });
+  it("quantileSorted interpolates like numpy's linear method", () => {
+    expect(quantileSorted([1, 2, 3, 4], 0.5)).toBe(2.5);
+    expect(quantileSorted([1, 2, 3, 4], 0.05)).toBeCloseTo(1.15, 12);
+    expect(quantileSorted([], 0.5)).toBeNaN();
+  });
+});
+
+function yRangeOf(ys: number[]): [number, number] {
+  return padRange(Math.min(...ys), Math.max(...ys), false);
+}
+
+describe("sortAnomalies", () => {
+  const rows: AnomalyRow[] = [
+    { run: "b", tag: "loss", step: 5, kind: "spike", score: 8 },
+    { run: "a", tag: "loss", step: 900, kind: "spike", score: 30 },
+    { run: "a", tag: "loss", step: 7, kind: "nan", score: null },
+    { run: "b", tag: "acc", step: 3, kind: "spike", score: 8 },
+  ];
+  it("by score: non-finite first, then highest score, ties by run and tag", () => {
+    expect(sortAnomalies(rows, "score").map((r) => r.step)).toEqual([7, 900, 3, 5]);
+  });
+  it("by step, either way", () => {
+    expect(sortAnomalies(rows, "step").map((r) => r.step)).toEqual([3, 5, 7, 900]);
+    expect(sortAnomalies(rows, "step", true).map((r) => r.step)).toEqual([900, 7, 5, 3]);
   });
 });

@@ -1,0 +1,67 @@
+// The floating tooltip of the charts: one element for the page, placed next to the pointer and
+// kept inside the window. Text goes through textContent only.
+import { clear, h } from "./dom";
+
+export interface TipRow {
+  color: string;
+  label: string;
+  /** the value as shown (already formatted) */
+  text: string;
+  /** extra, muted (min…max, batch count, ...) */
+  note?: string;
+  bad?: boolean;
+  /** for sorting (NaN last) */
+  value: number;
+}
+
+let el: HTMLDivElement | null = null;
+
+function tipEl(): HTMLDivElement {
+  if (!el) {
+    el = h("div", { class: "tbb-tip", role: "tooltip", hidden: true });
+    document.body.append(el);
+  }
+  return el;
+}
+
+/** Shows `rows` (sorted by value, highest first; NaN last) under a title at client (x, y). */
+export function showTip(x: number, y: number, title: string, rows: readonly TipRow[], footer = ""): void {
+  const t = tipEl();
+  clear(t);
+  t.append(h("div", { class: "tbb-tip-title", text: title }));
+  const sorted = [...rows].sort((a, b) => {
+    const na = Number.isNaN(a.value) ? 1 : 0, nb = Number.isNaN(b.value) ? 1 : 0;
+    return na - nb || (b.value > a.value ? 1 : b.value < a.value ? -1 : 0);
+  });
+  const tb = h("tbody");
+  for (const r of sorted) {
+    tb.append(h("tr", { "data-label": r.label },
+      h("td", {}, h("span", { class: "tbb-swatch", style: `background:${r.color}` })),
+      h("td", { class: "tbb-tip-name", text: r.label }),
+      h("td", { class: "tbb-num" + (r.bad ? " tbb-bad" : ""), text: r.text }),
+      h("td", { class: "tbb-num tbb-muted", text: r.note ?? "" }),
+    ));
+  }
+  t.append(h("table", {}, tb));
+  if (footer) t.append(h("div", { class: "tbb-tip-foot", text: footer }));
+  t.hidden = false;
+  const w = t.offsetWidth, hh = t.offsetHeight;
+  const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
+  let left = x + 16, top = y + 14;
+  if (left + w > vw - 4) left = Math.max(4, x - w - 16);
+  if (top + hh > vh - 4) top = Math.max(4, y - hh - 14);
+  t.style.left = `${left}px`;
+  t.style.top = `${top}px`;
+}
+
+export function hideTip(): void {
+  if (el) el.hidden = true;
+}
+
+export function tipRows(): { label: string; text: string }[] {
+  if (!el || el.hidden) return [];
+  return Array.from(el.querySelectorAll("tr")).map((tr) => ({
+    label: tr.dataset.label ?? "",
+    text: (tr.children[2] as HTMLElement).textContent ?? "",
+  }));
+}
