@@ -101,7 +101,7 @@ def zoom_times(page, frame, n):
     box = frame.frame_element().bounding_box()
     out = []
     for i in range(n):
-        frame.evaluate("window.__tbb.app.setView(null)")
+        frame.evaluate("window.__tbb.app.setView('train', null)")
         frame.wait_for_function(READY_JS, timeout=120_000, polling=20)
         over = frame.locator(".tbb-chart[data-tag=loss] .u-over").bounding_box()
         x0 = box["x"] + over["x"] + over["width"] * (0.2 + 0.03 * i)

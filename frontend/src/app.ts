@@ -452,14 +452,17 @@ export class App implements Ctx {
   /** Re-reads the runs; charts are re-queried when anything changed (or when `force`). */
   async reload(force = false): Promise<void> {
     try {
+      const first = this.runsSig === "";
+      // TensorBoard's own run order (colours) comes with the first answer, not after it
+      const order = first || force ? fetchTensorBoardRuns() : null;
       const res = await fetchRuns();
       const sig = JSON.stringify(res);
       if (!force && sig === this.runsSig) return;
-      const first = this.runsSig === "";
       this.runsSig = sig;
       this.runs = res.runs;
       const names = res.runs.map((r) => r.run);
-      if (first || force || names.some((n) => !this.tbOrder?.includes(n))) this.tbOrder = await fetchTensorBoardRuns();
+      if (order) this.tbOrder = await order;
+      else if (names.some((n) => !this.tbOrder?.includes(n))) this.tbOrder = await fetchTensorBoardRuns();
       this.byRun = new Map(res.runs.map((r) => [r.run, r.tags]));
       this.metas = new Map(res.runs.map((r) => {
         const { role, train_run } = roleOf(r, names);

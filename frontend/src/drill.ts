@@ -14,6 +14,9 @@ import type { Ctx } from "./ctx";
 import { clear, h } from "./dom";
 import { binAt, canLogX, cdfAt, cdfPoints, nonPositiveCount, quantileLabel, sharedRange } from "./hist";
 import { fmtNum, fmtStep } from "./logic";
+
+/** 4 significant digits (a range next to an exact value). */
+const fmtShort = (v: number) => fmtNum(Number.isFinite(v) ? Number(v.toPrecision(4)) : v);
 import { baseAxes } from "./steps";
 import { orderTags } from "./tags";
 import { hideTip, showTip, TipRow } from "./tooltip";
@@ -275,7 +278,7 @@ export class Drill {
             tr.append(h("td", {
               class: "tbb-num", text: s ? `${fmtNum(s.mean)}` : "–",
               title: s ? `mean of ${s.n} validation batches; min ${fmtNum(s.min)}, max ${fmtNum(s.max)}` : null,
-            }, s ? h("div", { class: "tbb-muted tbb-small", text: `${fmtNum(s.min)}…${fmtNum(s.max)}` }) : null));
+            }, s ? h("div", { class: "tbb-muted tbb-small", text: `${fmtShort(s.min)}…${fmtShort(s.max)}` }) : null));
             continue;
           }
           const v = d.data!.scalars[t];
