@@ -71,10 +71,10 @@ class BatchStats(keras.callbacks.Callback):
       every: record every N-th step (steps are still all counted).
       distributions: also record the distributions ``per_sample_loss`` and ``predictions``.
       validation: record validation batches (and ``model.evaluate`` while attached).
-      flush_secs: flush the event files at least this often (also at every epoch end and at
-        train end).
+      flush_secs: flush the event files this often, also while training pauses (and at every
+        epoch end and train end): a kill loses at most the last ``flush_secs`` of steps.
       additive_metrics: names of user-defined metrics whose state is additive (sums), to be
-        recorded per batch; other user-defined metrics are recorded as Keras reports them.
+        recorded per batch; other user-defined metrics are recorded as the step reports them.
       quantile_probs, num_bins: layout of the distribution summaries (see ``metadata``).
     """
 
@@ -301,7 +301,7 @@ class BatchStats(keras.callbacks.Callback):
     def _recorder(self, mode):
         if mode not in self._recorders:
             with self.model.distribute_strategy.scope():
-                self._recorders[mode] = _Recorder(os.path.join(self.log_dir, mode), self.flush_secs)
+                self._recorders[mode] = _Recorder(os.path.join(self.log_dir, mode))
         return self._recorders[mode]
 
     def _install(self, mode):
@@ -407,7 +407,7 @@ _MAKE_FUNCTIONS = {TRAIN: "make_train_function", VALIDATION: "make_test_function
 class _Recorder:
     """The writer and the step counter of one run (train or validation)."""
 
-    def __init__(self, logdir, flush_secs):
+    def __init__(self, logdir):
         self.logdir = logdir
         self.events = event_writer.RunWriter(logdir)  # flushed by BatchStats' Flusher only
         self.writer = self.events.writer
@@ -426,20 +426,35 @@ class _Capture:
         self.y = self.y_pred = self.sample_weight = None
         self.applies = []  # per optimizer.apply: (name, optimizer, gradients, learning rate, loss scale)
         self.applying = False  # inside an apply (a LossScaleOptimizer's inner apply is not another)
+        self.after_compute_loss = None  # called after model.compute_loss
         self.unreduced = {}  # id(compiled Loss) -> its unreduced output in this step
 
 
 @contextlib.contextmanager
-def _capturing(model, cap, states):
+def _capturing(model, cap, states, additive_metrics):
     """While the original step is traced: stand-ins on the instances for ``model.compute_loss``,
     the compiled losses' ``call``, the ``apply`` of every optimizer the model holds and the
-    ``result`` of every additive metric. They are removed as soon as the trace of the step ends
-    (whatever happens), so nothing of them is ever left on the model."""
+    ``result`` of every additive metric (``additive_metrics()`` lists them). They are removed as
+    soon as the trace of the step ends (whatever happens), so nothing of them is ever left on the
+    model."""
     patches = []
 
     def patch(obj, name, stand_in):
         patches.append((obj, name, obj.__dict__.get(name, _ABSENT)))
         setattr(obj, name, stand_in)
+
+    def adopt_built_metrics():
+        # Without a strategy Keras builds its compiled metrics and per-output loss trackers in
+        # the first step (its first trace, or its first eager run): built here from the same
+        # targets and predictions, they start from zeros in this step, so they hold this batch
+        # alone, and their results are read through the stand-in too.
+        compile_metrics = getattr(model, "_compile_metrics", None)
+        if compile_metrics is not None and not compile_metrics.built and cap.y is not None:
+            compile_metrics.build(cap.y, cap.y_pred)
+        for metric in states.adopt(additive_metrics()):
+            patch(metric, "result", _ResultAfterRestore(states, metric, metric.result))
+
+    cap.after_compute_loss = adopt_built_metrics
 
     patch(model, "compute_loss", _CaptureComputeLoss(model.compute_loss))
     for _, loss_fn, _, _ in _flat_losses(model):
@@ -475,7 +490,10 @@ class _CaptureComputeLoss:
             bound.update({k: v for k, v in kwargs.items() if k in names})
             cap.y, cap.y_pred = bound.get("y"), bound.get("y_pred")
             cap.sample_weight = bound.get("sample_weight")
-        return self.original(*args, **kwargs)
+        loss = self.original(*args, **kwargs)
+        if cap is not None and cap.after_compute_loss is not None:
+            cap.after_compute_loss()
+        return loss
 
 
 class _CaptureLossCall:
@@ -587,6 +605,16 @@ class _MetricStates:
         ``result``; else None."""
         return self._leaves.get(id(value))
 
+    def adopt(self, metrics):
+        """Takes in the metrics among ``metrics`` created in this step (from zeros: they hold
+        this batch alone, there is nothing to restore); returns them."""
+        new = [m for m in metrics if id(m) not in self._state]
+        for metric in new:
+            self.metrics.append(metric)
+            self._state[id(metric)] = [_tf_variable(v) for v in metric.variables]
+            self._snapshot[id(metric)] = [None] * len(self._state[id(metric)])
+        return new
+
     def restore_unread(self):
         for metric in self.metrics:
             if id(metric) not in self._batch:
@@ -609,7 +637,8 @@ class _MetricStates:
 
     def _restore(self, key):
         for v, s in zip(self._state[key], self._snapshot[key]):
-            v.assign_add(s, read_value=False)
+            if s is not None:
+                v.assign_add(s, read_value=False)
 
 
 class _GuardedFunction:
@@ -747,12 +776,11 @@ class _StepWrapper:
         states = _MetricStates(cb._metric_partition()[0], replicas is not None and replicas.num_replicas_in_sync > 1)
         built = _metric_variable_count(model)
         cap = _Capture()
-        with _capturing(model, cap, states):
+        with _capturing(model, cap, states, lambda: cb._metric_partition()[0]):
             logs = self.original_step(data)
         states.restore_unread()
-        # Metrics built while this step is traced (Keras builds its compiled metrics in the first
-        # trace without a strategy) were not zeroed: TensorFlow traces the step again for the
-        # function it runs, with them built, so this trace's values are never written.
+        # A trace that creates metric variables is not the one TensorFlow runs (it traces the step
+        # again once they exist): no warnings about its logs.
         scalars = self._log_values(logs, states, quiet=_metric_variable_count(model) != built)
 
         replica_ctx = tf.distribute.get_replica_context()

@@ -14,7 +14,9 @@ changing shape: those made every call of a one-step ``train_function`` noticeabl
 The values, steps and statistics are exactly those of summarizing each step on its own; only
 the events' ``wall_time`` is the time of writing, at most ``max_delay_secs`` plus one step after
 the step itself. ``drain`` writes what is queued (BatchStats calls it at every epoch end, at the
-end of evaluation and at exit). Memory is bounded by ``max_values`` plus one step's values.
+end of evaluation, at exit and every ``flush_secs`` from its flusher thread, under a lock that
+keeps it apart from the steps, whose own writes dequeue too). Memory is bounded by
+``max_values`` plus one step's values.
 """
 
 import numpy as np
