@@ -20,6 +20,7 @@ when writes succeed again; the events of the failed flushes, and of the time in 
 import itertools
 import os
 import threading
+import time
 import weakref
 
 import tensorflow as tf
@@ -70,8 +71,8 @@ class RunWriter:
     def reopen(self):
         """Closes the writer (its queued events are dropped if they cannot be written) and opens
         one under the same handle: a new event file if ``logdir`` can be written, else memory.
-        No write op may run meanwhile (the caller holds BatchStats' lock). Returns True when the
-        events go to disk again."""
+        No write op may run meanwhile (BatchStats calls it on its main thread, between steps).
+        Returns True when the events go to disk again."""
         resource = self.writer._resource
         try:
             gen_summary_ops.close_summary_writer(resource)
@@ -113,12 +114,14 @@ class Flusher:
         self._thread.start()
 
     def _run(self):
-        while not self._stopped.wait(self._period):
+        due = time.monotonic() + self._period  # a fixed cadence, however long a flush takes
+        while not self._stopped.wait(max(0.0, due - time.monotonic())):
             flush = self._flush()
             if flush is None:
                 return
             flush()
             del flush
+            due = max(due + self._period, time.monotonic())
 
     def stop(self, timeout=60.0):
         """Stops the thread, after the flush under way if any."""

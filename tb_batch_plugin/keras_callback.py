@@ -104,7 +104,8 @@ class BatchStats(keras.callbacks.Callback):
         self._epoch = -1  # the epoch of the fit under way
         self._pending_fit_marker = None  # (step, optimizer batches) of a fit not yet marked
         self._warned = set()
-        self._lock = threading.RLock()  # held by a step's call and by every flush
+        self._step_lock = threading.RLock()  # held while the model's function runs, and by drains
+        self._writer_lock = threading.RLock()  # held by flushes and by the replacement of a writer
         self._flusher = None  # the event_writer.Flusher while a fit or evaluate records
         self._reopen_due = False  # a writer failed: replace it on the main thread
         self._guarded = []  # the CallbackLists whose hooks restore the model on an exception
@@ -179,11 +180,18 @@ class BatchStats(keras.callbacks.Callback):
         self._flush(reopen=False)
 
     def _flush(self, reopen):
-        # Under the lock: the stage's drain must not dequeue while a step's does.
-        with self._lock:
+        # A drain must not dequeue while a step does: it waits for the call of the model's
+        # function under way. The flusher does not wait for a long one (or a trace): it flushes
+        # the writers, and the steps write their staged rows when due (staging.MAX_DELAY_SECS).
+        if self._step_lock.acquire(timeout=-1 if reopen else _DRAIN_WAIT_SECS):
+            try:
+                for recorder in list(self._recorders.values()):
+                    if recorder.stage is not None:
+                        recorder.stage.drain()
+            finally:
+                self._step_lock.release()
+        with self._writer_lock:
             for recorder in list(self._recorders.values()):
-                if recorder.stage is not None:
-                    recorder.stage.drain()
                 events = recorder.events
                 if events.flush() is not None or not events.on_disk:
                     self._warn_once("write-fault", (
@@ -196,7 +204,8 @@ class BatchStats(keras.callbacks.Callback):
                 self._reopen_writers()
 
     def _reopen_writers(self):
-        """Replaces failed writers (the caller holds the lock; no step runs)."""
+        """Replaces failed writers (on the main thread, with no step running; the caller holds
+        the writer lock)."""
         self._reopen_due = False
         for recorder in self._recorders.values():
             events = recorder.events
@@ -401,6 +410,7 @@ class BatchStats(keras.callbacks.Callback):
 
 
 _ABSENT = object()
+_DRAIN_WAIT_SECS = 0.2  # how long the flusher waits for a call of the model's function to end
 _MAKE_FUNCTIONS = {TRAIN: "make_train_function", VALIDATION: "make_test_function"}
 
 
@@ -643,7 +653,7 @@ class _MetricStates:
 
 class _GuardedFunction:
     """The model's train/test function while BatchStats is installed: Keras' function with our
-    step, run under the callback's lock (the flusher's drain never overlaps a step). Any
+    step, run under the callback's step lock (the flusher's drain never overlaps a step). Any
     exception but the end of the data restores the model and writes what was recorded before it
     propagates. Python per call of the function, not per step inside it."""
 
@@ -654,9 +664,10 @@ class _GuardedFunction:
     def __call__(self, *args, **kwargs):
         cb = self.callback
         try:
-            with cb._lock:
+            with cb._step_lock:
                 if cb._reopen_due:
-                    cb._reopen_writers()
+                    with cb._writer_lock:
+                        cb._reopen_writers()
                 return self.function(*args, **kwargs)
         except (StopIteration, tf.errors.OutOfRangeError):
             raise
