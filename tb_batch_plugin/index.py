@@ -12,10 +12,20 @@ This is both the plugin's data source and the public reader (``tb_batch_plugin.l
 
 Design (see docs/backend.md):
 
+* Runs are the directories under the logdir holding files with "tfevents" in their name,
+  found following symbolic links as TensorBoard does (a link back to a directory on the way
+  down, a loop, is not followed) and named as TensorBoard names them (bytes that are not UTF-8
+  become U+FFFD). Only regular files are opened (checked with stat first: a FIFO would block the
+  open); files that are not, or cannot be read, are reported per run (``skipped_files``).
 * Event files are TFRecord files. Each file keeps a byte offset; a reload reads only the new
   bytes. A record that is not complete yet (truncated tail) is left for the next reload; a
   record whose data CRC is wrong is skipped and counted in ``corrupt_records``; a header whose
-  CRC is wrong makes the reader search forward for the next valid header (counted once).
+  CRC is wrong, or that claims more than MAX_RECORD_BYTES, makes the reader search forward for
+  the next valid header (vectorised: zero-filled or random stretches go at memory speed),
+  counted once per stretch.
+* A run with a file that was deleted, replaced (another inode), truncated or rewritten (its
+  first bytes or the bytes before its offset changed) is read again from the start: points are
+  never mixed from two versions of a file. Runs whose directory is gone disappear.
 * Fast path: records of the same length whose step varint has the same length are mostly the
   same bytes (same tag, same metadata, same tensor shape). One representative per such group is
   decoded with a small wire-format walker that locates the wall time, the step and the tensor
@@ -33,11 +43,17 @@ Design (see docs/backend.md):
   points with steps >= it (TensorBoard's out-of-order purge, applied per tag). Steps of a series
   are therefore strictly increasing, each step at most once.
 * Storage per scalar point: int64 step + float64 wall time + float32 value (float64 if the
-  writer wrote doubles): 20 bytes. Appends are kept as chunks and concatenated on first read.
+  writer wrote doubles): 20 bytes, in buffers with spare room (untouched, so not resident)
+  that appends fill; distributions column-major.
+* Snapshots: ``reload`` publishes an immutable IndexSnapshot (views of the published points;
+  appends never write into them, a restart copies). Reads never take a lock and never wait for
+  a reload; a reload that rereads a run publishes it when complete.
 """
 
 import collections
+import itertools
 import os
+import stat
 import struct
 import threading
 
@@ -203,8 +219,18 @@ class DistributionSeries:
 # Per-tag storage
 
 
+_UIDS = itertools.count(1)
+
+
 class _Store:
-    """Columns of one series of a run (a _Class). Appended in chunks, concatenated lazily on read."""
+    """Columns of one series of a run (a _Class), in buffers with spare capacity.
+
+    Readers get views of the first ``n`` points (``view``). An append writes only after them and
+    then publishes a longer view; a restart that cuts published points, or a dtype change, copies
+    the kept points into new buffers. So a view handed out never changes under its reader while
+    the reload thread appends (copy-on-write), and appends cost O(new points). Multi-column
+    values (distributions, markers) are stored column-major, so one field of a range is a
+    contiguous array."""
 
     def __init__(self, c):
         self.kind, self.name, self.source = c.kind, c.name, c.source
@@ -216,28 +242,39 @@ class _Store:
             self.width = len(_md.MARKER_FIELDS[c.plugin_data.kind])
         else:
             self.width = 1
-        self.steps = [np.zeros(0, np.int64)]
-        self.walls = [np.zeros(0, np.float64)]
-        self.values = [np.zeros((0, self.width) if self.width > 1 else 0,
-                                np.float64 if self.width > 1 else np.float32)]
+        self.uid = next(_UIDS)  # identity of this store's content, with `generation`
+        self.generation = 0  # +1 whenever published points are cut (a restart)
         self.n = 0
+        self._steps = np.zeros(0, np.int64)
+        self._walls = np.zeros(0, np.float64)
+        self._vals = np.zeros((self.width, 0)) if self.width > 1 else np.zeros(0, np.float32)
         self.first_step = None
         self.last_step = None
 
-    def _consolidate(self):
-        if len(self.steps) > 1:
-            self.steps = [np.concatenate(self.steps)]
-            self.walls = [np.concatenate(self.walls)]
-            vals = self.values
-            dt = np.result_type(*[v.dtype for v in vals])
-            self.values = [np.concatenate([v.astype(dt, copy=False) for v in vals])]
+    def view(self):
+        """(steps, wall_times, values) of the published points; values are (n,) for scalars, an
+        (n, width) view of column-major storage otherwise."""
+        n = self.n
+        vals = self._vals[:, :n].T if self.width > 1 else self._vals[:n]
+        return self._steps[:n], self._walls[:n], vals
 
-    def snapshot(self):
-        self._consolidate()
-        return self.steps[0], self.walls[0], self.values[0]
+    def _realloc(self, capacity, keep, dtype):
+        """New buffers of `capacity` points holding the first `keep` points."""
+        steps = np.empty(capacity, np.int64)
+        walls = np.empty(capacity, np.float64)
+        steps[:keep] = self._steps[:keep]
+        walls[:keep] = self._walls[:keep]
+        if self.width > 1:
+            vals = np.empty((self.width, capacity), np.float64)
+            vals[:, :keep] = self._vals[:, :keep]
+        else:
+            vals = np.empty(capacity, dtype)
+            vals[:keep] = self._vals[:keep]
+        self._steps, self._walls, self._vals = steps, walls, vals
 
     def append(self, steps, walls, values):
-        """Points in file order. Applies the restart rule, keeps steps strictly increasing."""
+        """Points in file order (values (k,) or (k, width)). Applies the restart rule, keeps steps
+        strictly increasing."""
         if steps.size == 0:
             return
         # Point i survives the batch iff every later point of the batch has a larger step.
@@ -248,25 +285,33 @@ class _Store:
         if not keep.all():
             steps, walls, values = steps[keep], walls[keep], values[keep]
         first = int(steps[0])
+        kept = self.n
         if self.n and first <= self.last_step:
-            self._consolidate()
-            cut = int(np.searchsorted(self.steps[0], first, side="left"))
-            self.steps = [self.steps[0][:cut].copy()]
-            self.walls = [self.walls[0][:cut].copy()]
-            self.values = [self.values[0][:cut].copy()]
-            self.n = cut
-            if cut == 0:
-                self.first_step = None
-        self.steps.append(np.ascontiguousarray(steps, dtype=np.int64))
-        self.walls.append(np.ascontiguousarray(walls, dtype=np.float64))
-        self.values.append(np.ascontiguousarray(values))
-        self.n += int(steps.size)
-        if self.first_step is None:
+            kept = int(np.searchsorted(self._steps[:self.n], first, side="left"))
+        k = int(steps.size)
+        need = kept + k
+        dtype = self._vals.dtype if self.width > 1 else np.result_type(self._vals.dtype, values.dtype)
+        if kept < self.n or need > self._steps.size or dtype != self._vals.dtype:
+            # The first append is sized exactly (a cold index holds no spare room); later growth
+            # is geometric. Untouched spare room of a large buffer is not resident memory.
+            capacity = need if self.n == 0 else max(need, self.n + self.n // 2 + 1024)
+            if kept < self.n:
+                self.generation += 1
+            self._realloc(capacity, kept, dtype)
+        self._steps[kept:need] = steps
+        self._walls[kept:need] = walls
+        if self.width > 1:
+            self._vals[:, kept:need] = values.T
+        else:
+            self._vals[kept:need] = values
+        self.n = need
+        if kept == 0:
             self.first_step = first
         self.last_step = int(steps[-1])
 
     def nbytes(self):
-        return sum(a.nbytes for a in self.steps + self.walls + self.values)
+        """Bytes of the published points."""
+        return self.n * (16 + self._vals.dtype.itemsize * self.width)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -428,6 +473,11 @@ def _template(data, L, step_len, tag, meta, np_dtype, nelem, voff, vlen, simple)
 
 
 _MAX_RECORD = 1 << 31
+# A header (with a valid CRC) claiming more than this is implausible for an event: counted and
+# skipped (the reader searches on after it) instead of waiting forever for the bytes to arrive.
+MAX_RECORD_BYTES = 256 << 20
+_ZERO_LENGTH_CRC = np.uint32(_masked_crc32c(bytes(8)))  # a zero length field's header CRC
+_RESYNC_WINDOW = 1 << 20
 
 
 def _header_crc_ok(arr, offs, lens):
@@ -449,36 +499,55 @@ def _header_crc_ok(arr, offs, lens):
     return stored == exp[inv]
 
 
+def _u32_at(arr, pos):
+    """Little-endian uint32 at each byte position in `pos` (an int64 array)."""
+    return (arr[pos].astype(np.uint32) | (arr[pos + 1].astype(np.uint32) << _U8)
+            | (arr[pos + 2].astype(np.uint32) << np.uint32(16))
+            | (arr[pos + 3].astype(np.uint32) << np.uint32(24)))
+
+
 def _resync(arr, start):
-    """First position >= start holding a record header with a valid CRC, or None."""
+    """First position >= start holding a record header with a valid CRC, or None.
+
+    Vectorised per 1 MiB window: a window of zero bytes is skipped with one count; elsewhere
+    only positions whose length field is < 2**32 (its high four bytes zero) are candidates, of
+    those the ones that are twelve zero bytes are dropped (a zero length has a non-zero CRC),
+    and only the rest get their header CRC computed. Random bytes leave about one candidate in
+    2**32 positions, so a corrupt or zero-filled stretch is skipped at memory speed."""
     n = arr.size
-    window = 1 << 20
     p = start
     while p + 12 <= n:
-        hi = min(n - 12, p + window)  # candidate positions p..hi
+        hi = min(n - 12, p + _RESYNC_WINDOW - 1)  # candidate positions p..hi
         m = hi - p + 1
-        crc = np.full(m, 0xFFFFFFFF, dtype=np.uint32)
-        for k in range(8):
-            crc = _CRC_TABLE[(crc ^ arr[p + k:p + k + m]) & _FF] ^ (crc >> _U8)
-        crc = _mask_np(crc ^ np.uint32(0xFFFFFFFF))
-        s = arr[p + 8:p + 8 + m].astype(np.uint32)
-        for k in range(1, 4):
-            s |= arr[p + 8 + k:p + 8 + k + m].astype(np.uint32) << np.uint32(8 * k)
-        hit = np.flatnonzero(crc == s)
-        if hit.size:
-            return p + int(hit[0])
+        if not np.count_nonzero(arr[p:hi + 12]):
+            p = hi + 1
+            continue
+        high = np.ndarray((m,), dtype="<u4", buffer=arr, offset=p + 4, strides=(1,))
+        cand = np.flatnonzero(high == 0)
+        if cand.size:
+            cand += p
+            lens = _u32_at(arr, cand)
+            ok = (lens != 0) | (_u32_at(arr, cand + 8) == _ZERO_LENGTH_CRC)
+            cand, lens = cand[ok], lens[ok]
+            if cand.size:
+                hit = np.flatnonzero(_header_crc_ok(arr, cand, lens.astype(np.int64)))
+                if hit.size:
+                    return int(cand[hit[0]])
         p = hi + 1
     return None
 
 
-def _frame_lengths(buf, pos):
+def _frame_lengths(buf, pos, arr=None):
     """Follows the length fields from pos while whole records fit in buf (CRCs not checked).
 
     Equivalent to the plain loop `while fits: record at pos; pos += 16 + length`, but when the
     last records repeat with a period of p lengths (interleaved tags), the next cycles are
     checked in bulk: the length fields at the positions the loop would visit if the pattern held
     are read with strided numpy views, and the records up to the first deviation accepted. By
-    induction those are exactly the positions the loop would have visited."""
+    induction those are exactly the positions the loop would have visited. With `arr` (buf as
+    uint8), it stops before a bulk step when a header of the last plain batch has a wrong CRC:
+    the caller resyncs there anyway (and a zero-filled stretch, which repeats 16-byte "records",
+    is not framed in bulk)."""
     n = len(buf)
     unpack = struct.Struct("<Q").unpack_from
     offs_parts, lens_parts = [], []
@@ -501,6 +570,8 @@ def _frame_lengths(buf, pos):
         offs_parts.append(np.array(offs, dtype=np.int64))
         lens_parts.append(np.array(lens, dtype=np.int64))
         if full:
+            break
+        if arr is not None and not _header_crc_ok(arr, offs_parts[-1], lens_parts[-1]).all():
             break
         period = None
         for p in range(1, 17):
@@ -535,17 +606,20 @@ def _frame_lengths(buf, pos):
     return np.concatenate(offs_parts), np.concatenate(lens_parts), pos
 
 
-def _frame(buf, arr):
-    """Splits buf into complete records. Returns (offsets, lengths, end, corrupt_headers):
-    records [offsets[i], offsets[i]+16+lengths[i]); bytes from `end` on are an incomplete
-    record to retry later."""
+def _frame(buf, arr, lost=False):
+    """Splits buf into complete records. Returns (offsets, lengths, end, corrupt_headers,
+    implausible_lengths, lost): records [offsets[i], offsets[i]+16+lengths[i]); bytes from `end`
+    on are an incomplete record to retry later. A header with a wrong CRC, and one claiming more
+    than MAX_RECORD_BYTES, are counted and the search goes on after them (_resync); `lost` says
+    that the search reached the end of buf, so that the next buffer (passing it back) does not
+    count the same corrupt stretch again."""
     n = len(buf)
     unpack = struct.Struct("<Q").unpack_from
     offs_all, lens_all = [], []
     pos = 0
-    corrupt = 0
+    corrupt = implausible = 0
     while True:
-        o, ln, pos = _frame_lengths(buf, pos)
+        o, ln, pos = _frame_lengths(buf, pos, arr)
         ok = _header_crc_ok(arr, o, ln)
         bad = np.flatnonzero(~ok)
         if bad.size:
@@ -553,24 +627,32 @@ def _frame(buf, arr):
             offs_all.append(o[:k])
             lens_all.append(ln[:k])
             pos = int(o[k])
+            lost = lost and k == 0
+            corrupt += not (lost and pos == 0)
         else:
             offs_all.append(o)
             lens_all.append(ln)
+            lost = lost and not o.size
             if pos + 12 > n:
                 break
-            # An incomplete record, or a corrupt header claiming a huge length?
+            # An incomplete record, a corrupt header, or a valid one claiming an implausible length?
             L = unpack(buf, pos)[0]
-            if (_masked_crc32c(buf[pos:pos + 8]) == struct.unpack_from("<I", buf, pos + 8)[0]
-                    and L < _MAX_RECORD):
+            if _masked_crc32c(buf[pos:pos + 8]) != struct.unpack_from("<I", buf, pos + 8)[0]:
+                corrupt += not (lost and pos == 0)
+            elif L > MAX_RECORD_BYTES:
+                implausible += 1
+            else:
+                lost = False
                 break
-        corrupt += 1
         q = _resync(arr, pos + 1)
         if q is None:
             # Nothing valid after it: skip all but a possible partial header at the very end.
             pos = max(pos + 1, n - 11)
+            lost = True
             break
         pos = q
-    return np.concatenate(offs_all), np.concatenate(lens_all), pos, corrupt
+        lost = False
+    return np.concatenate(offs_all), np.concatenate(lens_all), pos, corrupt, implausible, lost
 
 
 def _gather(arr, starts, cols):
@@ -611,14 +693,46 @@ def _range_equal(arr, starts, a, b, ref):
 # The index
 
 
+class _File:
+    """One event file of a run: where reading goes on (``offset``), and what tells that the file
+    was replaced or rewritten since (device and inode, size and mtime seen at the last read, its
+    first bytes and the 16 bytes before ``offset``)."""
+
+    __slots__ = ("offset", "dev", "ino", "size", "mtime", "head", "tail", "lost")
+
+    def __init__(self, dev=None, ino=None):
+        self.offset, self.dev, self.ino = 0, dev, ino
+        self.lost = False  # reading stopped inside a corrupt stretch (see _frame)
+        self.size, self.mtime = -1, None
+        self.head = self.tail = b""
+
+
 class _Run:
+    """What the reload side knows of one run (a directory holding event files)."""
+
     def __init__(self, path):
         self.path = path
-        self.offsets = {}  # file name -> next byte offset to read
+        self.files = {}  # file name -> _File
         self.tag_class = {}  # tag -> _Class of its first metadata (for events without metadata)
         self.stores = {}  # (kind, name, source) -> _Store
         self.corrupt = 0
-        self.skipped = {}  # reason -> number of values skipped for it
+        self.skipped = {}  # reason -> number of values (or headers) skipped for it
+        self.problems = {}  # file name -> (reason, error) of a file not read now
+        self.changed = True  # something not published yet
+
+    def count(self, reason, n=1):
+        if n:
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
+            self.changed = True
+
+    def problem(self, name, reason, error):
+        if self.problems.get(name) != (reason, error):
+            self.problems[name] = (reason, error)
+            self.changed = True
+
+    def clear_problem(self, name):
+        if self.problems.pop(name, None) is not None:
+            self.changed = True
 
 
 class _Class:
@@ -703,34 +817,126 @@ def _gfile():
     return tf.io.gfile
 
 
-class LogdirIndex:
-    """Index of every tb_batch summary under a log directory (see module docstring)."""
+def _display_name(name):
+    """A file or directory name as TensorBoard shows it: bytes that are not UTF-8 (kept by
+    os.scandir as surrogate escapes) become U+FFFD, as TensorBoard's data server names them."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
-    # Read at most this many new bytes of one file at a time.
-    chunk_bytes = 256 << 20
 
-    def __init__(self, logdir):
-        self.logdir = logdir
-        self._runs = {}
-        self._classes = {}  # (tag, metadata bytes) -> _classify result
-        self._lock = threading.RLock()
+_FILE_TYPES = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+               (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "directory"))
 
-    # -- public API --------------------------------------------------------------------------
+
+def _file_type(mode):
+    return next((name for test, name in _FILE_TYPES if test(mode)), "not a regular file")
+
+
+def _os_error(e):
+    return e.strerror or type(e).__name__
+
+
+def release_freed_memory():
+    """Gives heap pages freed by a large read back to the OS (glibc keeps them otherwise, and
+    the process would stay at its peak size); no-op elsewhere."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+class _NotRegular(OSError):
+    """Raised by _open_regular for a path that is not a regular file (message: its type)."""
+
+
+def _open_regular(path):
+    """A read-only descriptor of the regular file at `path`. Opened non-blocking (a FIFO put in
+    place after the caller's stat must not block the open) and checked with fstat."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _NotRegular(_file_type(mode))
+    return fd
+
+
+class _SeriesView:
+    """One series as published: immutable numpy views and what identifies their content."""
+
+    __slots__ = ("kind", "name", "source", "provenance", "plugin_data", "steps", "walls", "values", "key")
+
+    def __init__(self, st):
+        self.kind, self.name, self.source = st.kind, st.name, st.source
+        self.provenance, self.plugin_data = st.provenance, st.plugin_data
+        self.steps, self.walls, self.values = st.view()
+        self.key = (st.uid, st.generation, st.n)  # appends only grow n
+
+
+class _RunView:
+    """One run as published (see IndexSnapshot)."""
+
+    __slots__ = ("series", "skipped", "files", "corrupt", "version", "memo")
+
+    def __init__(self, series, skipped, files, corrupt, version):
+        self.series, self.skipped, self.files = series, skipped, files
+        self.corrupt, self.version = corrupt, version
+        self.memo = {}  # derived values (series list, evaluations), computed on first use
+
+
+class IndexSnapshot:
+    """The index at one moment: what all reads of one request see. Never changes; the reload
+    publishes a new snapshot (``LogdirIndex.snapshot()``), so readers need no lock and are
+    never blocked by reading."""
+
+    def __init__(self, runs, problems, loading, version):
+        self._runs = runs  # name -> _RunView
+        self.problems = problems  # [{path, reason, error}] of the logdir, not of a run
+        self.loading = loading  # True until the first reload has read every file
+        self.version = version  # changes whenever anything published changes
 
     def runs(self):
         """Run names (directories holding event files, relative to the logdir; '.' for it)."""
-        with self._lock:
-            return sorted(self._runs)
+        return sorted(self._runs)
+
+    def _run(self, run):
+        r = self._runs.get(run) if isinstance(run, str) else None
+        if r is None:
+            raise UnknownKey("unknown run %r" % (run,))
+        return r
+
+    def run_version(self, run):
+        """A number that changes whenever anything of the run changes."""
+        return self._run(run).version
+
+    def _view(self, run, tag, kind, source=None):
+        r = self._run(run)
+        for src in (source,) if source is not None else SOURCES:
+            v = r.series.get((kind, tag, src))
+            if v is not None:
+                return v
+        raise UnknownKey("unknown %s tag %r in run %r" % (kind, tag, run))
+
+    def series_key(self, run, tag, kind, source=None):
+        """(store id, generation, count): identifies the content of a series; a longer count with
+        the same id and generation is the same points plus appended ones."""
+        return self._view(run, tag, kind, source).key
 
     def series(self, run):
         """[SeriesInfo] of a run's scalar and distribution series with at least one point, by tag
         (the same tag from two writers is two series, told apart by ``source``)."""
-        with self._lock:
-            r = self._run(run)
-            stores = [st for (kind, _, _), st in r.stores.items() if kind != "marker" and st.n]
-        stores.sort(key=lambda st: (st.name, st.kind, SOURCES.index(st.source)))
-        return [SeriesInfo(st.name, st.kind, st.source, _md.PROVENANCE_NAMES[st.provenance], st.n,
-                           st.first_step, st.last_step) for st in stores]
+        r = self._run(run)
+        out = r.memo.get("series")
+        if out is None:
+            views = sorted((v for (kind, _, _), v in r.series.items() if kind != "marker"),
+                           key=lambda v: (v.name, v.kind, SOURCES.index(v.source)))
+            out = r.memo["series"] = [
+                SeriesInfo(v.name, v.kind, v.source, _md.PROVENANCE_NAMES[v.provenance], len(v.steps),
+                           int(v.steps[0]), int(v.steps[-1])) for v in views]
+        return list(out)
 
     def tags(self, run):
         """{tag: 'scalar' | 'distribution'} of a run's series (for a tag that two writers wrote,
@@ -743,26 +949,23 @@ class LogdirIndex:
     def scalars(self, run, tag, source=None):
         """The ScalarSeries of `tag`: tb-batch's if it wrote one, else the one other writer's
         (``source`` picks one: 'tb_batch', 'scalars' or 'simple_value')."""
-        with self._lock:
-            s = self._store(run, tag, "scalar", source)
-            steps, walls, vals = s.snapshot()
-        return ScalarSeries(steps, vals, walls)
+        v = self._view(run, tag, "scalar", source)
+        return ScalarSeries(v.steps, v.values, v.walls)
 
     def distributions(self, run, tag):
-        with self._lock:
-            s = self._store(run, tag, "distribution")
-            steps, walls, vals = s.snapshot()
-            pd = s.plugin_data
-        return DistributionSeries(steps, walls, vals, list(pd.quantile_probs), pd.num_bins)
+        v = self._view(run, tag, "distribution")
+        pd = v.plugin_data
+        return DistributionSeries(v.steps, v.walls, v.values, list(pd.quantile_probs), pd.num_bins)
 
     def markers(self, run, kind):
         """The MarkerSeries of marker `kind` ('fit', 'epoch' or 'evaluation'; see metadata),
         empty when the run has none."""
         code = {name: k for k, name in _md.KIND_NAMES.items()}[kind]
-        with self._lock:
-            s = self._run(run).stores.get(("marker", kind, "tb_batch"))
-            steps, walls, vals = s.snapshot() if s is not None else (
-                np.zeros(0, np.int64), np.zeros(0), np.zeros((0, len(_md.MARKER_FIELDS[code]))))
+        v = self._run(run).series.get(("marker", kind, "tb_batch"))
+        if v is None:
+            steps, walls, vals = np.zeros(0, np.int64), np.zeros(0), np.zeros((0, len(_md.MARKER_FIELDS[code])))
+        else:
+            steps, walls, vals = v.steps, v.walls, v.values
         return MarkerSeries(steps, walls, dict(zip(_md.MARKER_FIELDS[code], vals.astype(np.int64).T)))
 
     def evaluations(self, run):
@@ -770,13 +973,17 @@ class LogdirIndex:
         {first_step, last_step, count, train_step, epoch} (epoch None outside fit; last_step None
         when no step of it was recorded). Each evaluation holds the run's steps from its marker
         up to the next marker."""
+        r = self._run(run)
+        out = r.memo.get("evaluations")
+        if out is None:
+            out = r.memo["evaluations"] = self._evaluations(run, r)
+        return [dict(e) for e in out]
+
+    def _evaluations(self, run, r):
         m = self.markers(run, "evaluation")
         if not len(m.steps):
             return []
-        with self._lock:
-            r = self._run(run)
-            parts = [st.snapshot()[0] for (kind, _, source), st in r.stores.items()
-                     if kind != "marker" and source == "tb_batch" and st.n]
+        parts = [v.steps for (kind, _, source), v in r.series.items() if kind != "marker" and source == "tb_batch"]
         steps = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
         bounds = np.searchsorted(steps, np.append(m.steps, np.iinfo(np.int64).max))
         out = []
@@ -790,126 +997,353 @@ class LogdirIndex:
 
     def skipped(self, run):
         """{reason: count} of what was skipped in a run: 'corrupt_records' (bad CRC or framing,
-        or not parseable), 'newer_version' (tb_batch data of a newer contract),
-        'malformed_metadata', 'bad_shape' (a value whose shape does not fit its series)."""
-        with self._lock:
-            r = self._run(run)
-            out = dict(r.skipped)
-            if r.corrupt:
-                out["corrupt_records"] = r.corrupt
-        return out
+        or not parseable), 'implausible_length' (a record header claiming more than
+        MAX_RECORD_BYTES; reading goes on after it), 'newer_version' (tb_batch data of a newer
+        contract), 'malformed_metadata', 'bad_shape' (a value whose shape does not fit its
+        series), and files not read now: 'unreadable_file', 'not_a_regular_file' (see
+        ``skipped_files``)."""
+        return dict(self._run(run).skipped)
+
+    def skipped_files(self, run):
+        """[{file, reason, error}] of the run's event files not read now: reason 'unreadable_file'
+        (error: the OS error, e.g. 'Permission denied') or 'not_a_regular_file' (error: 'FIFO',
+        'socket', 'character device', ...; such files are never opened)."""
+        return [dict(f) for f in self._run(run).files]
 
     @property
     def corrupt_records(self):
         """Records skipped because their CRC (or framing) was wrong, or they did not parse."""
-        with self._lock:
-            return sum(r.corrupt for r in self._runs.values())
+        return sum(r.corrupt for r in self._runs.values())
 
     @property
     def skipped_values(self):
         """Values skipped because they did not fit their series or could not be read."""
-        with self._lock:
-            return sum(sum(r.skipped.values()) for r in self._runs.values())
+        return sum(n for r in self._runs.values() for k, n in r.skipped.items()
+                   if k in ("newer_version", "malformed_metadata", "bad_shape"))
 
     def nbytes(self):
-        """Bytes held by the numpy columns."""
-        with self._lock:
-            return sum(s.nbytes() for r in self._runs.values() for s in r.stores.values())
+        """Bytes held by the numpy columns of the published points."""
+        return sum(len(v.steps) * (16 + v.values.dtype.itemsize * (v.values.shape[1] if v.values.ndim > 1 else 1))
+                   for r in self._runs.values() for v in r.series.values())
+
+
+class LogdirIndex:
+    """Index of every scalar and tb_batch summary under a log directory (see module docstring).
+
+    ``reload()`` reads what is new and publishes a new IndexSnapshot; the query methods read
+    the latest snapshot (``snapshot()`` gives one to hold for several consistent reads). Reads
+    never wait for a reload; one reload runs at a time."""
+
+    # Read at most this many new bytes of one file at a time.
+    chunk_bytes = 256 << 20
+    # After a reload that read this many bytes, give freed heap pages back to the OS.
+    trim_after_bytes = 32 << 20
+
+    def __init__(self, logdir):
+        self.logdir = logdir
+        self._runs = {}  # name -> _Run (reload side)
+        self._classes = {}  # (tag, metadata bytes) -> _classify result
+        self._reload_lock = threading.Lock()
+        self._version = 0
+        self._snap = IndexSnapshot({}, [], True, 0)
+        self.bytes_read = 0  # by the last reload
+
+    # -- public API: the latest snapshot (see IndexSnapshot for what each method returns) ------
+
+    def snapshot(self):
+        """The latest published IndexSnapshot."""
+        return self._snap
+
+    def runs(self):
+        return self._snap.runs()
+
+    def series(self, run):
+        return self._snap.series(run)
+
+    def tags(self, run):
+        return self._snap.tags(run)
+
+    def scalars(self, run, tag, source=None):
+        return self._snap.scalars(run, tag, source)
+
+    def distributions(self, run, tag):
+        return self._snap.distributions(run, tag)
+
+    def markers(self, run, kind):
+        return self._snap.markers(run, kind)
+
+    def evaluations(self, run):
+        return self._snap.evaluations(run)
+
+    def skipped(self, run):
+        return self._snap.skipped(run)
+
+    def skipped_files(self, run):
+        return self._snap.skipped_files(run)
+
+    @property
+    def corrupt_records(self):
+        return self._snap.corrupt_records
+
+    @property
+    def skipped_values(self):
+        return self._snap.skipped_values
+
+    def nbytes(self):
+        return self._snap.nbytes()
 
     def reload(self):
-        """Finds new runs and files, reads the bytes appended since the last reload."""
-        with self._lock:
-            for run, path, files in self._discover():
-                r = self._runs.get(run)
-                if r is None:
-                    r = self._runs[run] = _Run(path)
-                for name in files:
-                    self._read_file(r, name)
+        """Finds new, deleted and changed runs and files, reads the bytes appended since the last
+        reload, and publishes each run as soon as it is read. A run with a file that was deleted,
+        replaced (another inode), truncated or rewritten is read again from the start, and
+        published when complete (until then the previous snapshot of it is served)."""
+        with self._reload_lock:
+            self.bytes_read = 0
+            found, problems = self._discover()
+            views = dict(self._snap._runs)
+            for name, path, files in found:
+                r = self._runs.get(name)
+                if r is None or r.path != path or self._rewritten(r, files):
+                    r = self._runs[name] = _Run(path)
+                for f in files:
+                    self._read_file(r, f)
+                for gone in [f for f in r.problems if f not in files]:
+                    r.clear_problem(gone)
+                if r.changed or name not in views:
+                    views[name] = self._run_view(r)
+                    r.changed = False
+                    self._publish(views, self._snap.problems, self._snap.loading)
+            names = {name for name, _, _ in found}
+            for name in [n for n in self._runs if n not in names]:
+                del self._runs[name]
+                views.pop(name, None)
+            if (len(views) != len(self._snap._runs) or problems != self._snap.problems
+                    or self._snap.loading):
+                self._publish(views, problems, False)
+            if self.bytes_read >= self.trim_after_bytes:
+                release_freed_memory()
         return self
 
-    # -- internals ---------------------------------------------------------------------------
+    # -- publishing ----------------------------------------------------------------------------
 
-    def _run(self, run):
-        r = self._runs.get(run) if isinstance(run, str) else None
-        if r is None:
-            raise UnknownKey("unknown run %r" % (run,))
-        return r
+    def _publish(self, views, problems, loading):
+        self._version += 1
+        self._snap = IndexSnapshot(dict(views), problems, loading, self._version)
 
-    def _store(self, run, tag, kind, source=None):
-        r = self._run(run)
-        for src in (source,) if source is not None else SOURCES:
-            s = r.stores.get((kind, tag, src))
-            if s is not None and s.n:
-                return s
-        raise UnknownKey("unknown %s tag %r in run %r" % (kind, tag, run))
+    def _run_view(self, r):
+        series = {key: _SeriesView(st) for key, st in r.stores.items() if st.n}
+        skipped = dict(r.skipped)
+        if r.corrupt:
+            skipped["corrupt_records"] = r.corrupt
+        files = []
+        for name, (reason, error) in sorted(r.problems.items()):
+            skipped[reason] = skipped.get(reason, 0) + 1
+            files.append({"file": _display_name(name), "reason": reason, "error": error})
+        self._version += 1
+        return _RunView(series, skipped, files, r.corrupt, self._version)
+
+    # -- discovery -----------------------------------------------------------------------------
 
     def _discover(self):
+        """([(run name, directory, [event file names])], [logdir problems])."""
+        if _is_remote(self.logdir):
+            return self._discover_remote(), []
+        return self._discover_local()
+
+    def _discover_remote(self):
         logdir = self.logdir
-        if _is_remote(logdir):
-            gf = _gfile()
-            if not gf.isdir(logdir):
-                return []
-            walker = gf.walk(logdir)
-        else:
-            if not os.path.isdir(logdir):
-                return []
-            walker = os.walk(logdir)
+        gf = _gfile()
+        if not gf.isdir(logdir):
+            return []
         found = []
-        for dirpath, _dirs, files in walker:
+        for dirpath, _dirs, files in gf.walk(logdir):
             ev = sorted(f for f in files if "tfevents" in f)
-            if not ev:
-                continue
-            if _is_remote(logdir):
-                rel = dirpath[len(logdir):].strip("/") or "."
-            else:
-                rel = os.path.relpath(dirpath, logdir)
-                rel = "." if rel == "." else rel.replace(os.sep, "/")
-            found.append((rel, dirpath, ev))
+            if ev:
+                found.append((dirpath[len(logdir):].strip("/") or ".", dirpath, ev))
         found.sort()
         return found
 
-    def _size_and_read(self, path, offset, max_bytes):
-        if _is_remote(path):
-            gf = _gfile()
-            size = gf.stat(path).length
-            if size <= offset:
-                return size, b""
-            with gf.GFile(path, "rb") as f:
-                f.seek(offset)
-                return size, f.read(min(max_bytes, size - offset))
+    def _discover_local(self):
+        """Walks the logdir following symbolic links to directories, as TensorBoard's loader
+        does, except a link back to a directory on the way down (a loop)."""
+        root = self.logdir
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size <= offset:
-                    return size, b""
-                f.seek(offset)
-                return size, f.read(min(max_bytes, size - offset))
+            st = os.stat(root)
         except OSError:
-            return 0, b""
+            return [], []
+        if not stat.S_ISDIR(st.st_mode):
+            return [], []
+        found, problems, names = [], [], set()
+        stack = [(root, "", frozenset([(st.st_dev, st.st_ino)]))]
+        while stack:
+            path, rel, ancestors = stack.pop()
+            try:
+                with os.scandir(path) as it:
+                    entries = list(it)
+            except OSError as e:
+                problems.append({"path": _display_name(rel) or ".", "reason": "unreadable_directory",
+                                 "error": _os_error(e)})
+                continue
+            files, subdirs = [], []
+            for e in entries:
+                try:
+                    is_dir = e.is_dir()  # follows a symbolic link
+                    ident = e.stat() if is_dir else None
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    key = (ident.st_dev, ident.st_ino)
+                    if key not in ancestors:
+                        subdirs.append((e.path, rel + "/" + e.name if rel else e.name, ancestors | {key}))
+                elif "tfevents" in e.name:
+                    files.append(e.name)
+            if files:
+                name = _display_name(rel) if rel else "."
+                if name in names:  # two names that differ only in bytes that are not UTF-8
+                    problems.append({"path": name, "reason": "duplicate_name",
+                                     "error": "another directory has the same name once decoded"})
+                else:
+                    names.add(name)
+                    found.append((name, path, sorted(files)))
+            stack.extend(sorted(subdirs, key=lambda s: s[1], reverse=True))
+        found.sort()
+        return found, problems
+
+    # -- reading files -------------------------------------------------------------------------
+
+    def _rewritten(self, r, files):
+        """Whether a file of the run was deleted, replaced, truncated or rewritten since it was
+        read (its points cannot be told apart from the others': the run is read again)."""
+        if any(name not in files for name in r.files):
+            return True
+        if _is_remote(r.path):
+            gf = _gfile()
+            for name, f in r.files.items():
+                try:
+                    if gf.stat(r.path.rstrip("/") + "/" + name).length < f.offset:
+                        return True
+                except Exception:
+                    return True
+            return False
+        for name, f in r.files.items():
+            full = os.path.join(r.path, name)
+            try:
+                st = os.stat(full)
+            except FileNotFoundError:
+                return True
+            except OSError:
+                continue  # cannot tell: keep what was read
+            if (not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (f.dev, f.ino)
+                    or st.st_size < f.offset):
+                return True
+            if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime) and not self._same_bytes(full, f):
+                return True
+        return False
+
+    @staticmethod
+    def _same_bytes(full, f):
+        """Whether the file still starts with, and still has before ``offset``, the bytes read."""
+        try:
+            fd = _open_regular(full)
+        except OSError:
+            return True
+        try:
+            return (os.pread(fd, len(f.head), 0) == f.head
+                    and os.pread(fd, len(f.tail), f.offset - len(f.tail)) == f.tail)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
 
     def _read_file(self, r, name):
-        path = r.path.rstrip("/") + "/" + name if _is_remote(r.path) else os.path.join(r.path, name)
-        offset = r.offsets.get(name, 0)
+        if _is_remote(r.path):
+            return self._read_remote(r, name)
+        full = os.path.join(r.path, name)
+        try:
+            st = os.stat(full)
+        except OSError as e:
+            return r.problem(name, "unreadable_file", _os_error(e))
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the open: never open one
+            return r.problem(name, "not_a_regular_file", _file_type(st.st_mode))
+        f = r.files.get(name)
+        if f is not None and (st.st_size, st.st_mtime_ns) == (f.size, f.mtime):
+            return r.clear_problem(name)
+        try:
+            fd = _open_regular(full)
+        except _NotRegular as e:
+            return r.problem(name, "not_a_regular_file", str(e))
+        except OSError as e:
+            return r.problem(name, "unreadable_file", _os_error(e))
+        try:
+            fst = os.fstat(fd)
+            if f is None:
+                f = r.files[name] = _File(fst.st_dev, fst.st_ino)
+            elif (fst.st_dev, fst.st_ino) != (f.dev, f.ino):
+                return  # replaced since the check: the next reload reads the run again
+            r.clear_problem(name)
+            self._read_new(r, f, lambda n, at: os.pread(fd, n, at), fst.st_size)
+            f.size, f.mtime = fst.st_size, fst.st_mtime_ns
+        except OSError as e:
+            r.problem(name, "unreadable_file", _os_error(e))
+        finally:
+            os.close(fd)
+
+    def _read_remote(self, r, name):
+        path = r.path.rstrip("/") + "/" + name
+        gf = _gfile()
+        try:
+            size = gf.stat(path).length
+        except Exception as e:
+            return r.problem(name, "unreadable_file", str(e) or type(e).__name__)
+        f = r.files.get(name)
+        if f is None:
+            f = r.files[name] = _File()
+        if size <= f.offset:
+            return
+
+        def read(n, at):
+            with gf.GFile(path, "rb") as fh:
+                fh.seek(at)
+                return fh.read(n)
+
+        try:
+            self._read_new(r, f, read, size)
+            r.clear_problem(name)
+        except Exception as e:
+            r.problem(name, "unreadable_file", str(e) or type(e).__name__)
+
+    def _read_new(self, r, f, read, size):
+        """Reads and indexes the complete records between f.offset and `size`."""
+        offset = f.offset
         want = self.chunk_bytes
-        while True:
-            size, buf = self._size_and_read(path, offset, want)
+        while offset < size:
+            buf = read(min(want, size - offset), offset)
             if not buf:
                 break
+            self.bytes_read += len(buf)
+            if offset == 0:
+                f.head = bytes(buf[:16])
             arr = np.frombuffer(buf, dtype=np.uint8)
-            offs, lens, end, bad = _frame(buf, arr)
+            offs, lens, end, bad, implausible, f.lost = _frame(buf, arr, f.lost)
             r.corrupt += bad
+            r.count("implausible_length", implausible)
             if offs.size:
                 self._ingest(r, buf, arr, offs, lens)
+            if end or bad:
+                r.changed = True
+                f.tail = (f.tail + bytes(buf[max(0, end - 16):end]))[-16:]
             offset += end
-            r.offsets[name] = offset
+            f.offset = offset
             if offset >= size:
                 break
-            if end == 0 or (offs.size == 0 and not bad):
+            if end == 0 or (offs.size == 0 and not bad and not implausible):
                 if len(buf) < want or want >= size:
                     break  # an incomplete record at the end of the file: retry next reload
                 want *= 2  # a record larger than the chunk
             else:
                 want = self.chunk_bytes
+
+    # -- decoding ------------------------------------------------------------------------------
 
     def _ingest(self, r, buf, arr, offs, lens):
         pieces = _Pieces()
