@@ -1,12 +1,19 @@
 """The ``tb_batch`` TensorBoard plugin: HTTP routes over the index (index.py) and the reductions
-(reduce.py). The API is specified in docs/http_api.md.
+(reduce.py, pyramid.py). The API is specified in docs/http_api.md.
 
 Data source: when TensorBoard has a log directory (``context.logdir``), the plugin reads the
 event files itself (lossless). With ``--logdir_spec`` (no single logdir) it falls back to
 TensorBoard's data provider with the largest downsample and reports "n of N" in responses.
+
+Serving (TensorBoard answers each request in a thread, all sharing one GIL): a background
+thread reloads the index and precomputes the heatmap pyramids; a request only reads the latest
+published snapshot, so new bytes, a huge or hostile file never hold a request up. Responses are
+encoded by orjson straight from numpy arrays, and the encoded bytes (and their gzip) are cached
+by what they were computed from (run, series identity and length, range, width, bins).
 """
 
-import json
+import collections
+import gzip
 import logging
 import math
 import mimetypes
@@ -14,8 +21,10 @@ import os
 import re
 import threading
 import time
+import weakref
 
 import numpy as np
+import orjson
 from werkzeug import wrappers
 
 from tensorboard import plugin_util
@@ -23,8 +32,10 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 
 from tb_batch_plugin import metadata as md
+from tb_batch_plugin import pyramid as pm
 from tb_batch_plugin import reduce as rd
-from tb_batch_plugin.index import SOURCES, DistributionSeries, LogdirIndex, ScalarSeries, SeriesInfo, UnknownKey
+from tb_batch_plugin.index import (SOURCES, DistributionSeries, LogdirIndex, ScalarSeries, SeriesInfo,
+                                   UnknownKey, release_freed_memory)
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +44,15 @@ DEFAULT_BINS = 32
 MAX_BINS = 256
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100000
-RELOAD_MIN_INTERVAL_S = 1.0
+RELOAD_MIN_INTERVAL_S = 1.0  # the background reload's period (also the provider source's)
+FIRST_SCAN_WAIT_S = 10.0  # a request waits at most this long for the very first reload
+TRIM_INTERVAL_S = 10.0  # give freed heap pages back to the OS at most this often
+CACHE_BYTES = 16 << 20  # encoded responses kept for repeated requests
 SAMPLED_DOWNSAMPLE = 10**9  # "everything the provider keeps"
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 _INT_RE = re.compile(r"^-?[0-9]{1,19}$")
 _INT64 = (-(2**63), 2**63 - 1)
+_GZIP_RE = re.compile(r"(?:^|,|\s)(?:(?:x-)?gzip|\*)(?!;q=0)(?:\s|,|$)")  # as TensorBoard's http_util
 
 # Served as static/index.js when the frontend has not been built.
 _MISSING_FRONTEND_JS = b"""export async function render() {
@@ -91,9 +106,56 @@ def num(x):
     return x if math.isfinite(x) else _nonfinite_name(x)
 
 
+def _nums(arr):
+    """A float array for orjson: the array itself, as float64 (orjson then writes each value as
+    Python's repr of the float64 would, e.g. a float32 value exactly), when every value is
+    finite; else the list of `floats`."""
+    a = np.asarray(arr)
+    if a.dtype != np.float64:
+        a = a.astype(np.float64)
+    if a.size and not np.isfinite(a).all():
+        return floats(a)
+    return np.ascontiguousarray(a)
+
+
+def _ints(arr):
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _dumps(obj):
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+class _Body:
+    """An encoded JSON response, and its gzip once a client asked for it."""
+
+    __slots__ = ("raw", "gz")
+
+    def __init__(self, raw):
+        self.raw, self.gz = raw, None
+
+    def gzipped(self):
+        if self.gz is None:
+            self.gz = gzip.compress(self.raw, compresslevel=1, mtime=0)
+        return self.gz
+
+
+_LOOPBACK = ("127.", "::1", "::ffff:127.")
+
+
+def _send(request, body, code=200):
+    """The response for `body`, gzipped when the client accepts it (as TensorBoard's own
+    responses are; level 1, once per cached body) unless the client is on this machine: over
+    the loopback, compressing costs both ends CPU and saves nothing."""
+    remote = not (request.remote_addr or "").startswith(_LOOPBACK)
+    if remote and len(body.raw) > 1024 and _GZIP_RE.search(request.headers.get("Accept-Encoding", "")):
+        return http_util.Respond(request, body.gzipped(), "application/json", code=code,
+                                 content_encoding="gzip")
+    return http_util.Respond(request, body.raw, "application/json", code=code)
+
+
 def _json(request, obj, code=200):
-    body = json.dumps(obj, allow_nan=False, separators=(",", ":"))
-    return http_util.Respond(request, body, "application/json", code=code)
+    return _send(request, _Body(_dumps(obj)), code)
 
 
 def _error(request, code, message, parameter=None):
@@ -101,6 +163,63 @@ def _error(request, code, message, parameter=None):
     if parameter is not None:
         obj["parameter"] = parameter
     return _json(request, obj, code=code)
+
+
+class _ResponseCache:
+    """Encoded responses by the key they were computed from, least recently used out first,
+    bounded in bytes. Keys name the content they derive from (a series' identity and length,
+    a snapshot version), so an entry is never stale, only unused."""
+
+    def __init__(self, max_bytes=CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self._items = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(body):
+        return len(body.raw) + (len(body.raw) // 3 if body.gz is None else len(body.gz))
+
+    def get(self, key):
+        if key is None:
+            return None
+        with self._lock:
+            body = self._items.get(key)
+            if body is not None:
+                self._items.move_to_end(key)
+            return body
+
+    def put(self, key, body):
+        if key is None or self._size(body) > self.max_bytes // 4:
+            return body
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= self._size(old)
+            self._items[key] = body
+            self._bytes += self._size(body)
+            while self._bytes > self.max_bytes and self._items:
+                _, b = self._items.popitem(last=False)
+                self._bytes -= self._size(b)
+        return body
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+def _tune_allocator():
+    """glibc: serve allocations of 256 KiB and more from their own mappings, returned to the OS
+    when freed. By default the threshold rises (up to 32 MiB) after big blocks are freed, and
+    then every request's arrays come from per-thread heaps that keep the memory (in a server
+    of 32 threads that was 1.5 GB never given back). No-op elsewhere."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 256 << 10)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,8 +412,19 @@ class _ProviderSource:
     def skipped(run):
         return {}
 
+    @staticmethod
+    def skipped_files(run):
+        return []
+
+    @staticmethod
+    def key(run, tag, kind, source=None):
+        return None  # not cached: TensorBoard's provider says nothing about what changed
+
     corrupt_records = 0
     source = "sampled"
+    loading = False
+    version = None
+    problems = ()
 
 
 def _subset(series, idx):
@@ -305,42 +435,28 @@ def _subset(series, idx):
 
 
 class _IndexSource:
+    """One request's view of the index: an IndexSnapshot (every read of the request sees the
+    same moment), plus what the routes ask of any source."""
+
     source = "index"
 
-    def __init__(self, index):
-        self._i = index
+    def __init__(self, snapshot, loading):
+        self._s = snapshot
+        self.loading = loading
 
-    def runs(self):
-        return self._i.runs()
-
-    def tags(self, run):
-        return self._i.tags(run)
-
-    def series(self, run):
-        return self._i.series(run)
-
-    def scalars(self, run, tag, source=None):
-        return self._i.scalars(run, tag, source)
+    def __getattr__(self, name):  # runs, series, scalars, skipped_files, version, ...
+        return getattr(self._s, name)
 
     def fits(self, run):
-        return self._i.markers(run, "fit").steps.tolist()
+        return self._s.markers(run, "fit").steps.tolist()
 
-    def evaluations(self, run):
-        return self._i.evaluations(run)
-
-    def skipped(self, run):
-        return self._i.skipped(run)
-
-    def distributions(self, run, tag):
-        return self._i.distributions(run, tag)
+    def key(self, run, tag, kind, source=None):
+        """What identifies the content of a series (for cache keys)."""
+        return self._s.series_key(run, tag, kind, source)
 
     @staticmethod
     def sampled(run, tag, kind, source=None):
         return None
-
-    @property
-    def corrupt_records(self):
-        return self._i.corrupt_records
 
 
 def _role(run, runs):
@@ -380,6 +496,30 @@ def _route(fn):
     return app
 
 
+def _reload_forever(plugin_ref, index):
+    """The background reload: reads new bytes and precomputes heatmap pyramids every
+    RELOAD_MIN_INTERVAL_S, off the request path. Ends when the plugin is gone."""
+    last_trim = time.monotonic()
+    while True:
+        plugin = plugin_ref()
+        if plugin is None:
+            return
+        try:
+            index.reload()
+            plugin._scanned.set()
+            plugin._precompute(index.snapshot())
+            if time.monotonic() - last_trim > TRIM_INTERVAL_S:
+                release_freed_memory()  # what requests' arrays left in the heaps
+                last_trim = time.monotonic()
+        except Exception:
+            logger.exception("tb_batch: reloading %s failed", index.logdir)
+        finally:
+            plugin._scanned.set()
+            plugin._precomputed.set()
+        del plugin
+        time.sleep(RELOAD_MIN_INTERVAL_S)
+
+
 class BatchesPlugin(base_plugin.TBPlugin):
     plugin_name = md.PLUGIN_NAME
 
@@ -388,11 +528,17 @@ class BatchesPlugin(base_plugin.TBPlugin):
         self._provider = getattr(context, "data_provider", None)
         logdir = getattr(context, "logdir", None) or ""
         self._index = LogdirIndex(logdir) if logdir else None
-        self._reload_lock = threading.Lock()
-        self._last_reload = 0.0
+        self._scanned = threading.Event()  # the first reload is done
+        self._precomputed = threading.Event()  # ... and the heatmap pyramids of what it read
+        self._pyramids = {}  # (run, tag) -> pyramid.HistogramPyramid
+        self._cache = _ResponseCache()
         self._spike_cache = {}
         self._provider_sources = {}  # experiment id -> (monotonic time made, _ProviderSource)
         self._static = self._static_table()
+        if self._index is not None:
+            _tune_allocator()
+            threading.Thread(target=_reload_forever, args=(weakref.ref(self), self._index),
+                             name="tb_batch-reload", daemon=True).start()
 
     # -- TensorBoard hooks ---------------------------------------------------------------------
 
@@ -420,20 +566,25 @@ class BatchesPlugin(base_plugin.TBPlugin):
 
     # -- sources -------------------------------------------------------------------------------
 
-    def _reload(self, force=False):
-        now = time.monotonic()
-        if not force and now - self._last_reload < RELOAD_MIN_INTERVAL_S:
-            return
-        with self._reload_lock:
-            if not force and time.monotonic() - self._last_reload < RELOAD_MIN_INTERVAL_S:
-                return
-            self._index.reload()
-            self._last_reload = time.monotonic()
+    def _precompute(self, snap):
+        """Extends the heatmap pyramid of every distribution series with its new steps (called
+        by the reload thread after each reload); drops those of series that are gone."""
+        pyramids = {}
+        for run in snap.runs():
+            for info in snap.series(run):
+                if info.kind != "distribution":
+                    continue
+                uid, generation, _ = snap.series_key(run, info.tag, "distribution")
+                p = self._pyramids.get((run, info.tag)) or pm.HistogramPyramid()
+                d = snap.distributions(run, info.tag)
+                p.update((uid, generation), *pm.distribution_columns(d.data, len(d.quantile_probs)))
+                pyramids[(run, info.tag)] = p
+        self._pyramids = pyramids
 
     def _source(self, request):
         if self._index is not None:
-            self._reload()
-            return _IndexSource(self._index)
+            self._scanned.wait(FIRST_SCAN_WAIT_S)
+            return _IndexSource(self._index.snapshot(), not self._precomputed.is_set())
         if self._provider is None:
             raise NotFound("no data source")
         # One source per experiment, re-listed at most once per RELOAD_MIN_INTERVAL_S (its
@@ -445,6 +596,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
             src = _ProviderSource(self._provider, plugin_util.context(environ), eid)
             self._provider_sources[eid] = (time.monotonic(), src)
         return src
+
 
     @staticmethod
     def _run(request, src):
@@ -491,46 +643,67 @@ class BatchesPlugin(base_plugin.TBPlugin):
     @_route
     def _serve_runs(self, request):
         src = self._source(request)
-        names = src.runs()
-        runs = []
-        for run in names:
-            tags = []
-            for i in src.series(run):
-                t = {"tag": i.tag, "kind": i.kind, "source": i.source, "provenance": i.provenance,
-                     "count": i.count, "first_step": i.first_step, "last_step": i.last_step}
-                if src.source == "sampled":
-                    t["sampled"] = src.sampled(run, i.tag, i.kind, i.source)
-                tags.append(t)
-            role, train_run = _role(run, names)
-            runs.append({"run": run, "tags": tags, "source": src.source, "role": role,
-                         "train_run": train_run, "fits": src.fits(run),
-                         "evaluations": src.evaluations(run), "skipped": src.skipped(run)})
-        return _json(request, {"runs": runs, "corrupt_records": src.corrupt_records})
+        key = ("runs", src.version, src.loading) if src.source == "index" else None
+        body = self._cache.get(key)
+        if body is None:
+            names = src.runs()
+            runs = []
+            for run in names:
+                tags = []
+                for i in src.series(run):
+                    t = {"tag": i.tag, "kind": i.kind, "source": i.source, "provenance": i.provenance,
+                         "count": i.count, "first_step": i.first_step, "last_step": i.last_step}
+                    if src.source == "sampled":
+                        t["sampled"] = src.sampled(run, i.tag, i.kind, i.source)
+                    tags.append(t)
+                role, train_run = _role(run, names)
+                runs.append({"run": run, "tags": tags, "source": src.source, "role": role,
+                             "train_run": train_run, "fits": src.fits(run),
+                             "evaluations": src.evaluations(run), "skipped": src.skipped(run),
+                             "skipped_files": src.skipped_files(run)})
+            body = self._cache.put(key, _Body(_dumps({
+                "runs": runs, "corrupt_records": src.corrupt_records, "loading": src.loading,
+                "problems": src.problems})))
+        return _send(request, body)
 
     @_route
     def _serve_series(self, request):
         src, run, tag, source, width, s, start, end, a, b = self._ranged(request, "scalar")
-        steps, values, walls = s.steps[a:b], s.values[a:b], s.wall_times[a:b]
-        count = int(steps.size)
-        if count > 4 * width:
-            idx = rd.m4(steps, values, start, end, width)
-            steps, values, walls = steps[idx], values[idx], walls[idx]
-            method = "m4"
-        else:
-            method = "raw"
-        return _json(request, {
-            "run": run, "tag": tag, "start": start, "end": end, "count": count,
-            "reduced": method != "raw", "method": method,
-            "steps": steps.tolist(), "values": floats(values), "wall_times": floats(walls),
-            "source": source, "sampled": src.sampled(run, tag, "scalar", source),
-        })
+        key = ("series", run, tag, source, src.key(run, tag, "scalar", source), start, end,
+               width) if src.source == "index" else None
+        body = self._cache.get(key)
+        if body is None:
+            steps, values, walls = s.steps[a:b], s.values[a:b], s.wall_times[a:b]
+            count = int(steps.size)
+            if count > 4 * width:
+                idx = rd.m4(steps, values, start, end, width)
+                steps, values, walls = steps[idx], values[idx], walls[idx]
+                method = "m4"
+            else:
+                method = "raw"
+            body = self._cache.put(key, _Body(_dumps({
+                "run": run, "tag": tag, "start": start, "end": end, "count": count,
+                "reduced": method != "raw", "method": method,
+                "steps": _ints(steps), "values": _nums(values), "wall_times": _nums(walls),
+                "source": source, "sampled": src.sampled(run, tag, "scalar", source),
+            })))
+        return _send(request, body)
 
     @_route
     def _serve_distribution(self, request):
         src, run, tag, source, width, d, start, end, a, b = self._ranged(request, "distribution")
         bins = _int(request, "bins", required=False, lo=1, hi=MAX_BINS, default=DEFAULT_BINS)
+        ident = src.key(run, tag, "distribution") if src.source == "index" else None
+        key = ("distribution", run, tag, ident, start, end, width, bins) if ident else None
+        body = self._cache.get(key)
+        if body is None:
+            body = self._cache.put(key, _Body(_dumps(self._distribution(
+                src, run, tag, width, d, start, end, a, b, bins, ident))))
+        return _send(request, body)
+
+    def _distribution(self, src, run, tag, width, d, start, end, a, b, bins, ident):
         steps = d.steps[a:b]
-        data = d.data[a:b]
+        data = d.data[a:b]  # column-major from the index: each field of the range is contiguous
         n = int(steps.size)
         qp = d.quantile_probs
         Q = len(qp)
@@ -550,18 +723,28 @@ class BatchesPlugin(base_plugin.TBPlugin):
             out_steps = step_ends = steps
             omin, omax, omean, oq = vmin, vmax, mean, quant.T
             method = "raw"
-        edges, counts = rd.heatmap(vmin, vmax, hist, seg, bins) if n else (
-            np.full(bins + 1, np.nan), np.zeros((0, bins)))
-        return _json(request, {
+        counts = None
+        if n and method == "bands" and ident is not None:
+            p = self._pyramids.get((run, tag))
+            if p is not None:
+                edges = rd.heatmap_edges(vmin, vmax, bins)
+                all_min, all_max, all_hist = pm.distribution_columns(d.data, Q)
+                counts = p.heatmap(ident[:2], a, b, a + seg, edges,
+                                   lambda idx: (all_min[idx], all_max[idx], all_hist[idx]))
+        if counts is None:
+            edges, counts = rd.heatmap(vmin, vmax, hist, seg, bins) if n else (
+                np.full(bins + 1, np.nan), np.zeros((0, bins)))
+        return {
             "run": run, "tag": tag, "start": start, "end": end, "count": n,
             "reduced": method != "raw", "method": method,
             "quantile_probs": qp.tolist(),
-            "steps": out_steps.tolist(), "step_ends": step_ends.tolist(),
-            "min": floats(omin), "max": floats(omax), "mean": floats(omean),
-            "quantiles": [floats(row) for row in oq],
-            "heatmap": {"edges": floats(edges), "counts": counts.tolist()},
+            "steps": _ints(out_steps), "step_ends": _ints(step_ends),
+            "min": _nums(omin), "max": _nums(omax), "mean": _nums(omean),
+            "quantiles": _nums(oq),
+            # float32: a count is an estimate of where mass lies (spread within bins)
+            "heatmap": {"edges": _nums(edges), "counts": np.ascontiguousarray(counts, dtype=np.float32)},
             "sampled": src.sampled(run, tag, "distribution"),
-        })
+        }
 
     @_route
     def _serve_step(self, request):
@@ -743,45 +926,56 @@ def _fmt_p(p):
     return ("%.6g" % p)
 
 
-def _csv_cell_list(a):
-    return [repr(x) for x in np.asarray(a, dtype=np.float64).tolist()]
+# Export: cells encoded by orjson from numpy slices (C speed; chunks small enough that a long
+# export shares the GIL with other requests).
+_EXPORT_CHUNK = 8192
+_NONFINITE_CSV = {"NaN": b"nan", "Infinity": b"inf", "-Infinity": b"-inf"}
 
 
-def _csv_chunks(steps, walls, cols, chunk=20000):
+def _int_cells(a):
+    return orjson.dumps(_ints(a), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",") if len(a) else []
+
+
+def _float_cells(a):
+    """CSV cells of floats: the shortest text that reads back as the same float64 (as Python's
+    repr), non-finite values as nan, inf, -inf."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if not a.size:
+        return []
+    cells = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+    for i in np.flatnonzero(~np.isfinite(a)).tolist():
+        cells[i] = _NONFINITE_CSV[_nonfinite_name(float(a[i]))]
+    return cells
+
+
+def _csv_chunks(steps, walls, cols, chunk=_EXPORT_CHUNK):
     yield ("step,wall_time," + ",".join(n for n, _ in cols) + "\n").encode()
     n = len(steps)
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
-        parts = [[str(x) for x in steps[a:b].tolist()], _csv_cell_list(walls[a:b])]
-        parts += [_csv_cell_list(c[a:b]) for _, c in cols]
-        yield ("\n".join(",".join(row) for row in zip(*parts)) + "\n").encode()
+        parts = [_int_cells(steps[a:b]), _float_cells(walls[a:b])] + [_float_cells(c[a:b]) for _, c in cols]
+        yield b"\n".join(map(b",".join, zip(*parts))) + b"\n"
 
 
-def _json_array_chunks(values, is_int=False, chunk=50000):
-    yield "["
+def _json_array_chunks(values, is_int=False, chunk=_EXPORT_CHUNK):
+    yield b"["
     n = len(values)
     for a in range(0, n, chunk):
         part = values[a:a + chunk]
-        items = part.tolist() if is_int else floats(part)
-        s = json.dumps(items, allow_nan=False, separators=(",", ":"))[1:-1]
-        yield ("," if a else "") + s
-    yield "]"
+        yield (b"," if a else b"") + _dumps(_ints(part) if is_int else _nums(part))[1:-1]
+    yield b"]"
 
 
 def _json_chunks(steps, walls, cols, kind):
-    def gen():
-        yield '{"steps":'
-        yield from _json_array_chunks(steps, is_int=True)
-        yield ',"wall_times":'
-        yield from _json_array_chunks(walls)
-        if kind == "scalar":
-            yield ',"values":'
-            yield from _json_array_chunks(cols[0][1])
-        else:
-            for name, c in cols:
-                yield ",%s:" % json.dumps(name)
-                yield from _json_array_chunks(c)
-        yield "}"
-
-    for s in gen():
-        yield s.encode()
+    yield b'{"steps":'
+    yield from _json_array_chunks(steps, is_int=True)
+    yield b',"wall_times":'
+    yield from _json_array_chunks(walls)
+    if kind == "scalar":
+        yield b',"values":'
+        yield from _json_array_chunks(cols[0][1])
+    else:
+        for name, c in cols:
+            yield b"," + _dumps(name) + b":"
+            yield from _json_array_chunks(c)
+    yield b"}"

@@ -86,14 +86,15 @@ def m4(steps, values, start, end, width):
     n = steps.size
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    col = columns(steps, start, end, width)
     values = np.asarray(values)
     finite = np.isfinite(values)
     keep = []
     fi = np.flatnonzero(finite) if not finite.all() else None
-    if fi is None:
-        fv, fcol, base = values, col, None
+    if fi is None:  # every value finite: columns by binary search, no per-point column
+        col = None
+        fv, fcol, base = values, None, None
     else:
+        col = columns(steps, start, end, width)
         fv, fcol, base = values[fi], col[fi], fi
     if fv.size:
         seg = _bounds(steps, start, end, width) if base is None else _segments(fcol)
@@ -117,8 +118,7 @@ def bands(steps, quantiles, quantile_probs, vmin, vmax, mean, finite_count, star
 
     Returns dict with steps (first step of each column), step_ends, min, max, mean,
     quantiles (Q, C) and the segment starts (for the heatmap)."""
-    col = columns(steps, start, end, width)
-    seg = _segments(col)
+    seg = _bounds(steps, start, end, width)
     seg_end = np.concatenate([seg[1:], [steps.size]]) if seg.size else seg
     q = np.empty((len(quantile_probs), seg.size))
     for i, p in enumerate(quantile_probs):
@@ -127,15 +127,21 @@ def bands(steps, quantiles, quantile_probs, vmin, vmax, mean, finite_count, star
             q[i] = np.fmin.reduceat(x, seg)
         elif p > 0.5:
             q[i] = np.fmax.reduceat(x, seg)
+        elif not np.isnan(x).any():  # the usual case, same result as below
+            q[i] = np.add.reduceat(x, seg) / (seg_end - seg)
         else:
             ok = ~np.isnan(x)
             s = np.add.reduceat(np.where(ok, x, 0.0), seg)
             c = np.add.reduceat(ok.astype(np.float64), seg)
             with np.errstate(invalid="ignore", divide="ignore"):
                 q[i] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
-    w = np.where(np.isfinite(mean), finite_count, 0.0)
+    if np.isfinite(mean).all():  # the usual case, same result as below
+        w = finite_count
+        sm = np.add.reduceat(mean * w, seg)
+    else:
+        w = np.where(np.isfinite(mean), finite_count, 0.0)
+        sm = np.add.reduceat(np.where(w > 0, mean * w, 0.0), seg)
     sw = np.add.reduceat(w, seg)
-    sm = np.add.reduceat(np.where(w > 0, mean * w, 0.0), seg)
     with np.errstate(invalid="ignore", divide="ignore"):
         cmean = np.where(sw > 0, sm / np.where(sw > 0, sw, 1.0), np.nan)
     return {
@@ -145,44 +151,77 @@ def bands(steps, quantiles, quantile_probs, vmin, vmax, mean, finite_count, star
     }
 
 
+def rebin(lo, hi, hist, edges):
+    """Mass of each row's histogram on equal-width bins `edges` (common (bins+1,), or (rows,
+    bins+1) per row): row i has hist[i] (counts in B equal-width bins over [lo[i], hi[i]]), whose
+    mass is spread uniformly over each bin's extent (a point mass at lo[i] when lo[i] == hi[i];
+    nothing for a row without a finite range). Returns (rows, bins)."""
+    n, b = hist.shape
+    per_row = edges.ndim == 2
+    bins = edges.shape[-1] - 1
+    out = np.zeros((n, bins))
+    fin = np.isfinite(lo) & np.isfinite(hi)
+    wide = np.flatnonzero(fin & (hi > lo))
+    if wide.size:
+        hw = np.asarray(hist[wide], dtype=np.float64)
+        hw[~np.isfinite(hw)] = 0.0
+        cum = np.zeros((wide.size, b + 1))
+        np.cumsum(hw, axis=1, out=cum[:, 1:])
+        mn, mx = lo[wide], hi[wide]
+        e = edges[wide] if per_row else edges[None, :]
+        t = (e - mn[:, None]) / (mx - mn)[:, None] * b
+        np.clip(t, 0.0, float(b), out=t)
+        k = np.minimum(t.astype(np.intp), b - 1)  # t >= 0: truncation is the floor
+        frac = t - k
+        rows = np.arange(wide.size)[:, None]
+        cdf = cum.ravel()[k + rows * (b + 1)] + frac * hw.ravel()[k + rows * b]
+        out[wide] = np.diff(cdf, axis=1)
+    point = np.flatnonzero(fin & (hi == lo))
+    if point.size:
+        e0 = edges[point, 0] if per_row else edges[0]
+        span = (edges[point, -1] if per_row else edges[-1]) - e0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            j = np.where(span > 0, np.floor((lo[point] - e0) / np.where(span > 0, span, 1.0) * bins), 0.0)
+        j = np.clip(np.nan_to_num(j), 0, bins - 1).astype(np.int64)
+        h = np.asarray(hist[point], dtype=np.float64)
+        out[point, j] = np.where(np.isfinite(h), h, 0.0).sum(axis=1)
+    return out
+
+
+def heatmap_edges(vmin, vmax, bins):
+    """`bins` + 1 equal-width edges over the finite min..max of the steps (all NaN without one)."""
+    lo, hi = np.fmin.reduce(vmin) if vmin.size else np.nan, np.fmax.reduce(vmax) if vmax.size else np.nan
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        fin = np.isfinite(vmin) & np.isfinite(vmax)
+        if not fin.any():
+            return np.full(bins + 1, np.nan)
+        lo, hi = vmin[fin].min(), vmax[fin].max()
+    return np.linspace(float(lo), float(hi), bins + 1)
+
+
 def heatmap(vmin, vmax, hist, segments, bins):
     """Re-bins each step's histogram (B equal-width bins over [vmin, vmax] of that step) onto
     `bins` common equal-width bins over the finite range of all steps, spreading a bin's mass
     uniformly over its extent, and sums per segment (column). Returns (edges, counts (C, bins))."""
-    n, b = hist.shape
+    n = hist.shape[0]
     nseg = segments.size
-    fin = np.isfinite(vmin) & np.isfinite(vmax)
-    if not fin.any():
-        return np.full(bins + 1, np.nan), np.zeros((nseg, bins))
-    lo, hi = float(vmin[fin].min()), float(vmax[fin].max())
-    edges = np.linspace(lo, hi, bins + 1)
+    edges = heatmap_edges(vmin, vmax, bins)
     out = np.zeros((nseg, bins))
+    if not np.isfinite(edges[0]):
+        return edges, out
     seg_id = np.repeat(np.arange(nseg), np.diff(np.concatenate([segments, [n]])))
-    rows_per = max(1, (1 << 21) // (bins + b + 2))
+    rows_per = max(1, (1 << 21) // (bins + hist.shape[1] + 2))
     for a in range(0, n, rows_per):
         z = slice(a, min(n, a + rows_per))
-        mn, mx, h, sid, f = vmin[z], vmax[z], hist[z], seg_id[z], fin[z]
-        h = np.where(np.isfinite(h), h, 0.0)
-        counts = np.zeros((h.shape[0], bins))
-        wide = f & (mx > mn)
-        if wide.any():
-            hw = h[wide]
-            cum = np.concatenate([np.zeros((hw.shape[0], 1)), np.cumsum(hw, axis=1)], axis=1)
-            t = (edges[None, :] - mn[wide, None]) / (mx[wide] - mn[wide])[:, None] * b
-            t = np.clip(t, 0.0, float(b))
-            k = np.minimum(np.floor(t).astype(np.int64), b - 1)
-            frac = t - k
-            r = np.arange(hw.shape[0])[:, None]
-            cdf = cum[r, k] + frac * hw[r, k]
-            counts[wide] = np.diff(cdf, axis=1)
-        point = f & (mx == mn)
-        if point.any():
-            span = hi - lo
-            j = np.zeros(int(point.sum()), dtype=np.int64) if span <= 0 else np.clip(
-                np.floor((mn[point] - lo) / span * bins).astype(np.int64), 0, bins - 1)
-            counts[np.flatnonzero(point), j] = h[point].sum(axis=1)
-        np.add.at(out, sid, counts)
+        add_rows(out, seg_id[z], rebin(vmin[z], vmax[z], hist[z], edges))
     return edges, out
+
+
+def add_rows(out, ids, rows):
+    """out[ids[i]] += rows[i] (ids non-decreasing)."""
+    if ids.size:
+        seg = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1])
+        out[ids[seg]] += np.add.reduceat(rows, seg, axis=0)
 
 
 def _window_stats(x, w):

@@ -96,13 +96,16 @@ sys.stdin.read()
 
 
 class TensorBoardProcess:
-    def __init__(self, logdir, load_fast, logdir_spec=None):
-        """logdir_spec: e.g. "name:/path" to start with --logdir_spec instead of --logdir."""
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests"),
+    def __init__(self, logdir, load_fast, logdir_spec=None, prefix=(), code=REPO):
+        """load_fast: True, False or "auto"; logdir_spec: e.g. "name:/path" to start with
+        --logdir_spec instead of --logdir; prefix: a command the server runs under (e.g. setpriv
+        dropping capabilities); code: the directory tb_batch_plugin is imported from."""
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([code, os.path.join(REPO, "tests"),
                                                             os.environ.get("PYTHONPATH", "")]),
                    CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+        fast = load_fast if isinstance(load_fast, str) else "true" if load_fast else "false"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, logdir_spec or str(logdir), "true" if load_fast else "false",
+            [*prefix, sys.executable, "-c", _SERVER, logdir_spec or str(logdir), fast,
              "--logdir_spec" if logdir_spec else "--logdir"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
         line = self.proc.stdout.readline().strip()

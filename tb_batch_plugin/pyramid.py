@@ -1,0 +1,353 @@
+"""Block histograms of a distribution series, so that the heatmap of a zoomed-out range costs
+what its pixels cost, not what its steps cost.
+
+Re-binning one step's histogram onto the heatmap's bins (reduce.rebin) takes a few microseconds;
+a million steps take seconds. Here the steps are aggregated once, off the request path, into
+blocks of K = 4, 16, 64, ... consecutive steps (level 1, 2, 3, ...). A block's histogram lives
+on an *aligned* grid: G bins of width w = 2**e starting at o * w (o, e integers, e the smallest
+that fits the block's finite min..max into G bins). Aligned grids nest, so merging blocks onto a
+coarser aligned grid is exact (a bin index shift, no re-binning); only level 1 re-bins each step
+(onto its block's grid, spreading a bin's mass uniformly over its extent, as reduce.rebin does).
+
+A heatmap query over the step range [a, b) with C pixel columns:
+
+* the column's steps are decomposed into the largest aligned blocks inside the column (at most
+  three per level at each end, like a segment tree); steps at the column's ends that fill no
+  4-step block share the level-1 block they belong to with the neighbouring column, by step
+  count (its histogram times the fraction of its steps that lie in the column);
+* every block's histogram is added, by index shift, onto one aligned grid of GQ bins spanning the
+  range's finite min..max (the same grid for all columns);
+* that grid is mapped onto the requested equal-width bins with one matrix product.
+
+So a column's heatmap holds exactly its steps' mass (for steps of equal count), placed at the
+resolution of GQ bins over the range; only steps within 3 of a column boundary may be averaged
+with up to 3 steps of the neighbouring column. Ranges of few steps per column are re-binned
+exactly, step by step (``HistogramPyramid.heatmap`` returns None and reduce.heatmap is used).
+"""
+
+import threading
+
+import numpy as np
+
+from tb_batch_plugin import metadata as md
+from tb_batch_plugin import reduce as rd
+
+G = 32  # bins of a block's aligned grid
+GQ = 128  # bins of the query's aligned grid
+FANOUT = 4
+MIN_STEPS_PER_COLUMN = FANOUT  # fewer: the exact per-step heatmap
+
+
+def _aligned(lo, hi, bins):
+    """(e, o) of the smallest aligned grid (width 2**e from o * 2**e) holding [lo, hi] in `bins`
+    bins; lo == hi gives a fine grid around the point. Arrays of finite lo <= hi."""
+    span = hi - lo
+    mag = np.maximum(np.abs(lo), np.abs(hi))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = np.where(span > 0, np.ceil(np.log2(span / (bins - 1))), np.frexp(mag)[1] - 40.0)
+    e = np.where(np.isfinite(e), e, 0.0)
+    # No finer than 2**-50 of the values' magnitude: o stays an exact integer in a float64.
+    e = np.clip(np.maximum(e, np.frexp(mag)[1] - 50.0), -1070, 1020)
+    o = np.floor(np.ldexp(lo, -e.astype(np.int64)))
+    top = np.floor(np.ldexp(hi, -e.astype(np.int64)))
+    grow = top - o > bins - 1  # rounding: one more doubling always fits
+    e = np.where(grow, e + 1, e)
+    o = np.where(grow, np.floor(np.ldexp(lo, -e.astype(np.int64))), o)
+    return e.astype(np.int64), o
+
+
+class _Level:
+    """Append-only columns of one level's blocks; a reader takes views of the first ``n``."""
+
+    def __init__(self):
+        self.n = 0
+        self.lo = np.zeros(0)
+        self.hi = np.zeros(0)
+        self.e = np.zeros(0, np.int64)
+        self.o = np.zeros(0)
+        self.hist = np.zeros((0, G), np.float32)
+
+    def extend(self, lo, hi, e, o, hist):
+        k = lo.size
+        need = self.n + k
+        if need > self.lo.size:
+            cap = max(need, self.n + self.n // 2 + 256)
+            for name in ("lo", "hi", "e", "o", "hist"):
+                old = getattr(self, name)
+                new = np.empty((cap,) + old.shape[1:], old.dtype)
+                new[:self.n] = old[:self.n]
+                setattr(self, name, new)
+        s = slice(self.n, need)
+        self.lo[s], self.hi[s], self.e[s], self.o[s], self.hist[s] = lo, hi, e, o, hist
+        self.n = need
+        return need  # the caller publishes the new count
+
+
+def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weights=None):
+    """(flat indices, masses) that add each row's aligned histogram onto the aligned grid
+    (target_e, target_o) of `nbins` bins, at flat index row_ids * nbins + bin. Onto a grid
+    coarser by d doublings a bin moves by a shift (exact); onto one finer by a doubling (the
+    query grid can be) its mass is split in halves; a row whose grid is more than 62 doublings
+    finer (its values are equal at the target's resolution) goes whole to the bin of its lo.
+    Bins past the target grid's ends (mass of steps just outside a query range) go to its end
+    bins."""
+    d = target_e - rows_e
+    h = hist.astype(np.float64)
+    if weights is not None:
+        h *= weights[:, None]
+    j = np.arange(G, dtype=np.int64)[None, :]
+    first = row_ids.astype(np.int64) * nbins  # flat index of each row's bin 0
+    tgt_o = target_o.astype(np.int64)
+
+    def place(sel, t):
+        t -= tgt_o[sel][:, None] if t.ndim == 2 else tgt_o[sel]
+        np.clip(t, 0, nbins - 1, out=t)
+        t += first[sel][:, None] if t.ndim == 2 else first[sel]
+        return t.ravel()
+
+    coarse = (d >= 0) & (d <= 62)
+    if coarse.all():  # the usual case: no row selection
+        t = rows_o.astype(np.int64)[:, None] + j
+        np.right_shift(t, d[:, None], out=t)
+        return place(slice(None), t), h.ravel()
+    idx, mass = [], []
+    c = np.flatnonzero(coarse)
+    if c.size:
+        t = rows_o[c].astype(np.int64)[:, None] + j
+        np.right_shift(t, d[c][:, None], out=t)
+        idx.append(place(c, t))
+        mass.append(h[c].ravel())
+    for k in np.unique(-d[d < 0]).tolist():  # a finer target: each bin splits into 2**k
+        fine = np.flatnonzero(d == -k)
+        base = (rows_o[fine].astype(np.int64)[:, None] + j) << k
+        for part in range(1 << k):
+            idx.append(place(fine, base + part))
+            mass.append(h[fine].ravel() / (1 << k))
+    far = np.flatnonzero(d > 62)
+    if far.size:
+        idx.append(place(far, np.floor(np.ldexp(lo[far], -target_e[far])).astype(np.int64)))
+        mass.append(h[far].sum(axis=1))
+    return np.concatenate(idx), np.concatenate(mass)
+
+
+class HistogramPyramid:
+    """The block histograms of one distribution series (see the module docstring). ``update``
+    (the reload thread) extends it with the series' new steps; ``heatmap`` (requests) reads the
+    published levels, never waiting for an update."""
+
+    def __init__(self):
+        self._lock = threading.Lock()  # one updater at a time
+        self._ident = None  # (store id, generation) of the series it aggregates
+        self._levels = []
+        self._published = (None, (), [])  # (ident, block counts per level, levels)
+
+    def update(self, ident, vmin, vmax, hist):
+        """Aggregates the complete blocks of the series (arrays over all its steps); `ident`
+        identifies the content (same ident: the same steps, maybe more of them)."""
+        with self._lock:
+            if ident != self._ident:
+                self._ident, self._levels = ident, []
+                self._published = (None, (), self._levels)
+            counts = list(self._published[1])
+            n_below = vmin.size
+            level = 0
+            while n_below >= FANOUT:
+                if level == len(self._levels):
+                    self._levels.append(_Level())
+                    counts.append(0)
+                lv = self._levels[level]
+                done = counts[level]
+                new = n_below // FANOUT - done
+                if new > 0:
+                    a, b = done * FANOUT, (done + new) * FANOUT
+                    if level == 0:
+                        args = self._from_steps(vmin[a:b], vmax[a:b], hist[a:b])
+                    else:
+                        args = self._from_blocks(self._levels[level - 1], a, b)
+                    counts[level] = lv.extend(*args)
+                n_below = counts[level]
+                level += 1
+            self._published = (ident, tuple(counts), self._levels)
+
+    @staticmethod
+    def _block_range(lo, hi):
+        """Finite min and max of each group of FANOUT rows (NaN where none is finite)."""
+        lo = np.fmin.reduce(lo.reshape(-1, FANOUT), axis=1)
+        hi = np.fmax.reduce(hi.reshape(-1, FANOUT), axis=1)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), ok
+
+    def _from_steps(self, vmin, vmax, hist):
+        m = vmin.size // FANOUT
+        lo, hi, ok = self._block_range(vmin, vmax)
+        e, o = _aligned(np.where(ok, lo, 0.0), np.where(ok, hi, 0.0), G)
+        edges = np.ldexp((o[:, None] + np.arange(G + 1)[None, :]), e[:, None])
+        rows = rd.rebin(vmin, vmax, hist, np.repeat(edges, FANOUT, axis=0))
+        out = rows.reshape(m, FANOUT, G).sum(axis=1)
+        # A point-mass block (lo == hi): rebin put each step's mass in bin 0 of its own edges.
+        return lo, hi, e, o, out.astype(np.float32)
+
+    def _from_blocks(self, child, a, b):
+        m = (b - a) // FANOUT
+        clo, chi = child.lo[a:b], child.hi[a:b]
+        lo, hi, ok = self._block_range(clo, chi)
+        e, o = _aligned(np.where(ok, lo, 0.0), np.where(ok, hi, 0.0), G)
+        parent = np.repeat(np.arange(m), FANOUT)
+        live = np.isfinite(clo)
+        idx, mass = _coarsen(child.e[a:b][live], child.o[a:b][live], child.hist[a:b][live], clo[live],
+                             e[parent[live]], o[parent[live]], G, parent[live])
+        out = np.bincount(idx, weights=mass, minlength=m * G).reshape(m, G)
+        return lo, hi, e, o, out.astype(np.float32)
+
+    def covered(self):
+        """Steps aggregated into level-1 blocks, and the series ident they belong to."""
+        ident, counts, _ = self._published
+        return (counts[0] * FANOUT if counts else 0), ident
+
+    def heatmap(self, ident, a, b, col_starts, edges, rows):
+        """Counts (C, bins) of the heatmap of steps [a, b) with columns starting at the absolute
+        step indices `col_starts` (the first is a), on the equal-width `edges`; None when the
+        range has too few steps per column or the pyramid is not of this series.
+        `rows(idx)` gives (vmin, vmax, hist) of the steps at indices `idx` (those not aggregated
+        yet, and those that share a block with a neighbouring column)."""
+        pub_ident, counts, levels = self._published
+        C = col_starts.size
+        if pub_ident != ident or not counts or (b - a) < MIN_STEPS_PER_COLUMN * C:
+            return None
+        bins = edges.size - 1
+        lo, hi = float(edges[0]), float(edges[-1])
+        out = np.zeros((C, bins))
+        starts = col_starts.astype(np.int64)
+        ends = np.append(starts[1:], b).astype(np.int64)
+        # Steps after the last complete level-1 block: exactly, step by step.
+        covered = counts[0] * FANOUT
+        if b > covered:
+            i = max(a, covered)
+            vmin, vmax, hist = rows(np.arange(i, b))
+            ids = np.searchsorted(starts, np.arange(i, b), side="right") - 1
+            rd.add_rows(out, ids, rd.rebin(vmin, vmax, hist, edges))
+            ends = np.minimum(ends, covered)
+            starts = np.minimum(starts, ends)
+        if not hi > lo:  # every finite value equal: all mass in the first bin
+            e_q, o_q = _aligned(np.array([lo]), np.array([lo]), GQ)
+        else:
+            e_q, o_q = _aligned(np.array([lo]), np.array([hi]), GQ)
+        e_q, o_q = int(e_q[0]), float(o_q[0])
+        spc = (b - a) / C
+        top = max(1, min(len(counts), int(np.log(max(spc, 1)) / np.log(FANOUT))))
+        grids = {}  # k -> the columns' histograms on the query grid coarsened k times
+
+        def add(level, blocks, cols, weights=None):
+            if not blocks.size:
+                return
+            lv = levels[level - 1]
+            live = np.isfinite(lv.lo[blocks])
+            if not live.all():
+                blocks, cols = blocks[live], cols[live]
+                weights = None if weights is None else weights[live]
+            if not blocks.size:
+                return
+            e = lv.e[blocks]
+            # A block whose grid is coarser than the query grid (it spans most of the range) goes
+            # onto the query grid coarsened as often (up to twice): no bin is split.
+            ks = np.clip(e - e_q, 0, 2)
+            for k in np.unique(ks).tolist():
+                sel = slice(None) if ks.size and (ks == k).all() else np.flatnonzero(ks == k)
+                nb, to = _coarser(o_q, k)
+                n = e[sel].size
+                idx, mass = _coarsen(e[sel], lv.o[blocks[sel]], lv.hist[blocks[sel]], lv.lo[blocks[sel]],
+                                     np.full(n, e_q + k), np.full(n, to), nb, cols[sel],
+                                     None if weights is None else weights[sel])
+                if k not in grids:
+                    grids[k] = np.zeros(C * nb)
+                np.add.at(grids[k], idx, mass)
+
+        cols = np.arange(C)
+        upper_lo = upper_hi = None
+        for level in range(top, 0, -1):
+            K = FANOUT ** level
+            nb = counts[level - 1]
+            lo_b = np.minimum(-(-starts // K), nb)
+            hi_b = np.minimum(ends // K, nb)
+            hi_b = np.maximum(hi_b, lo_b)
+            if upper_lo is None:
+                parts = [(lo_b, hi_b)]
+            else:
+                has = upper_hi > upper_lo
+                left_end = np.where(has, np.minimum(hi_b, upper_lo * FANOUT), hi_b)
+                right_start = np.where(has, np.maximum(lo_b, upper_hi * FANOUT), hi_b)
+                parts = [(lo_b, left_end), (right_start, hi_b)]
+            for p, q in parts:
+                n = np.maximum(q - p, 0)
+                if n.sum():
+                    owner = np.repeat(cols, n)
+                    first = np.repeat(p - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+                    add(level, first + np.arange(int(n.sum())), owner)
+            upper_lo, upper_hi = lo_b, hi_b
+        # Steps of a column outside its 4-step blocks: a share of the block they are in.
+        full_lo, full_hi = upper_lo * FANOUT, upper_hi * FANOUT
+        has = upper_hi > upper_lo
+        for p, q in ((starts, np.where(has, full_lo, ends)), (np.where(has, full_hi, ends), ends)):
+            rest = q > p
+            if not rest.any():
+                continue
+            c = np.flatnonzero(rest)
+            p, q = p[c], q[c]
+            first_blk, last_blk = p // FANOUT, (q - 1) // FANOUT
+            nblk = last_blk - first_blk + 1
+            owner = np.repeat(c, nblk)
+            blk = np.repeat(first_blk - np.concatenate([[0], np.cumsum(nblk)[:-1]]), nblk) + np.arange(int(nblk.sum()))
+            pp, qq = np.repeat(p, nblk), np.repeat(q, nblk)
+            first_step = np.maximum(pp, blk * FANOUT)
+            inside = np.minimum(qq, (blk + 1) * FANOUT) - first_step
+            # The share: the mass of the column's steps in the block over the block's mass.
+            offsets = np.concatenate([[0], np.cumsum(inside)[:-1]])
+            steps = np.repeat(first_step - offsets, inside) + np.arange(int(inside.sum()))
+            mass = np.add.reduceat(_mass(*rows(steps)), offsets)
+            block = levels[0].hist[blk].sum(axis=1, dtype=np.float64)
+            add(1, blk, owner, np.where(block > 0, mass / np.where(block > 0, block, 1.0), 0.0))
+        for k, g in grids.items():
+            nb, to = _coarser(o_q, k)
+            out += g.reshape(C, nb) @ _overlap(e_q + k, to, nb, edges)
+        return out
+
+
+def _mass(vmin, vmax, hist):
+    """The mass each step's histogram puts on the heatmap (reduce.rebin's rule: its finite counts,
+    none without a finite range)."""
+    h = np.where(np.isfinite(hist), hist, 0.0).sum(axis=1)
+    return np.where(np.isfinite(vmin) & np.isfinite(vmax), h, 0.0)
+
+
+def _coarser(o, k):
+    """(bins, origin) of the query grid (GQ bins from o) coarsened k times (one more bin: the
+    coarser bins need not start where the query grid starts)."""
+    return (GQ >> k) + 1, float(np.floor(o / (1 << k)))
+
+
+def _overlap(e, o, nbins, edges):
+    """(nbins, bins) matrix: the share of the mass of aligned bin g (width 2**e from (o + g) * 2**e)
+    that falls in each equal-width bin of `edges`, spread uniformly over the bin's part inside
+    [edges[0], edges[-1]] (the values lie inside; the aligned grid overhangs them). A zero-width
+    `edges` (every value equal) takes everything in its first bin."""
+    bins = edges.size - 1
+    m = np.zeros((nbins, bins))
+    e0, e1 = float(edges[0]), float(edges[-1])
+    if not e1 > e0:
+        m[:, 0] = 1.0
+        return m
+    g = np.ldexp(o + np.arange(nbins + 1, dtype=np.float64), e)
+    glo, ghi = np.clip(g[:-1], e0, e1), np.clip(g[1:], e0, e1)
+    width = ghi - glo
+    inter = np.clip(np.minimum(ghi[:, None], edges[None, 1:]) - np.maximum(glo[:, None], edges[None, :-1]), 0.0, None)
+    ok = width > 0
+    m[ok] = inter[ok] / width[ok, None]
+    m[~ok & (g[1:] <= e0), 0] = 1.0
+    m[~ok & (g[:-1] >= e1), -1] = 1.0
+    return m
+
+
+def distribution_columns(data, quantile_count):
+    """(vmin, vmax, hist) column views of a distribution series' (N, 8+Q+B) data."""
+    h0 = md.HEADER_LENGTH + quantile_count
+    return data[:, md.MIN], data[:, md.MAX], data[:, h0:]
