@@ -1,0 +1,518 @@
+"""Serving benchmark: the plugin inside a real `tensorboard` (TensorBoard's threaded werkzeug
+server), driven over HTTP from separate client processes, for this tree's code and, with
+--baseline REV, the code of a git revision, in the same run on the same files.
+
+Phases (each code version gets a fresh TensorBoard per phase):
+
+* single: one client, one run of 1,000,000 steps (a scalar and a distribution): latency of
+  `series` and `distribution` at width 2000 over the full range (first request, and repeated),
+  and over 20 random zoomed ranges (each asked once).
+* load: 10 runs x 200,000 steps (two scalars and a distribution each); 32 clients in 4 processes
+  for --seconds, each repeating what a tab does: `runs`, every run's series of both scalars at
+  full range, two distributions, ten `step` look-ups (hover), five zooms (series of three runs
+  over a random range), a zoomed distribution and one `anomalies`; widths 600..2000, bins 32,
+  Accept-Encoding gzip as a browser. Then the same with one more client downloading a
+  full-resolution CSV export in a loop: the others' p99 with it / without it.
+* memory: 10 runs x 1,000,000 scalar steps moved into the logdir of a running TensorBoard: its
+  RSS (/proc/PID/status VmRSS, what `ps` shows) growth per point after indexing, the peak during
+  a load phase on them, and after it.
+* files: how long `runs` takes with a 1 GiB zero-filled event file and with a FIFO in the logdir
+  (this tree only: the baseline blocks on a FIFO), and the in-process skip rate of zero-filled
+  and random stretches (_resync) for both versions.
+
+    .venv/bin/python bench/serve.py [--baseline REV] [--seconds 60] [--data DIR] [--phases ...]
+
+Prints Markdown tables. The machine's load average is printed with them: other work on the
+machine moves every figure.
+"""
+
+import argparse
+import gzip
+import http.client
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import _eventgen as eg  # noqa: E402  (fast writer of real tb_batch event files)
+import helpers_events as he  # noqa: E402  (the TensorBoard launcher script)
+
+P = "/data/plugin/tb_batch/"
+SCALE = 1.0  # --scale: fewer steps for a quick try (the tables are for 1.0)
+HEADERS = {"Accept-Encoding": "gzip, deflate"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def _write_run(run_dir, steps, dist=True, seed=0):
+    rng = np.random.default_rng(seed)
+    path = eg.event_path(run_dir)
+    loss = (2 + 0.1 * rng.normal(size=steps)).astype(np.float32)
+    loss[steps // 3] = 40.0
+    eg.write_scalars(path, "loss", np.arange(steps), loss)
+    if dist:
+        eg.write_scalars(path, "accuracy", np.arange(steps), rng.uniform(size=steps).astype(np.float32))
+        chunk = 100_000
+        for a in range(0, steps, chunk):
+            b = min(steps, a + chunk)
+            samples = rng.gamma(2.0, 1.0 + np.arange(a, b)[:, None] * 1e-6, size=(b - a, 16))
+            eg.write_distributions(path, "per_sample_loss", np.arange(a, b), samples)
+
+
+def _n(steps):
+    return int(steps * SCALE)
+
+
+def make_data(root):
+    """root/single (1 x 1M, with a distribution), root/load (10 x 200k), root/mem (10 x 1M
+    scalars); kept between runs (--data)."""
+    done = os.path.join(root, "done-%g" % SCALE)
+    if os.path.exists(done):
+        return
+    t = time.time()
+    _write_run(os.path.join(root, "single", "run"), _n(1_000_000))
+    for r in range(10):
+        _write_run(os.path.join(root, "load", "run%02d" % r), _n(200_000), seed=r)
+        _write_run(os.path.join(root, "mem", "run%02d" % r), _n(1_000_000), dist=False, seed=r)
+    open(done, "w").write("%.0f s\n" % (time.time() - t))
+
+
+# ---------------------------------------------------------------------------------------------
+# A TensorBoard process running a given copy of the code
+
+
+class Server(he.TensorBoardProcess):
+    """TensorBoard (--load_fast auto, as a user starts it) with tb_batch from `code_dir`."""
+
+    def __init__(self, logdir, code_dir):
+        super().__init__(logdir, "auto", code=code_dir)
+        self.host, port = self.url.split("//")[1].split(":")
+        self.port = int(port)
+
+    def rss(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+
+def get(conn, path, timeout=None):
+    """(status, body bytes decompressed, seconds) of one GET on a keep-alive connection."""
+    t = time.perf_counter()
+    conn.request("GET", path, headers=HEADERS)
+    r = conn.getresponse()
+    body = r.read()
+    dt = time.perf_counter() - t
+    if r.getheader("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return r.status, body, dt
+
+
+def wait_runs(host, port, predicate, timeout):
+    """Polls `runs` until predicate(json) holds; returns the json."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            status, body, _ = get(conn, P + "runs")
+            conn.close()
+            if status == 200:
+                last = json.loads(body)
+                if predicate(last):
+                    return last
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("timed out waiting for runs: %r" % (str(last)[:300],))
+
+
+def _complete(runs, count, n_runs):
+    rs = runs.get("runs", [])
+    return (len(rs) == n_runs and not runs.get("loading", False)
+            and all(t["count"] == count for r in rs for t in r["tags"]) and all(r["tags"] for r in rs))
+
+
+# ---------------------------------------------------------------------------------------------
+# The load client (a separate process with threads)
+
+
+def _session(conn, rng, runs, record, stop):
+    """What one tab does once: runs, full views, hovers, zooms, anomalies."""
+    def go(route, path):
+        if stop():
+            return None
+        try:
+            status, body, dt = get(conn, P + path)
+        except (OSError, http.client.HTTPException) as e:
+            record(route, None, repr(e)[:100])
+            raise
+        record(route, dt, None if status == 200 else "%d %s" % (status, body[:100]))
+        return body
+
+    names = [r["run"] for r in runs]
+    first = runs[0]["tags"]
+    scalars = [t["tag"] for t in first if t["kind"] == "scalar"]
+    dists = [t["tag"] for t in first if t["kind"] == "distribution"]
+    last = first[0]["last_step"]
+    go("runs", "runs")
+    width = int(rng.integers(600, 2001))
+    for tag in scalars:
+        for run in names:
+            go("series", "series?run=%s&tag=%s&width=%d" % (run, tag, width))
+    for tag in dists:
+        for run in rng.choice(names, 2, replace=False):
+            go("distribution", "distribution?run=%s&tag=%s&width=%d&bins=32" % (run, tag, width))
+    for _ in range(10):
+        run = names[int(rng.integers(len(names)))]
+        go("step", "step?run=%s&step=%d" % (run, int(rng.integers(0, last + 1))))
+    for _ in range(5):
+        run0 = int(rng.integers(len(names)))
+        span = int(rng.integers(1000, last // 2))
+        start = int(rng.integers(0, last - span))
+        tag = scalars[int(rng.integers(len(scalars)))]
+        for k in range(3):
+            run = names[(run0 + k) % len(names)]
+            go("series", "series?run=%s&tag=%s&width=%d&start=%d&end=%d" % (run, tag, width, start, start + span))
+    for tag in dists:
+        run = names[int(rng.integers(len(names)))]
+        go("distribution", "distribution?run=%s&tag=%s&width=%d&bins=32&start=%d&end=%d" % (
+            run, tag, width, start, start + span))
+    go("anomalies", "anomalies?run=%s" % names[int(rng.integers(len(names)))])
+
+
+def _exporter(conn, runs, record, stop):
+    names = [r["run"] for r in runs]
+    i = 0
+    while not stop():
+        try:
+            status, body, dt = get(conn, P + "export?run=%s&tag=loss&format=csv" % names[i % len(names)])
+            record("export", dt, None if status == 200 and body.count(b"\n") > 1000 else "%d" % status)
+        except (OSError, http.client.HTTPException) as e:
+            record("export", None, repr(e)[:100])
+            conn.close()
+        i += 1
+
+
+def client_process(host, port, threads, seconds, warmup, seed, runs, export, out):
+    """Runs `threads` tab sessions in a loop for warmup + seconds; puts (route, latency, error)
+    of the requests that started after the warm-up into `out`."""
+    t0 = time.time()
+    t_start, t_end = t0 + warmup, t0 + warmup + seconds
+    results = []
+    lock = threading.Lock()
+
+    def stop():
+        return time.time() >= t_end
+
+    def record(route, dt, err):
+        if time.time() - (dt or 0) >= t_start:
+            with lock:
+                results.append((route, dt, err))
+
+    def worker(k):
+        rng = np.random.default_rng(seed * 1000 + k)
+        conn = http.client.HTTPConnection(host, port, timeout=300)
+        if export and k == 0:
+            return _exporter(conn, runs, record, stop)
+        while not stop():
+            try:
+                _session(conn, rng, runs, record, stop)
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=300)
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.put(results)
+
+
+def run_load(server, runs, clients, seconds, warmup=5, export=False, procs=4):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    per = [clients // procs + (1 if k < clients % procs else 0) for k in range(procs)]
+    if export:
+        per[0] += 1
+    ps = [ctx.Process(target=client_process,
+                      args=(server.host, server.port, per[k], seconds, warmup, k + 1, runs, export and k == 0, q))
+          for k in range(procs)]
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.5):
+            peak[0] = max(peak[0], server.rss())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    for p in ps:
+        p.start()
+    results = []
+    for _ in ps:
+        results += q.get()
+    for p in ps:
+        p.join()
+    done.set()
+    sampler.join()
+    return results, peak[0]
+
+
+def summarize(results, seconds):
+    out = {"total": sum(1 for r in results if r[0] != "export") / seconds,
+           "errors": sum(1 for r in results if r[2] is not None),
+           "error_examples": sorted({r[2] for r in results if r[2] is not None})[:3]}
+    for route in ("runs", "series", "distribution", "step", "anomalies", "export"):
+        lat = np.array([r[1] for r in results if r[0] == route and r[1] is not None])
+        if lat.size:
+            out[route] = (lat.size, np.percentile(lat, 50) * 1e3, np.percentile(lat, 99) * 1e3)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases
+
+
+def phase_single(data, code):
+    srv = Server(os.path.join(data, "single"), code)
+    try:
+        wait_runs(srv.host, srv.port, lambda r: _complete(r, _n(1_000_000), 1), 600)
+        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=600)
+        rng = np.random.default_rng(5)
+        out = {}
+        for route, q in (("series", "series?run=run&tag=loss&width=2000"),
+                         ("distribution", "distribution?run=run&tag=per_sample_loss&width=2000&bins=32")):
+            status, _, first = get(conn, P + q)
+            assert status == 200, status
+            again = [get(conn, P + q)[2] for _ in range(10)]
+            zooms = []
+            for _ in range(20):
+                span = int(rng.integers(_n(20_000), _n(900_000)))
+                start = int(rng.integers(0, _n(1_000_000) - span))
+                status, _, dt = get(conn, P + q + "&start=%d&end=%d" % (start, start + span))
+                assert status == 200, status
+                zooms.append(dt)
+            out[route] = (first * 1e3, np.median(again) * 1e3, np.median(zooms) * 1e3,
+                          np.percentile(zooms, 90) * 1e3)
+        return out
+    finally:
+        srv.close()
+
+
+def phase_load(data, code, seconds, clients=32):
+    srv = Server(os.path.join(data, "load"), code)
+    try:
+        runs = wait_runs(srv.host, srv.port, lambda r: _complete(r, _n(200_000), 10), 900)["runs"]
+        plain, _ = run_load(srv, runs, clients, seconds)
+        with_export, _ = run_load(srv, runs, clients, seconds, export=True)
+        return summarize(plain, seconds), summarize(with_export, seconds)
+    finally:
+        srv.close()
+
+
+def phase_memory(data, code, seconds, clients=32):
+    live = tempfile.mkdtemp(prefix="tbb-mem-")
+    srv = Server(live, code)
+    src = os.path.join(data, "mem")
+    moved = []
+    try:
+        wait_runs(srv.host, srv.port, lambda r: "runs" in r, 120)
+        time.sleep(3)
+        rss0 = srv.rss()
+        for name in sorted(os.listdir(src)):
+            os.rename(os.path.join(src, name), os.path.join(live, name))
+            moved.append(name)
+        t = time.time()
+        runs = wait_runs(srv.host, srv.port, lambda r: _complete(r, _n(1_000_000), 10), 900)["runs"]
+        index_s = time.time() - t
+        time.sleep(3)
+        rss1 = srv.rss()
+        _, peak = run_load(srv, runs, clients, seconds, warmup=0, procs=2)
+        time.sleep(2 * 10 + 2)  # idle: what the server keeps
+        rss2 = srv.rss()
+        n = 10 * _n(1_000_000)
+        return {"index_s": index_s, "after_index": (rss1 - rss0) / n, "peak_load": (peak - rss0) / n,
+                "after_load": (rss2 - rss0) / n, "rss0": rss0}
+    finally:
+        srv.close()
+        for name in moved:
+            os.rename(os.path.join(live, name), os.path.join(src, name))
+        shutil.rmtree(live, ignore_errors=True)
+
+
+def _skip_rate(code, kind, size):
+    """MB/s at which the index reads past a corrupt stretch of `size` zero (or random) bytes
+    between two valid records: index.load of the file, in a subprocess running `code`."""
+    prog = r"""
+import os, sys, tempfile, time, numpy as np
+sys.path.insert(0, sys.argv[3])
+import _eventgen as eg
+from tb_batch_plugin import index as ix
+kind, size = sys.argv[1], int(sys.argv[2])
+d = tempfile.mkdtemp(prefix="tbb-skip-")
+path = eg.event_path(os.path.join(d, "run"))
+eg.write_scalars(path, "loss", np.arange(10), np.ones(10, np.float32))
+with open(path, "ab") as f:
+    if kind == "zeros":
+        f.truncate(os.path.getsize(path) + size)
+    else:
+        rng = np.random.default_rng(0)
+        for _ in range(size >> 24):
+            f.write(rng.integers(1, 256, 1 << 24, dtype=np.uint8).tobytes())
+eg.write_scalars(path, "loss", np.arange(10, 20), np.ones(10, np.float32))
+open(path, "rb").read()  # in the page cache, as a file just written is
+t = time.perf_counter()
+idx = ix.load(d)
+dt = time.perf_counter() - t
+assert len(idx.scalars("run", "loss").steps) == 20
+print(size / dt / 1e6)
+os.remove(path)
+"""
+    out = subprocess.run([sys.executable, "-c", prog, kind, str(size), os.path.join(REPO, "tests")],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=code), timeout=1800)
+    return float(out.stdout.strip()) if out.returncode == 0 else None
+
+
+def phase_files(code, hostile):
+    out = {}
+    for kind, size in (("zeros", 1 << 30 if hostile else 64 << 20), ("random", 256 << 20 if hostile else 32 << 20)):
+        out[kind] = _skip_rate(code, kind, size)
+    if not hostile:
+        return out
+    for case in ("zeros", "fifo"):
+        d = tempfile.mkdtemp(prefix="tbb-files-")
+        try:
+            eg.write_scalars(eg.event_path(os.path.join(d, "ok")), "loss", np.arange(1000), np.ones(1000, np.float32))
+            os.makedirs(os.path.join(d, "bad"))
+            path = os.path.join(d, "bad", "events.out.tfevents.1.bad")
+            if case == "fifo":
+                os.mkfifo(path)
+            else:
+                with open(path, "wb") as f:
+                    f.truncate(1 << 30)
+            srv = Server(d, code)
+            try:
+                t = time.time()
+                r = wait_runs(srv.host, srv.port, lambda r: len(r.get("runs", [])) == 2, 120)
+                out[case + "_runs_s"] = time.time() - t
+                out[case + "_skipped"] = {x["run"]: x.get("skipped") for x in r["runs"]}["bad"]
+            finally:
+                srv.close()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def extract(rev):
+    """The tb_batch_plugin package of git revision `rev`, in a temporary directory."""
+    d = tempfile.mkdtemp(prefix="tbb-rev-")
+    archive = subprocess.run(["git", "-C", REPO, "archive", rev, "tb_batch_plugin"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", d], input=archive.stdout, check=True)
+    return d
+
+
+def load_average():
+    return " / ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--baseline", help="git revision whose code to measure too (e.g. the code before a change)")
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--data", help="directory for the generated logs (kept, reused)")
+    ap.add_argument("--phases", nargs="*", default=["single", "load", "memory", "files"])
+    ap.add_argument("--scale", type=float, default=1.0, help="fraction of the steps (a quick try)")
+    args = ap.parse_args()
+    global SCALE
+    SCALE = args.scale
+    data = args.data or tempfile.mkdtemp(prefix="tbb-serve-")
+    make_data(data)
+    versions = [("this tree", REPO)]
+    if args.baseline:
+        versions.insert(0, ("baseline %s" % args.baseline, extract(args.baseline)))
+    print("load average at start: %s" % load_average(), flush=True)
+    results = {}
+    for name, code in versions:
+        r = results[name] = {}
+        if "single" in args.phases:
+            r["single"] = phase_single(data, code)
+            print(name, "single", r["single"], flush=True)
+        if "load" in args.phases:
+            r["load"] = phase_load(data, code, args.seconds)
+            print(name, "load", r["load"], flush=True)
+        if "memory" in args.phases:
+            r["memory"] = phase_memory(data, code, max(20, args.seconds // 2))
+            print(name, "memory", r["memory"], flush=True)
+        if "files" in args.phases:
+            r["files"] = phase_files(code, hostile=code == REPO)
+            print(name, "files", r["files"], flush=True)
+    print("load average at end: %s\n" % load_average())
+    report(results)
+    if not args.data:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _table(*columns):
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+
+
+def report(results):
+    names = list(results)
+    if all("single" in results[n] for n in names):
+        _table("code", "route (width 2000, 1M steps)", "first request", "repeated (median)", "20 zooms median",
+               "zooms p90")
+        for n in names:
+            for route, (first, again, zm, z90) in results[n]["single"].items():
+                print("| %s | %s | %.1f ms | %.1f ms | %.1f ms | %.1f ms |" % (n, route, first, again, zm, z90))
+        print()
+    if all("load" in results[n] for n in names):
+        _table("code", "export running", "requests/s", "errors", "runs p50/p99", "series p50/p99", "step p50/p99",
+               "distribution p50/p99", "anomalies p50/p99")
+        for n in names:
+            for label, s in zip(("no", "yes"), results[n]["load"]):
+                cells = []
+                for route in ("runs", "series", "step", "distribution", "anomalies"):
+                    cells.append("%.0f / %.0f ms" % s[route][1:] if route in s else "n/a")
+                print("| %s | %s | %.1f | %d | %s |" % (n, label, s["total"], s["errors"], " | ".join(cells)))
+            plain, exp = results[n]["load"]
+            ratios = ["%s %.2fx" % (r, exp[r][2] / plain[r][2]) for r in ("runs", "series", "step")
+                      if r in plain and r in exp]
+            print("| %s | p99 with export / without | %s | | | | | | |" % (n, ", ".join(ratios)))
+        print()
+    if all("memory" in results[n] for n in names):
+        _table("code", "index 10 x 1M", "RSS growth/point after indexing", "peak under load", "after load")
+        for n in names:
+            m = results[n]["memory"]
+            print("| %s | %.1f s | %.1f B | %.1f B | %.1f B |" % (n, m["index_s"], m["after_index"], m["peak_load"],
+                                                               m["after_load"]))
+        print()
+    if all("files" in results[n] for n in names):
+        _table("code", "skip zeros", "skip random bytes", "`runs` with a 1 GiB zero file", "`runs` with a FIFO")
+        for n in names:
+            f = results[n]["files"]
+            rate = lambda k: "%.0f MB/s" % f[k] if f.get(k) else "n/a"  # noqa: E731
+            secs = lambda k: "%.1f s (%s)" % (f[k], f[k.replace("_runs_s", "_skipped")]) if k in f else "not run"  # noqa: E731
+            print("| %s | %s | %s | %s | %s |" % (n, rate("zeros"), rate("random"), secs("zeros_runs_s"),
+                                                 secs("fifo_runs_s")))
+
+
+if __name__ == "__main__":
+    main()
