@@ -173,11 +173,15 @@ def write_check(logdir):
     """None if a small file can be written and removed in ``logdir`` (created if need be), else
     the error."""
     probe = os.path.join(logdir, ".tb_batch_write_check")
+    error = None
     try:
         tf.io.gfile.makedirs(logdir)
         with tf.io.gfile.GFile(probe, "w") as f:
             f.write("tb_batch")
-        tf.io.gfile.remove(probe)
     except (tf.errors.OpError, OSError) as e:
-        return e
-    return None
+        error = e
+    try:
+        tf.io.gfile.remove(probe)
+    except (tf.errors.OpError, OSError):
+        pass
+    return error
