@@ -51,11 +51,15 @@ def make_logdir(d):
     _eventgen.write_scalars(p, "loss", LATE + t, calm)
     # a legacy simple_value scalar (tensorboardX, PyTorch): logged by other code
     _eventgen.write_simple_values(_eventgen.event_path(os.path.join(d, "tbx")), "loss", t, calm)
+    # one tag from two writers in one run: two series, never one hiding the other
+    p = _eventgen.event_path(os.path.join(d, "dup"))
+    _eventgen.write_scalars(p, "loss", t, np.full(N, 2.0, np.float32))
+    _eventgen.write_simple_values(p, "loss", t, np.full(N, 3.0, np.float32))
     DATA["grow"] = _eventgen.event_path(os.path.join(d, "grow"))
     _eventgen.write_scalars(DATA["grow"], "loss", np.arange(100), np.ones(100, np.float32))
 
 
-RUNS = ["calm/train", "spiky/train", "late/train", "tbx", "grow"]
+RUNS = ["calm/train", "spiky/train", "late/train", "tbx", "dup", "grow"]
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +291,26 @@ def test_tooltip_has_every_runs_value_and_the_crosshair_is_shared(tab):
     tab.page.mouse.move(2, 2)
 
 
+def test_drag_zooms_every_chart_and_opens_nothing(tab):
+    only(tab, ["calm/train", "spiky/train"])
+    tab.set_view(None)
+    r = tab.rect(".tbb-chart[data-tag=loss] .u-over")
+    y = r["top"] + r["height"] / 2
+    x0, yy = tab.to_page(r["left"] + r["width"] * 0.25, y)
+    x1, _ = tab.to_page(r["left"] + r["width"] * 0.5, y)
+    tab.page.mouse.move(x0, yy)
+    tab.page.mouse.down()
+    tab.page.mouse.move(x1, yy, steps=5)
+    tab.page.mouse.up()
+    tab.wait_ready()
+    d = tab.debug()
+    assert d["drill"] is None
+    v = d["view"]
+    assert v is not None and abs(v["start"] - 0.25 * (N - 1)) < 10 and abs(v["end"] - 0.5 * (N - 1)) < 10
+    assert all(c["range"] == v for c in d["charts"] if c["axis"] == "train")
+    tab.set_view(None)
+
+
 def test_y_zoom_with_a_modifier_drag_and_back(tab):
     only(tab, ["calm/train", "spiky/train"])
     r = tab.rect(".tbb-chart[data-tag=loss] .u-over")
@@ -302,6 +326,7 @@ def test_y_zoom_with_a_modifier_drag_and_back(tab):
     c = tab.chart("loss")
     assert c["yZoom"] is not None and c["yZoom"][1] < tab.frame.evaluate("window.__tbb.app.chart('loss').yr[1] + 1")
     assert tab.debug()["view"] is None  # a y zoom leaves the steps alone
+    assert tab.debug()["drill"] is None  # the end of a drag is not a click on a point
     tab.shot("y_zoom.png")
     tab.frame.locator(".tbb-chart[data-tag=loss] .tbb-chip").click()
     assert tab.chart("loss")["yZoom"] is None
@@ -454,4 +479,17 @@ def test_provenance_badges(tab):
     only(tab, ["tbx"])
     assert tab.frame.locator(".tbb-chart[data-tag=loss] .tbb-prov").all_inner_texts() == ["logged by other code"]
     tab.shot("provenance.png")
+    only(tab, ["calm/train", "spiky/train"])
+
+
+def test_a_tag_from_two_writers_is_two_charts_each_asked_with_its_source(tab):
+    only(tab, ["dup"])
+    charts = {c["key"]: c for c in tab.debug()["charts"] if c["tag"] == "loss"}
+    assert set(charts) == {"loss\u0000tb_batch", "loss\u0000simple_value"}
+    assert charts["loss\u0000tb_batch"]["runs"][0]["maxValue"] == 2.0
+    assert charts["loss\u0000simple_value"]["runs"][0]["maxValue"] == 3.0
+    assert charts["loss\u0000simple_value"]["provenance"] == ["logged"]
+    href = tab.frame.locator(".tbb-chart[data-tag=loss][data-source=simple_value] .tbb-menu-list a").get_attribute("href")
+    assert "source=simple_value" in href
+    tab.shot("two_writers.png")
     only(tab, ["calm/train", "spiky/train"])

@@ -469,7 +469,6 @@ export class App implements Ctx {
         const first = Math.min(...r.tags.map((t) => t.first_step));
         return [r.run, { info: r, role, train_run, axis: axisOf(r, role), placed: isPlaced(r, role), first: Number.isFinite(first) ? first : 0 }];
       }));
-      this.split = splitTags(res.runs);
       this.selection = { ...this.selection, ...mergeSelection(names, this.selection) };
       save("selection", this.selection);
       this.recolor();
@@ -586,6 +585,8 @@ export class App implements Ctx {
     }
     clear(this.grid);
     const plotted = this.plotted();
+    // a tag is split by writer only where a plotted run has it from two
+    this.split = splitTags(this.runs.filter((r) => plotted.includes(r.run)));
     const section = (key: string, title: string, note: string, cards: HTMLElement[]) => {
       if (!cards.length) return;
       const head = title ? h("h2", { class: "tbb-section-title" }, h("span", { text: title }), note ? h("span", { class: "tbb-muted tbb-small tbb-sep", text: note }) : null) : null;

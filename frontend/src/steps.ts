@@ -138,6 +138,9 @@ export class StepChart {
   private inside = false;
   private exact = new Map<string, number>();
   private downAt: { x: number; y: number } | null = null;
+  /** a mouse button is down (a drag): no tooltip */
+  private pressed = false;
+  private onUp = () => { this.pressed = false; };
   private lastWidth = 0;
   private ro: ResizeObserver | null = null;
   private loadedWidth = 0;
@@ -171,7 +174,7 @@ export class StepChart {
       axis === "val" ? h("span", { class: "tbb-axis-note", text: "validation batches" }) : null);
     this.root = h(
       "section",
-      { class: "tbb-card tbb-chart", "data-tag": this.tag, "data-key": key, "data-axis": axis, "data-state": "init" },
+      { class: "tbb-card tbb-chart", "data-tag": this.tag, "data-source": source ?? null, "data-axis": axis, "data-state": "init" },
       h("header", { class: "tbb-card-head" }, title, this.provEl, this.badgeEl, this.yChip, csv, this.pinBtn, this.fullBtn),
       this.plotEl,
       this.msgEl,
@@ -185,6 +188,7 @@ export class StepChart {
       }
     }, true);
     this.plotEl.addEventListener("keydown", (e) => this.onKey(e));
+    document.addEventListener("mouseup", this.onUp);
     this.ro = new ResizeObserver(() => this.onResize());
     this.ro.observe(this.plotEl);
   }
@@ -193,6 +197,7 @@ export class StepChart {
     this.abort?.abort();
     this.ctx.chartBusy(this, false);
     this.ro?.disconnect();
+    document.removeEventListener("mouseup", this.onUp);
     this.u?.destroy();
     this.u = null;
     if (this.full) document.removeEventListener("keydown", this.onFullKey);
@@ -583,7 +588,8 @@ export class StepChart {
     this.u = new uPlot(opts, data as uPlot.AlignedData, this.plotEl);
     this.lastWidth = this.plotEl.clientWidth;
     const over = this.u.over;
-    over.addEventListener("mousedown", (e) => (this.downAt = { x: e.clientX, y: e.clientY }));
+    // (kept after a drag: the click that ends a drag is not a click on a point)
+    over.addEventListener("mousedown", (e) => { this.downAt = { x: e.clientX, y: e.clientY }; this.pressed = true; hideTip(); });
     over.addEventListener("click", (e) => this.onClick(e));
     over.addEventListener("dblclick", () => { this.yZoom = null; this.ctx.setView(this.axis, null); this.render(); });
     over.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
@@ -798,7 +804,6 @@ export class StepChart {
       if (sel.height < 4) return;
       const a = u.posToVal(sel.top + sel.height, "y"), b = u.posToVal(sel.top, "y");
       u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-      this.downAt = null;
       this.dragY = false;
       u.cursor.drag!.x = true;
       u.cursor.drag!.y = false;
@@ -811,7 +816,6 @@ export class StepChart {
     u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
     const s0 = this.xToView(a), s1 = this.xToView(b);
     if (!Number.isFinite(s0) || !Number.isFinite(s1)) return;
-    this.downAt = null;
     this.ctx.setView(this.axis, { start: Math.floor(Math.min(s0, s1)), end: Math.ceil(Math.max(s0, s1)) });
   }
 
@@ -908,7 +912,7 @@ export class StepChart {
       return;
     }
     this.hoverX = u.posToVal(left, "x");
-    if (this.inside) {
+    if (this.inside && !this.pressed) {
       this.showTooltip();
       this.fetchExact();
     }
@@ -1002,6 +1006,8 @@ export class StepChart {
     if (this.hoverX === x && this.inside) this.showTooltip();
   }, 120);
 
+  private provSig = "";
+
   private renderBadges(): void {
     const runs = this.layers.filter((l): l is RunLayer => l.kind === "run");
     const all = [...runs.map((l) => l.s), ...this.layers.flatMap((l) => (l.kind === "group" ? l.series : l.kind === "eval" ? [l.s] : []))];
@@ -1012,7 +1018,6 @@ export class StepChart {
       ? "Every point in this range is drawn."
       : "Each pixel column shows the min…max of its points (shaded) and a line through its first and last points; zoom in to reach single steps.";
     // provenance: where the values come from, one badge per kind with the runs it applies to
-    clear(this.provEl);
     const byProv = new Map<string, string[]>();
     for (const s of all) {
       const p = this.ctx.tagInfo(s.run, this.tag, "scalar", this.source)?.provenance;
@@ -1020,6 +1025,10 @@ export class StepChart {
       if (!byProv.has(p)) byProv.set(p, []);
       byProv.get(p)!.push(s.run);
     }
+    const sig = JSON.stringify([...byProv]);
+    if (sig === this.provSig) return;
+    this.provSig = sig;
+    clear(this.provEl);
     for (const [p, rs] of byProv) {
       const many = byProv.size > 1;
       this.provEl.append(h("span", {
@@ -1030,10 +1039,15 @@ export class StepChart {
     }
   }
 
+  private csvSig = "";
+
   private renderCsv(): void {
-    clear(this.csvList);
     const runs = new Set<string>();
     for (const l of this.layers) for (const r of l.kind === "group" ? l.runs : [l.run]) runs.add(r);
+    const sig = [...runs].map((r) => r + this.ctx.color(r)).join("\u0000");
+    if (sig === this.csvSig) return; // unchanged (a zoom): no DOM work
+    this.csvSig = sig;
+    clear(this.csvList);
     for (const r of runs) {
       const href = exportHref(r, this.tag) + (this.source ? `&source=${encodeURIComponent(this.source)}` : "");
       this.csvList.append(h("li", { "data-run": r }, h("a", {
