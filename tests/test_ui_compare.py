@@ -218,7 +218,10 @@ def test_run_colours_are_tensorboards_the_same_in_two_browsers_and_one_can_be_ch
     expected = {run: TB_PALETTE_LIGHT[order.index(run) % 7] for run in RUNS}
     a = Tab(browser, url)
     b = Tab(browser, url)
+    has_order = "() => window.__tbb.debug().tbOrder !== null"  # TensorBoard's list, asked alongside
     try:
+        a.frame.wait_for_function(has_order)
+        b.frame.wait_for_function(has_order)
         ca, cb = a.debug()["colors"], b.debug()["colors"]
         assert ca == cb == expected
         # the swatch and the chart use it
@@ -238,6 +241,7 @@ def test_run_colours_are_tensorboards_the_same_in_two_browsers_and_one_can_be_ch
         a.page.reload()
         a.frame = a._plugin_frame()
         a.wait_ready()
+        a.frame.wait_for_function(has_order)
         assert a.debug()["colors"]["spiky/train"] == "#00ff00"
         assert b.debug()["colors"] == expected
     finally:
@@ -245,6 +249,7 @@ def test_run_colours_are_tensorboards_the_same_in_two_browsers_and_one_can_be_ch
         b.close()
     dark = Tab(browser, url, scheme="dark")
     try:
+        dark.frame.wait_for_function("() => window.__tbb.debug().tbOrder !== null")
         assert dark.debug()["colors"] == {run: TB_PALETTE_DARK[order.index(run) % 7] for run in RUNS}
     finally:
         dark.close()

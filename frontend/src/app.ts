@@ -453,16 +453,15 @@ export class App implements Ctx {
   async reload(force = false): Promise<void> {
     try {
       const first = this.runsSig === "";
-      // TensorBoard's own run order (colours) comes with the first answer, not after it
-      const order = first || force ? fetchTensorBoardRuns() : null;
       const res = await fetchRuns();
       const sig = JSON.stringify(res);
       if (!force && sig === this.runsSig) return;
       this.runsSig = sig;
       this.runs = res.runs;
       const names = res.runs.map((r) => r.run);
-      if (order) this.tbOrder = await order;
-      else if (names.some((n) => !this.tbOrder?.includes(n))) this.tbOrder = await fetchTensorBoardRuns();
+      // TensorBoard's own run order (the colours) is not waited for: the charts draw at once
+      // (in name order, usually the same) and take its colours when it comes
+      if (first || force || names.some((n) => !this.tbOrder?.includes(n))) void this.loadTensorBoardOrder();
       this.byRun = new Map(res.runs.map((r) => [r.run, r.tags]));
       this.metas = new Map(res.runs.map((r) => {
         const { role, train_run } = roleOf(r, names);
@@ -488,6 +487,19 @@ export class App implements Ctx {
 
   private recolor(): void {
     this.colors = runColors(this.runs.map((r) => r.run), this.tbOrder, this.overrides, this.theme.dark);
+  }
+
+  private async loadTensorBoardOrder(): Promise<void> {
+    const order = await fetchTensorBoardRuns();
+    if (!order || JSON.stringify(order) === JSON.stringify(this.tbOrder)) return;
+    this.tbOrder = order;
+    const before = JSON.stringify(this.colors);
+    this.recolor();
+    if (JSON.stringify(this.colors) === before) return;
+    this.renderRunList();
+    this.anomalies.render();
+    for (const c of this.stepCharts.values()) c.recolor();
+    for (const c of this.distCards.values()) c.recolor();
   }
 
   private setAll(on: boolean): void {

@@ -391,6 +391,12 @@ export class DistCard {
       reduced ? "reduced: per pixel column, low quantiles are the column's min, high ones its max, the median the mean of medians" : "");
   }
 
+  /** The runs' colours changed: redraw with them (no new request). */
+  recolor(): void {
+    for (const r of this.runs) r.color = this.ctx.color(r.run);
+    if (this.runs.length) this.draw();
+  }
+
   redraw(): void {
     this.bandU?.redraw(false);
     for (const u of this.heatUs) u.redraw(false);

@@ -1060,6 +1060,12 @@ export class StepChart {
     this.u?.redraw(false);
   }
 
+  /** The runs' colours changed: redraw with them (no new request). */
+  recolor(): void {
+    for (const l of this.layers) l.color = this.ctx.color(l.kind === "group" ? l.runs[0] : l.run);
+    if (this.layers.length) this.render();
+  }
+
   /** Summary for tests and the benchmark (window.__tbb). */
   debug() {
     return {
