@@ -122,3 +122,26 @@ def test_concurrent_clients_while_a_run_grows(server):
     s = json.loads(body)
     expected = np.concatenate([_loss(1000 + j, APPEND) for j in range(APPENDS)]).astype(np.float64)
     assert s["steps"] == list(range(N, total)) and s["values"] == expected.tolist()
+
+
+def test_gzip_for_remote_clients_only(tmp_path):
+    """A browser elsewhere gets gzip (as from TensorBoard's own routes), one on this machine the
+    plain body; both the same JSON."""
+    from tensorboard.backend import application
+    from tensorboard.plugins import base_plugin
+    from werkzeug.test import Client
+
+    from tb_batch_plugin.plugin_loader import BatchesLoader
+
+    eg.write_scalars(eg.event_path(str(tmp_path / "r")), "loss", np.arange(5000), _loss(0, 5000))
+    client = Client(application.TensorBoardWSGI([BatchesLoader().load(base_plugin.TBContext(logdir=str(tmp_path)))]))
+    bodies = []
+    for addr, encoding in (("10.0.0.7", "gzip"), ("127.0.0.1", None), ("::1", None)):
+        r = client.get(P + "series?run=r&tag=loss&width=5000", headers={"Accept-Encoding": "gzip"},
+                       environ_base={"REMOTE_ADDR": addr})
+        assert r.status_code == 200 and r.headers.get("Content-Encoding") == encoding, addr
+        assert r.headers["Content-Type"] == "application/json" and r.headers["X-Content-Type-Options"] == "nosniff"
+        body = r.get_data()
+        bodies.append(gzip.decompress(body) if encoding else body)
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert json.loads(bodies[0])["values"] == _loss(0, 5000).astype(np.float64).tolist()
