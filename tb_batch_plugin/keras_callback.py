@@ -227,8 +227,7 @@ class BatchStats(keras.callbacks.Callback):
                 if name not in owner.__dict__:
                     setattr(owner, name, _AbortOnException(self, getattr(owner, name)))
             self._guarded.append(owner)
-            if self._entry_frame is None:
-                self._entry_frame = entry
+            self._entry_frame = entry
 
     def _end_evaluation(self):
         if not self._in_fit:  # a standalone evaluate()

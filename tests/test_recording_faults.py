@@ -58,13 +58,15 @@ def _file_sizes(log_dir):
     return {p: os.path.getsize(p) for p in glob.glob(os.path.join(str(log_dir), "*", "*tfevents*"))}
 
 
-def _assert_restored_and_silent(model, log_dir, plain, **fit_kwargs):
-    """Nothing of BatchStats is left on the model: a later fit without it writes nothing, and its
-    History and weights equal those of a model that went through the same without BatchStats."""
-    assert not HOOKS_OF_BATCHSTATS & set(model.__dict__)
+def _assert_restored_and_silent(model, log_dir, plain, at_once=True, **fit_kwargs):
+    """Nothing of BatchStats is left on the model (``at_once``: already now; else once the next
+    fit starts): a later fit without it writes nothing, and its History and weights equal those
+    of a model that went through the same without BatchStats."""
+    assert not at_once or not HOOKS_OF_BATCHSTATS & set(model.__dict__)
     sizes = _file_sizes(log_dir)
     history = _fit(model, epochs=1, **fit_kwargs).history
     model.evaluate(*_data()[:2], batch_size=BATCH, verbose=0)
+    assert not HOOKS_OF_BATCHSTATS & set(model.__dict__)
     assert _file_sizes(log_dir) == sizes
     assert history == _fit(plain, epochs=1, **fit_kwargs).history
     for a, b in zip(model.get_weights(), plain.get_weights()):
@@ -243,3 +245,44 @@ def test_sigkill_after_a_pause_loses_no_step_before_it(tmp_path):
     dist = data.distributions("train", "per_sample_loss")
     np.testing.assert_array_equal(dist.steps, np.arange(21))
     np.testing.assert_array_equal(dist.count, ref["size"][:21])
+
+
+class FailsToStart(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        raise RuntimeError("a callback after BatchStats fails in on_train_begin")
+
+
+def test_exception_before_the_hooks_are_guarded(tmp_path):
+    """An exception while fit's callbacks start, after BatchStats installed its step (outside
+    the hooks it guards): the next fit or evaluate without BatchStats finds the model restored
+    (the safety net in make_train_function/make_test_function) and records nothing."""
+    model, plain = _model(), _model()
+    for m, callbacks in ((model, [tbb.BatchStats(tmp_path, flush_secs=3600)]), (plain, [])):
+        with pytest.raises(RuntimeError):
+            _fit(m, [*callbacks, FailsToStart()])
+    _assert_restored_and_silent(model, tmp_path, plain, at_once=False)
+
+
+class EvaluatesAtEpochEnd(keras.callbacks.Callback):
+    def __init__(self, data):
+        super().__init__()
+        self.data, self.results = data, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.results.append(self.model.evaluate(*self.data, batch_size=BATCH, verbose=0))
+
+
+def test_evaluate_from_another_callback_inside_fit(tmp_path):
+    """Another callback's model.evaluate() inside the fit runs Keras' own step (it is not
+    recorded) and returns what it returns without BatchStats; the fit goes on recording."""
+    x, y, _ = _data()
+    val, extra = (x[:70], y[:70]), (x[70:134], y[70:134])
+    results = []
+    for callbacks in ([tbb.BatchStats(tmp_path)], []):
+        evaluates = EvaluatesAtEpochEnd(extra)
+        history = _fit(_model(), [*callbacks, evaluates], validation_data=val).history
+        results.append((history, evaluates.results))
+    assert results[0] == results[1]
+    data = tbb.load(str(tmp_path))
+    np.testing.assert_array_equal(data.scalars("train", "loss").steps, np.arange(2 * STEPS))
+    assert len(data.scalars("validation", "loss")) == 2 * 3  # the fit's validation only
