@@ -251,10 +251,13 @@ class HistogramPyramid:
             # A block whose grid is coarser than the query grid (it spans most of the range) goes
             # onto the query grid coarsened as often (up to twice): no bin is split.
             ks = np.clip(e - e_q, 0, 2)
-            for k in np.unique(ks).tolist():
-                sel = slice(None) if ks.size and (ks == k).all() else np.flatnonzero(ks == k)
+            k_lo, k_hi = int(ks.min()), int(ks.max())
+            for k in range(k_lo, k_hi + 1):
+                sel = slice(None) if k_lo == k_hi else np.flatnonzero(ks == k)
                 nb, to = _coarser(o_q, k)
                 n = e[sel].size
+                if not n:
+                    continue
                 idx, mass = _coarsen(e[sel], lv.o[blocks[sel]], lv.hist[blocks[sel]], lv.lo[blocks[sel]],
                                      np.full(n, e_q + k), np.full(n, to), nb, cols[sel],
                                      None if weights is None else weights[sel])

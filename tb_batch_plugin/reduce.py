@@ -110,7 +110,13 @@ def m4(steps, values, start, end, width):
         for mask in (np.isnan(values), values == np.inf, values == -np.inf):
             if mask.any():
                 keep.append(_first_where(mask, col))
-    return np.unique(np.concatenate(keep)).astype(np.int64)
+    return _sorted_unique(np.concatenate(keep).astype(np.int64))
+
+
+def _sorted_unique(x):
+    """np.unique of a small int array, by sort (numpy's hash-based unique is slower here)."""
+    x = np.sort(x)
+    return x[np.concatenate([[True], x[1:] != x[:-1]])] if x.size else x
 
 
 def bands(steps, quantiles, quantile_probs, vmin, vmax, mean, finite_count, start, end, width):
