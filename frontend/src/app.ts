@@ -473,8 +473,8 @@ export class App implements Ctx {
       this.recolor();
       const skipped = res.corrupt_records ? `${res.corrupt_records} corrupt records skipped` : "";
       this.setStatus(names.length ? skipped : "No data in this log directory yet. Write some with BatchStats or tb_batch_plugin.summary.");
+      this.rebuildViews(false); // first: its requests go out while the run list is drawn
       this.renderRunList();
-      this.rebuildViews(false);
       // spike scores of a growing run are redone at most every 30 s (they hold the server)
       if (force || first || performance.now() - this.lastAnomalyLoad > 30_000) {
         this.lastAnomalyLoad = performance.now();

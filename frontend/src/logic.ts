@@ -448,14 +448,15 @@ export function quantileSorted(xs: ArrayLike<number>, p: number): number {
 export function robustYRange(lines: readonly ArrayLike<number>[], min: number, max: number, log: boolean): [number, number] {
   let lo = Infinity, hi = -Infinity, n = 0;
   for (const l of lines) {
-    const vals: number[] = [];
+    const buf = new Float64Array(l.length);
+    let k = 0;
     for (let i = 0; i < l.length; i++) {
       const v = l[i];
-      if (Number.isFinite(v) && (!log || v > 0)) vals.push(log ? Math.log10(v) : v);
+      if (Number.isFinite(v) && (!log || v > 0)) buf[k++] = log ? Math.log10(v) : v;
     }
-    if (!vals.length) continue;
-    n += vals.length;
-    vals.sort((a, b) => a - b);
+    if (!k) continue;
+    n += k;
+    const vals = buf.subarray(0, k).sort(); // a typed array sorts numerically
     const q0 = quantileSorted(vals, 0.01), q1 = quantileSorted(vals, 0.99);
     const span = q1 - q0 || Math.abs(q1) * 0.1 || 1;
     lo = Math.min(lo, q0 - 0.1 * span);

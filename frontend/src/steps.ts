@@ -300,8 +300,8 @@ export class StepChart {
     const full = this.ctx.fullRange([...runs, ...placed], this.tag, this.axis, this.source);
     const view = this.ctx.view(this.axis);
     this.range = full ? (view ? { ...view } : full) : null;
-    if (!this.u) this.build([[]]);
     if (!runs.length && !placed.length) {
+      if (!this.u) this.build([[]]);
       this.layers = [];
       this.setState("empty");
       this.msgEl.textContent = "No selected run has this tag.";
@@ -354,6 +354,8 @@ export class StepChart {
         if (start > end) continue;
         jobs.push(fetchSeries(r, this.tag, w, start, end, sig, src).then((s) => this.evalLayer(s)));
       }
+      // the requests are out: build the empty chart meanwhile (its size is known)
+      if (!this.u) this.build([[]]);
       const got = await Promise.all(jobs);
       if (sig.aborted) return;
       this.loadedWidth = width;
