@@ -56,31 +56,35 @@ def _aligned(lo, hi, bins):
     return e.astype(np.int64), o
 
 
-class _Level:
-    """Append-only columns of one level's blocks; a reader takes views of the first ``n``."""
+class _Columns:
+    """Append-only arrays that grow together; a reader takes views of a published count."""
 
-    def __init__(self):
+    def __init__(self, **specs):  # name -> (trailing shape, dtype)
         self.n = 0
-        self.lo = np.zeros(0)
-        self.hi = np.zeros(0)
-        self.e = np.zeros(0, np.int64)
-        self.o = np.zeros(0)
-        self.hist = np.zeros((0, G), np.float32)
+        self.names = list(specs)
+        for name, (shape, dtype) in specs.items():
+            setattr(self, name, np.zeros((0,) + shape, dtype))
 
-    def extend(self, lo, hi, e, o, hist):
-        k = lo.size
+    def extend(self, **values):
+        k = len(next(iter(values.values())))
         need = self.n + k
-        if need > self.lo.size:
+        if need > len(getattr(self, self.names[0])):
             cap = max(need, self.n + self.n // 2 + 256)
-            for name in ("lo", "hi", "e", "o", "hist"):
+            for name in self.names:
                 old = getattr(self, name)
                 new = np.empty((cap,) + old.shape[1:], old.dtype)
                 new[:self.n] = old[:self.n]
                 setattr(self, name, new)
-        s = slice(self.n, need)
-        self.lo[s], self.hi[s], self.e[s], self.o[s], self.hist[s] = lo, hi, e, o, hist
+        for name, v in values.items():
+            getattr(self, name)[self.n:need] = v
         self.n = need
         return need  # the caller publishes the new count
+
+
+def _level():
+    """A level's blocks: finite min and max, aligned grid (e, o), histogram on it."""
+    return _Columns(lo=((), np.float64), hi=((), np.float64), e=((), np.int64), o=((), np.float64),
+                    hist=((G,), np.float32))
 
 
 def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weights=None):
@@ -98,9 +102,13 @@ def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weigh
     j = np.arange(G, dtype=np.int64)[None, :]
     first = row_ids.astype(np.int64) * nbins  # flat index of each row's bin 0
     tgt_o = target_o.astype(np.int64)
+    one_origin = bool(tgt_o.size) and (tgt_o == tgt_o[0]).all()
 
     def place(sel, t):
-        t -= tgt_o[sel][:, None] if t.ndim == 2 else tgt_o[sel]
+        if one_origin:
+            t -= tgt_o[0]
+        else:
+            t -= tgt_o[sel][:, None] if t.ndim == 2 else tgt_o[sel]
         np.clip(t, 0, nbins - 1, out=t)
         t += first[sel][:, None] if t.ndim == 2 else first[sel]
         return t.ravel()
@@ -153,7 +161,7 @@ class HistogramPyramid:
             level = 0
             while n_below >= FANOUT:
                 if level == len(self._levels):
-                    self._levels.append(_Level())
+                    self._levels.append(_level())
                     counts.append(0)
                 lv = self._levels[level]
                 done = counts[level]
@@ -164,7 +172,7 @@ class HistogramPyramid:
                         args = self._from_steps(vmin[a:b], vmax[a:b], hist[a:b])
                     else:
                         args = self._from_blocks(self._levels[level - 1], a, b)
-                    counts[level] = lv.extend(*args)
+                    counts[level] = lv.extend(**dict(zip(("lo", "hi", "e", "o", "hist"), args)))
                 n_below = counts[level]
                 level += 1
             self._published = (ident, tuple(counts), self._levels)
@@ -204,12 +212,13 @@ class HistogramPyramid:
         ident, counts, _ = self._published
         return (counts[0] * FANOUT if counts else 0), ident
 
-    def heatmap(self, ident, a, b, col_starts, edges, rows):
+    def heatmap(self, ident, a, b, col_starts, edges, rows, mass_sums=None):
         """Counts (C, bins) of the heatmap of steps [a, b) with columns starting at the absolute
         step indices `col_starts` (the first is a), on the equal-width `edges`; None when the
         range has too few steps per column or the pyramid is not of this series.
         `rows(idx)` gives (vmin, vmax, hist) of the steps at indices `idx` (those not aggregated
-        yet, and those that share a block with a neighbouring column)."""
+        yet, and those that share a block with a neighbouring column); `mass_sums(p, q)`, if
+        given, the mass of the steps [p[i], q[i]) (ColumnAggregates.between(..., "mass"))."""
         pub_ident, counts, levels = self._published
         C = col_starts.size
         if pub_ident != ident or not counts or (b - a) < MIN_STEPS_PER_COLUMN * C:
@@ -304,14 +313,141 @@ class HistogramPyramid:
             first_step = np.maximum(pp, blk * FANOUT)
             inside = np.minimum(qq, (blk + 1) * FANOUT) - first_step
             # The share: the mass of the column's steps in the block over the block's mass.
-            offsets = np.concatenate([[0], np.cumsum(inside)[:-1]])
-            steps = np.repeat(first_step - offsets, inside) + np.arange(int(inside.sum()))
-            mass = np.add.reduceat(_mass(*rows(steps)), offsets)
+            if mass_sums is not None:
+                mass = mass_sums(first_step, first_step + inside)
+            else:
+                offsets = np.concatenate([[0], np.cumsum(inside)[:-1]])
+                steps = np.repeat(first_step - offsets, inside) + np.arange(int(inside.sum()))
+                mass = np.add.reduceat(_mass(*rows(steps)), offsets)
             block = levels[0].hist[blk].sum(axis=1, dtype=np.float64)
             add(1, blk, owner, np.where(block > 0, mass / np.where(block > 0, block, 1.0), 0.0))
-        for k, g in grids.items():
+        nb0 = _coarser(o_q, 0)[0]
+        fine = grids.pop(0).reshape(C, nb0) if 0 in grids else np.zeros((C, nb0))
+        for k, g in grids.items():  # a coarser bin's mass, spread evenly over its finer bins
             nb, to = _coarser(o_q, k)
-            out += g.reshape(C, nb) @ _overlap(e_q + k, to, nb, edges)
+            spread = np.repeat(g.reshape(C, nb) / (1 << k), 1 << k, axis=1)
+            shift = int(to) * (1 << k) - int(o_q)  # in [-(2**k - 1), 0]
+            fine[:, 0] += spread[:, :-shift].sum(axis=1) if shift else 0.0  # below the range's grid
+            part = spread[:, -shift:-shift + nb0]
+            fine[:, :part.shape[1]] += part
+            fine[:, -1] += spread[:, -shift + nb0:].sum(axis=1)
+        out += _apply(fine, _overlap(e_q, o_q, nb0, edges))
+        return out
+
+
+EXTREME_BLOCK = 16  # steps per block of the precomputed extremes
+
+
+class ColumnAggregates:
+    """What the bands of a distribution series need, precomputed so that a pixel column costs
+    O(1) or O(block) instead of O(its steps):
+
+    * running sums over the steps (a column's sum is one difference): ``w`` the finite count
+      where the mean is finite, ``mw`` w * mean, ``median`` and ``median_count`` the median where
+      it is not NaN and how often, ``mass`` the heatmap mass (_mass). Float64; a column's sum is
+      exact to about 1e-13 of the sums it is the difference of;
+    * the fmin (or fmax) of every field that bands reduce that way (min, max, the quantiles below
+      (above) the median) over aligned blocks of EXTREME_BLOCK steps: a column's extreme is that
+      of its whole blocks and of its few other steps, exactly.
+
+    Updated like HistogramPyramid (``update`` by the reload thread, reads never wait)."""
+
+    SUMS = ("w", "mw", "median", "median_count", "mass")
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._ident = None
+        self._sums = self._blocks = None
+        self._published = (None, 0, None, None)  # (ident, steps covered, sums, block extremes)
+
+    @staticmethod
+    def extreme_fields(quantile_probs):
+        """{column of the (N, 8+Q+B) data: fmin or fmax} of the fields reduced by extremes."""
+        fields = {md.MIN: np.fmin, md.MAX: np.fmax}
+        for i, p in enumerate(quantile_probs):
+            if p != 0.5:
+                fields[md.HEADER_LENGTH + i] = np.fmin if p < 0.5 else np.fmax
+        return fields
+
+    def update(self, ident, data, quantile_probs):
+        with self._lock:
+            fields = self.extreme_fields(quantile_probs)
+            if ident != self._ident or self._sums is None:
+                self._ident = ident
+                self._sums = _Columns(**{name: ((), np.float64) for name in self.SUMS})
+                self._sums.extend(**{name: np.zeros(1) for name in self.SUMS})  # sums before step 0
+                self._blocks = _Columns(**{"f%d" % c: ((), np.float64) for c in fields})
+            sums, blocks = self._sums, self._blocks
+            done, n = sums.n - 1, data.shape[0]
+            if n > done:
+                d = data[done:n]
+                qp = np.asarray(quantile_probs)
+                fc = d[:, md.COUNT] - d[:, md.NAN_COUNT] - d[:, md.POSINF_COUNT] - d[:, md.NEGINF_COUNT]
+                mean = d[:, md.MEAN]
+                w = np.where(np.isfinite(mean), fc, 0.0)
+                new = {"w": w, "mw": np.where(w > 0, mean * w, 0.0)}
+                med = np.flatnonzero(qp == 0.5)
+                if med.size:
+                    x = d[:, md.HEADER_LENGTH + int(med[0])]
+                    ok = ~np.isnan(x)
+                    new["median"], new["median_count"] = np.where(ok, x, 0.0), ok.astype(np.float64)
+                else:
+                    new["median"] = new["median_count"] = np.zeros(n - done)
+                new["mass"] = _mass(*distribution_columns(d, qp.size))
+                last = {name: getattr(sums, name)[done] for name in self.SUMS}
+                sums.extend(**{name: last[name] + np.cumsum(v) for name, v in new.items()})
+            K = EXTREME_BLOCK
+            b0, b1 = blocks.n, (sums.n - 1) // K
+            if b1 > b0:
+                blocks.extend(**{"f%d" % c: op.reduce(data[b0 * K:b1 * K, c].reshape(-1, K), axis=1)
+                                 for c, op in fields.items()})
+            self._published = (ident, sums.n - 1, sums, blocks)
+
+    def covers(self, ident, end):
+        """Whether the aggregates of steps [0, end) of the series `ident` are published."""
+        pub_ident, n, _, _ = self._published
+        return pub_ident == ident and end <= n
+
+    def between(self, starts, ends, name):
+        """Sums of `name` over steps [starts[i], ends[i]) (covered steps only)."""
+        p = getattr(self._published[2], name)
+        return p[ends] - p[starts]
+
+    @staticmethod
+    def plan(starts, ends):
+        """Where the extremes of columns [starts[i], ends[i]) (non-empty, increasing) come from:
+        whole blocks, and the other steps (before the first whole block and after the last; all
+        of a column without one). Computed once for all fields of a request."""
+        K = EXTREME_BLOCK
+        fs = -(-starts // K)
+        fe = np.maximum(ends // K, fs)
+        has = np.flatnonzero(fe > fs)
+        pairs = np.empty(2 * has.size, np.int64)
+        pairs[0::2], pairs[1::2] = fs[has], fe[has]
+        h_end = np.where(fe > fs, np.minimum(fs * K, ends), ends)
+        t_start = np.where(fe > fs, np.maximum(fe * K, h_end), ends)
+        parts = []
+        for p, q in ((starts, h_end), (t_start, ends)):
+            n = q - p
+            cols = np.flatnonzero(n > 0)
+            n = n[cols]
+            seg = np.cumsum(n) - n
+            parts.append((cols, np.repeat(p[cols] - seg, n) + np.arange(int(n.sum())), seg))
+        return starts.size, has, pairs, int(fe[has[-1]]) if has.size else 0, parts
+
+    def extreme(self, plan, x, column, op):
+        """op (np.fmin or np.fmax) of x (the data's `column`, all steps) over each column of
+        `plan`, exactly: the precomputed blocks inside, and the other steps directly. NaN
+        where every value is NaN, as op.reduceat."""
+        C, has, pairs, end, parts = plan
+        out = np.full(C, np.nan)  # NaN: the identity of fmin and fmax
+        for cols, idx, seg in parts:
+            if cols.size:
+                out[cols] = op(out[cols], op.reduceat(x[idx], seg))
+        if has.size:  # whole blocks: reduceat over [fs, fe) pairs (the gaps between are ignored)
+            blk = getattr(self._published[3], "f%d" % column)
+            padded = np.append(blk[:end], np.nan)
+            out[has] = op(out[has], op.reduceat(padded, pairs)[0::2])
         return out
 
 
@@ -320,6 +456,19 @@ def _mass(vmin, vmax, hist):
     none without a finite range)."""
     h = np.where(np.isfinite(hist), hist, 0.0).sum(axis=1)
     return np.where(np.isfinite(vmin) & np.isfinite(vmax), h, 0.0)
+
+
+def _apply(h, m):
+    """h @ m for the banded overlap matrix m (an aligned bin overlaps two or three output bins):
+    one short sum per output bin, no BLAS (a matrix product would start BLAS threads for a few
+    microseconds of work, and wait for a busy core to run them)."""
+    out = np.zeros((h.shape[0], m.shape[1]))
+    for j in range(m.shape[1]):
+        nz = np.flatnonzero(m[:, j])
+        if nz.size:
+            g0, g1 = int(nz[0]), int(nz[-1]) + 1
+            out[:, j] = (h[:, g0:g1] * m[g0:g1, j]).sum(axis=1)
+    return out
 
 
 def _coarser(o, k):

@@ -119,40 +119,52 @@ def _sorted_unique(x):
     return x[np.concatenate([[True], x[1:] != x[:-1]])] if x.size else x
 
 
-def bands(steps, quantiles, quantile_probs, vmin, vmax, mean, finite_count, start, end, width):
+def bands(steps, quantiles, quantile_probs, vmin, vmax, mean, finite_count, start, end, width,
+          aggregates=None):
     """Per-column reduction of a distribution series (arrays over steps; quantiles is (N, Q)).
 
     Returns dict with steps (first step of each column), step_ends, min, max, mean,
-    quantiles (Q, C) and the segment starts (for the heatmap)."""
+    quantiles (Q, C) and the segment starts (for the heatmap). `aggregates(seg, seg_end)`, if
+    given, returns a function ``(name, x, op) -> column results`` for the sums "w", "mw",
+    "median", "median_count" and the extremes of the fields reduced with op (min, max,
+    quantile i; see pyramid.ColumnAggregates; `finite_count` is then not used) instead of
+    reducing every step here."""
     seg = _bounds(steps, start, end, width)
     seg_end = np.concatenate([seg[1:], [steps.size]]) if seg.size else seg
+    agg = aggregates(seg, seg_end) if aggregates is not None else None
+
+    def extreme(name, x, op):
+        return agg(name, x, op) if agg is not None else op.reduceat(x, seg)
+
     q = np.empty((len(quantile_probs), seg.size))
-    for i, p in enumerate(quantile_probs):
-        x = quantiles[:, i]
-        if p < 0.5:
-            q[i] = np.fmin.reduceat(x, seg)
-        elif p > 0.5:
-            q[i] = np.fmax.reduceat(x, seg)
-        elif not np.isnan(x).any():  # the usual case, same result as below
-            q[i] = np.add.reduceat(x, seg) / (seg_end - seg)
-        else:
-            ok = ~np.isnan(x)
-            s = np.add.reduceat(np.where(ok, x, 0.0), seg)
-            c = np.add.reduceat(ok.astype(np.float64), seg)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                q[i] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
-    if np.isfinite(mean).all():  # the usual case, same result as below
-        w = finite_count
-        sm = np.add.reduceat(mean * w, seg)
-    else:
-        w = np.where(np.isfinite(mean), finite_count, 0.0)
-        sm = np.add.reduceat(np.where(w > 0, mean * w, 0.0), seg)
-    sw = np.add.reduceat(w, seg)
     with np.errstate(invalid="ignore", divide="ignore"):
+        for i, p in enumerate(quantile_probs):
+            x = quantiles[:, i]
+            if p < 0.5:
+                q[i] = extreme("q%d" % i, x, np.fmin)
+            elif p > 0.5:
+                q[i] = extreme("q%d" % i, x, np.fmax)
+            elif agg is not None:
+                s, c = agg("median", None, None), agg("median_count", None, None)
+                q[i] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
+            elif not np.isnan(x).any():  # the usual case, same result as below
+                q[i] = np.add.reduceat(x, seg) / (seg_end - seg)
+            else:
+                ok = ~np.isnan(x)
+                s = np.add.reduceat(np.where(ok, x, 0.0), seg)
+                c = np.add.reduceat(ok.astype(np.float64), seg)
+                q[i] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
+        if agg is not None:
+            sw, sm = agg("w", None, None), agg("mw", None, None)
+        elif np.isfinite(mean).all():  # the usual case, same result as below
+            sw, sm = np.add.reduceat(finite_count, seg), np.add.reduceat(mean * finite_count, seg)
+        else:
+            w = np.where(np.isfinite(mean), finite_count, 0.0)
+            sw, sm = np.add.reduceat(w, seg), np.add.reduceat(np.where(w > 0, mean * w, 0.0), seg)
         cmean = np.where(sw > 0, sm / np.where(sw > 0, sw, 1.0), np.nan)
     return {
         "steps": steps[seg], "step_ends": steps[seg_end - 1],
-        "min": np.fmin.reduceat(vmin, seg), "max": np.fmax.reduceat(vmax, seg),
+        "min": extreme("min", vmin, np.fmin), "max": extreme("max", vmax, np.fmax),
         "mean": cmean, "quantiles": q, "segments": seg,
     }
 

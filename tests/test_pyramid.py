@@ -120,3 +120,45 @@ def test_all_values_equal(built):
     seg, exact, got = _both(vmin, vmax, hist, p, 0, n, 500, bins=8, ident=(3, 0))
     np.testing.assert_allclose(got, exact)
     assert (got[:, 0] > 0).all() and (got[:, 1:] == 0).all()
+
+
+def test_precomputed_aggregates_give_the_bands():
+    """Column extremes, means and medians from ColumnAggregates equal the reductions over each
+    column's steps (extremes exactly, sums to rounding)."""
+    from tb_batch_plugin import metadata as md
+    from tb_batch_plugin.plugin import BatchesPlugin
+
+    rng = np.random.default_rng(4)
+    n, Q = 30_000, len(md.DEFAULT_QUANTILE_PROBS)
+    data = np.zeros((n, md.distribution_length(Q, B)))
+    data[:, md.COUNT] = rng.integers(60, 65, n)
+    data[:, md.NAN_COUNT] = rng.integers(0, 3, n)
+    data[:, md.MIN] = rng.normal(size=n) - 3
+    data[:, md.MAX] = data[:, md.MIN] + 6
+    data[:, md.MEAN] = rng.normal(size=n)
+    data[::97, md.MEAN] = np.nan
+    data[:, md.HEADER_LENGTH:md.HEADER_LENGTH + Q] = np.sort(rng.normal(size=(n, Q)), axis=1)
+    data[::89, md.HEADER_LENGTH + 5] = np.nan  # the median (p = 0.5)
+    data[1000:1040, md.HEADER_LENGTH + 1] = np.nan  # a column's worth of one quantile
+    data[:, md.HEADER_LENGTH + Q:] = rng.random((n, B))
+    data = np.asfortranarray(data)  # column-major, as the index keeps it
+    agg = pm.ColumnAggregates()
+    agg.update((1, 0), data[:20_000], md.DEFAULT_QUANTILE_PROBS)
+    agg.update((1, 0), data, md.DEFAULT_QUANTILE_PROBS)
+    assert agg.covers((1, 0), n) and not agg.covers((2, 0), n)
+    steps = np.arange(n) * 3
+    for a, b, width in ((1234, 29_000, 700), (0, n, 2000), (1000, 1100, 20), (5, 30_000, 29_000)):
+        d = data[a:b]
+        fc = d[:, md.COUNT] - d[:, md.NAN_COUNT]
+        args = (steps[a:b], d[:, md.HEADER_LENGTH:md.HEADER_LENGTH + Q], md.DEFAULT_QUANTILE_PROBS,
+                d[:, md.MIN], d[:, md.MAX], d[:, md.MEAN])
+        start, end = int(steps[a]), int(steps[b - 1])
+        direct = rd.bands(*args, fc, start, end, width)
+        via = rd.bands(*args, None, start, end, width,
+                       lambda seg, seg_end: BatchesPlugin._column_aggregates(agg, a, data, Q, seg, seg_end))
+        np.testing.assert_array_equal(via["min"], direct["min"])
+        np.testing.assert_array_equal(via["max"], direct["max"])
+        np.testing.assert_allclose(via["mean"], direct["mean"], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(via["quantiles"], direct["quantiles"], rtol=1e-12, atol=1e-12)
+        extremes = [i for i, p in enumerate(md.DEFAULT_QUANTILE_PROBS) if p != 0.5]
+        np.testing.assert_array_equal(via["quantiles"][extremes], direct["quantiles"][extremes])
