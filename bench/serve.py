@@ -293,7 +293,8 @@ def summarize(results, seconds):
 def phase_single(data, code):
     srv = Server(os.path.join(data, "single"), code)
     try:
-        wait_runs(srv.host, srv.port, lambda r: _complete(r, _n(1_000_000), 1), 600)
+        runs = wait_runs(srv.host, srv.port, lambda r: _complete(r, _n(1_000_000), 1), 600)
+        print("  (the server runs the code of %s: its runs %s 'loading')" % (code, "have" if "loading" in runs else "lack"))
         conn = http.client.HTTPConnection(srv.host, srv.port, timeout=600)
         rng = np.random.default_rng(5)
         out = {}
@@ -386,7 +387,8 @@ print(size / dt / 1e6)
 os.remove(path)
 """
     out = subprocess.run([sys.executable, "-c", prog, kind, str(size), os.path.join(REPO, "tests")],
-                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=code), timeout=1800)
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=code), timeout=1800,
+                         cwd=code)  # `python -c` puts the working directory first on sys.path
     return float(out.stdout.strip()) if out.returncode == 0 else None
 
 

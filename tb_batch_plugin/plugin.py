@@ -960,7 +960,7 @@ def _fmt_p(p):
 
 # Export: cells encoded by orjson from numpy slices (C speed; chunks small enough that a long
 # export shares the GIL with other requests).
-_EXPORT_CHUNK = 8192
+_EXPORT_CHUNK = 4096
 _NONFINITE_CSV = {"NaN": b"nan", "Infinity": b"inf", "-Infinity": b"-inf"}
 
 

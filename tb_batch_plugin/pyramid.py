@@ -415,41 +415,53 @@ class ColumnAggregates:
 
     @staticmethod
     def plan(starts, ends):
-        """Where the extremes of columns [starts[i], ends[i]) (non-empty, increasing) come from:
-        whole blocks, and the other steps (before the first whole block and after the last; all
-        of a column without one). Computed once for all fields of a request."""
-        K = EXTREME_BLOCK
-        fs = -(-starts // K)
-        fe = np.maximum(ends // K, fs)
-        has = np.flatnonzero(fe > fs)
-        pairs = np.empty(2 * has.size, np.int64)
-        pairs[0::2], pairs[1::2] = fs[has], fe[has]
-        h_end = np.where(fe > fs, np.minimum(fs * K, ends), ends)
-        t_start = np.where(fe > fs, np.maximum(fe * K, h_end), ends)
-        parts = []
-        for p, q in ((starts, h_end), (t_start, ends)):
-            n = q - p
-            cols = np.flatnonzero(n > 0)
-            n = n[cols]
-            seg = np.cumsum(n) - n
-            parts.append((cols, np.repeat(p[cols] - seg, n) + np.arange(int(n.sum())), seg))
-        return starts.size, has, pairs, int(fe[has[-1]]) if has.size else 0, parts
+        """The BlockPlan of columns [starts[i], ends[i]) for ``extreme``."""
+        return BlockPlan(starts, ends, EXTREME_BLOCK)
 
     def extreme(self, plan, x, column, op):
         """op (np.fmin or np.fmax) of x (the data's `column`, all steps) over each column of
         `plan`, exactly: the precomputed blocks inside, and the other steps directly. NaN
         where every value is NaN, as op.reduceat."""
-        C, has, pairs, end, parts = plan
-        out = np.full(C, np.nan)  # NaN: the identity of fmin and fmax
-        for cols, idx, seg in parts:
+        return plan.reduce(x, getattr(self._published[3], "f%d" % column), op)
+
+
+class BlockPlan:
+    """Where a reduction over each of C columns [starts[i], ends[i]) (non-empty, increasing)
+    comes from: the aligned blocks of K steps inside the column (``fs``..``fe``), and its other
+    steps (``parts``: the steps before its first whole block and those after its last, all of
+    it without one; each as (columns, step indices, segment starts)). Computed once per
+    request, used for every field."""
+
+    def __init__(self, starts, ends, K):
+        self.K, self.C = K, starts.size
+        fs = -(-starts // K)
+        fe = np.maximum(ends // K, fs)
+        self.fs, self.fe = fs, fe
+        self.has = np.flatnonzero(fe > fs)
+        self.pairs = np.empty(2 * self.has.size, np.int64)
+        self.pairs[0::2], self.pairs[1::2] = fs[self.has], fe[self.has]
+        self.end = int(fe[self.has[-1]]) if self.has.size else 0
+        h_end = np.where(fe > fs, np.minimum(fs * K, ends), ends)
+        t_start = np.where(fe > fs, np.maximum(fe * K, h_end), ends)
+        self.parts = []
+        for p, q in ((starts, h_end), (t_start, ends)):
+            n = q - p
+            cols = np.flatnonzero(n > 0)
+            n = n[cols]
+            seg = np.cumsum(n) - n
+            self.parts.append((cols, np.repeat(p[cols] - seg, n) + np.arange(int(n.sum())), seg))
+
+    def reduce(self, x, blocks, op):
+        """op (np.fmin or np.fmax) of x over each column, from the block reductions `blocks`
+        (op over x[k*K:(k+1)*K]) and the other steps. NaN where every value is NaN."""
+        out = np.full(self.C, np.nan)  # NaN: the identity of fmin and fmax
+        for cols, idx, seg in self.parts:
             if cols.size:
                 out[cols] = op(out[cols], op.reduceat(x[idx], seg))
-        if has.size:  # whole blocks: reduceat over [fs, fe) pairs (the gaps between are ignored)
-            blk = getattr(self._published[3], "f%d" % column)
-            padded = np.append(blk[:end], np.nan)
-            out[has] = op(out[has], op.reduceat(padded, pairs)[0::2])
+        if self.has.size:  # whole blocks: reduceat over [fs, fe) pairs (the gaps between are ignored)
+            padded = np.append(blocks[:self.end], np.nan)
+            out[self.has] = op(out[self.has], op.reduceat(padded, self.pairs)[0::2])
         return out
-
 
 def _mass(vmin, vmax, hist):
     """The mass each step's histogram puts on the heatmap (reduce.rebin's rule: its finite counts,

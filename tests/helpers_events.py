@@ -107,7 +107,8 @@ class TensorBoardProcess:
         self.proc = subprocess.Popen(
             [*prefix, sys.executable, "-c", _SERVER, logdir_spec or str(logdir), fast,
              "--logdir_spec" if logdir_spec else "--logdir"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+            cwd=code)  # `python -c` puts the working directory first on sys.path
         line = self.proc.stdout.readline().strip()
         if not line.startswith("http"):
             self.close()
