@@ -1,22 +1,26 @@
 """tb-batch: exact per-step training statistics for Keras/TensorFlow, and a TensorBoard tab for them.
 
 Public API: ``BatchStats`` (Keras callback), ``summary`` (writers for custom loops),
-``load`` (lossless reader). Attributes are imported lazily so that TensorBoard, which imports
+``load`` (lossless reader), ``fingerprint`` and ``find`` (from a recorded sample back to the row
+of your data). Attributes are imported lazily so that TensorBoard, which imports
 this package to find the plugin, never pays for (or fails on) TensorFlow; the writer's attributes
 first check for TensorFlow >= 2.16 with Keras >= 3.10 (``_requirements``).
 """
 
 __version__ = "0.1.0"
-__all__ = ["BatchStats", "summary", "load", "metadata"]
+__all__ = ["BatchStats", "summary", "load", "metadata", "fingerprint", "find"]
 
 
 def __getattr__(name):
-    if name in ("BatchStats", "summary"):  # the writer: say how to install TensorFlow if it is missing
+    if name in ("BatchStats", "summary", "fingerprint", "find"):  # TensorFlow needed: say how to install it
         from tb_batch_plugin._requirements import require_tensorflow
         require_tensorflow()
     if name == "BatchStats":
         from tb_batch_plugin.keras_callback import BatchStats
         return BatchStats
+    if name in ("fingerprint", "find"):
+        from tb_batch_plugin import samples
+        return getattr(samples, name)
     if name == "load":
         from tb_batch_plugin.index import load
         return load

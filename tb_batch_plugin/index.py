@@ -60,6 +60,8 @@ import threading
 import numpy as np
 
 from tb_batch_plugin import metadata as _md
+from tb_batch_plugin.sample_series import PerClassSeries, SampleSeries
+from tb_batch_plugin.sample_series import hardest as hardest_samples
 
 __all__ = ["load", "LogdirIndex", "ScalarSeries", "DistributionSeries", "MarkerSeries", "SeriesInfo"]
 
@@ -235,13 +237,7 @@ class _Store:
     def __init__(self, c):
         self.kind, self.name, self.source = c.kind, c.name, c.source
         self.provenance, self.plugin_data = c.provenance, c.plugin_data
-        if c.kind == "distribution":
-            pd = c.plugin_data
-            self.width = _md.distribution_length(len(pd.quantile_probs), pd.num_bins)
-        elif c.kind == "marker":
-            self.width = len(_md.MARKER_FIELDS[c.plugin_data.kind])
-        else:
-            self.width = 1
+        self.width = 1 if c.kind == "scalar" else _md.data_length(c.plugin_data)
         self.uid = next(_UIDS)  # identity of this store's content, with `generation`
         self.generation = 0  # +1 whenever published points are cut (a restart)
         self.n = 0
@@ -777,6 +773,8 @@ def _classify(tag, meta_bytes):
                 return _Class("scalar", tag, "tb_batch", _md.PROVENANCE_EXACT, pd)
             if pd.kind == _md.KIND_DISTRIBUTION:
                 return _Class("distribution", _md.distribution_name(tag), "tb_batch", plugin_data=pd)
+            if pd.kind in (_md.KIND_SAMPLES, _md.KIND_PER_CLASS):  # named by tag: per output
+                return _Class(kind, tag, "tb_batch", plugin_data=pd)
             return _Class("marker", kind, "tb_batch", plugin_data=pd)
         if plugin == _md.SCALARS_PLUGIN_NAME:
             pd = _md.parse_scalars_content(m.plugin_data.content)
@@ -931,7 +929,7 @@ class IndexSnapshot:
         r = self._run(run)
         out = r.memo.get("series")
         if out is None:
-            views = sorted((v for (kind, _, _), v in r.series.items() if kind != "marker"),
+            views = sorted((v for (kind, _, _), v in r.series.items() if kind in ("scalar", "distribution")),
                            key=lambda v: (v.name, v.kind, SOURCES.index(v.source)))
             out = r.memo["series"] = [
                 SeriesInfo(v.name, v.kind, v.source, _md.PROVENANCE_NAMES[v.provenance], len(v.steps),
@@ -956,6 +954,27 @@ class IndexSnapshot:
         v = self._view(run, tag, "distribution")
         pd = v.plugin_data
         return DistributionSeries(v.steps, v.walls, v.values, list(pd.quantile_probs), pd.num_bins)
+
+    def samples(self, run):
+        """The SampleSeries of a run: the highest-loss samples of each recorded step."""
+        v = self._view(run, _md.SAMPLES_TAG, "samples")
+        return SampleSeries(v.steps, v.walls, v.values, v.plugin_data.fields, v.plugin_data.num_samples)
+
+    def per_class(self, run, output=None):
+        """The PerClassSeries of a run (of one output's classes, for a model with several)."""
+        tag = _md.PER_CLASS_TAG + ("" if output is None else "/" + output)
+        v = self._view(run, tag, "per_class")
+        return PerClassSeries(v.steps, v.walls, v.values, v.plugin_data.num_classes)
+
+    def per_class_outputs(self, run):
+        """The outputs with per-class losses in a run (None for a model's single output)."""
+        tags = sorted(tag for (kind, tag, _) in self._run(run).series if kind == "per_class")
+        return [None if t == _md.PER_CLASS_TAG else t[len(_md.PER_CLASS_TAG) + 1:] for t in tags]
+
+    def hardest(self, run, start=None, end=None, top=50):
+        """The samples most often among their batch's highest losses in steps [start, end] (see
+        ``sample_series.hardest``)."""
+        return hardest_samples(self.samples(run), start, end, top)
 
     def markers(self, run, kind):
         """The MarkerSeries of marker `kind` ('fit', 'epoch' or 'evaluation'; see metadata),
@@ -1071,6 +1090,18 @@ class LogdirIndex:
 
     def markers(self, run, kind):
         return self._snap.markers(run, kind)
+
+    def samples(self, run):
+        return self._snap.samples(run)
+
+    def per_class(self, run, output=None):
+        return self._snap.per_class(run, output)
+
+    def per_class_outputs(self, run):
+        return self._snap.per_class_outputs(run)
+
+    def hardest(self, run, start=None, end=None, top=50):
+        return self._snap.hardest(run, start, end, top)
 
     def evaluations(self, run):
         return self._snap.evaluations(run)

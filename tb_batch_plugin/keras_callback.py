@@ -55,6 +55,7 @@ try:  # Keras' own weighting of unreduced losses (internal; without it, losses a
     from keras.src.losses.loss import reduce_weighted_values as _reduce_weighted_values
 except ImportError:  # pragma: no cover
     _reduce_weighted_values = None
+from tb_batch_plugin.samples import classification_columns, per_class_losses, row_fingerprints, top_sample_rows
 from tb_batch_plugin.staging import DistributionStage, flat_float32
 from tb_batch_plugin.summary import distribution_tensors, histogram_rows, step_cond
 
@@ -75,16 +76,25 @@ class BatchStats(keras.callbacks.Callback):
         epoch end and train end): a kill loses at most the last ``flush_secs`` of steps.
       additive_metrics: names of user-defined metrics whose state is additive (sums), to be
         recorded per batch; other user-defined metrics are recorded as the step reports them.
+      samples: record, per step, the samples of the batch with the highest losses (their loss,
+        share of the batch loss, fingerprint, label and prediction; see ``metadata``), and per
+        classification output each class's mean loss and count; 0 records neither.
+      sample_ids: the key of an integer feature in the model's input dict that identifies each
+        sample (recorded with the samples besides their fingerprints).
       quantile_probs, num_bins: layout of the distribution summaries (see ``metadata``).
     """
 
     def __init__(self, log_dir, *, every=1, distributions=True, validation=True,
-                 flush_secs=10.0, additive_metrics=(),
+                 flush_secs=10.0, additive_metrics=(), samples=8, sample_ids=None,
                  quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
                  num_bins=metadata.DEFAULT_NUM_BINS):
         super().__init__()
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError("BatchStats: every must be a positive int, got %r" % (every,))
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
+            raise ValueError("BatchStats: samples must be an int >= 0, got %r" % (samples,))
+        self.samples = samples
+        self.sample_ids = sample_ids
         if not flush_secs > 0:
             raise ValueError("BatchStats: flush_secs must be > 0, got %r" % (flush_secs,))
         self.log_dir = os.fspath(log_dir)
@@ -432,6 +442,7 @@ class _Capture:
     active = None  # the capture of the step being traced now
 
     def __init__(self):
+        self.data = None  # the step's data: (x, y, sample_weight) as the step received it
         self.y = self.y_pred = self.sample_weight = None
         self.applies = []  # per optimizer.apply: (name, optimizer, gradients, learning rate, loss scale)
         self.applying = False  # inside an apply (a LossScaleOptimizer's inner apply is not another)
@@ -748,8 +759,9 @@ class _StepWrapper:
     def __call__(self, data):
         every = self.callback.every
         if self.jit:  # XLA runs the step and collects the values; summaries are written outside
-            logs, scalars, dists, step, first = self._compiled(data)
-            self._write(scalars, dists, step, _all(_every_nth(step, every), first), first is None)
+            logs, scalars, dists, sample_inputs, step, first = self._compiled(data)
+            rows = self._sample_rows(sample_inputs, _inputs(data), None)  # fingerprints outside XLA
+            self._write(scalars, dists, rows, step, _all(_every_nth(step, every), first), first is None)
             return logs
         logs, scalars, cap, replica_ctx, step = self._step(data)
         first = _first_replica(replica_ctx)
@@ -757,8 +769,8 @@ class _StepWrapper:
         if every_nth is None or first is not None:
             # Every step, or several replicas: their collectives (gradient sum, gathering the
             # values) cannot sit in a conditional that only some replicas take.
-            scalars, dists = self._values(scalars, cap, replica_ctx)
-            self._write(scalars, dists, step, _all(every_nth, first), first is None)
+            scalars, dists, rows = self._values(scalars, cap, replica_ctx)
+            self._write(scalars, dists, rows, step, _all(every_nth, first), first is None)
         else:  # every N-th step: nothing is computed on the others
             def record():
                 self._write(*self._values(scalars, cap, None), step, None, True)
@@ -769,8 +781,9 @@ class _StepWrapper:
 
     def _compiled_step(self, data):
         logs, scalars, cap, replica_ctx, step = self._step(data)
-        scalars, dists = self._values(scalars, cap, replica_ctx)
-        return logs, scalars, dists, step, _first_replica(replica_ctx)
+        scalars, dists, _ = self._values(scalars, cap, replica_ctx, rows=False)
+        sample_inputs = self._sample_inputs(cap) if self.callback.samples else None
+        return logs, scalars, dists, sample_inputs, step, _first_replica(replica_ctx)
 
     def _step(self, data):
         """Runs the original step between the zeroing of the metric state and its restoration
@@ -786,6 +799,7 @@ class _StepWrapper:
         states = _MetricStates(cb._metric_partition()[0], replicas is not None and replicas.num_replicas_in_sync > 1)
         built = _metric_variable_count(model)
         cap = _Capture()
+        cap.data = data
         with _capturing(model, cap, states, lambda: cb._metric_partition()[0]):
             logs = self.original_step(data)
         states.restore_unread()
@@ -838,12 +852,74 @@ class _StepWrapper:
                           "numbers of a known shape; they are not recorded" % (sorted(skipped), self.mode))
         return out
 
-    def _values(self, scalars, cap, replica_ctx):
-        """All scalars and the raw values of the distributions of the step."""
+    def _values(self, scalars, cap, replica_ctx, rows=True):
+        """All scalars, the raw values of the distributions, and the fixed rows (samples, per
+        class: {tag: (float64 vector, SummaryMetadata bytes)}) of the step."""
         if self.mode == TRAIN:
             scalars = {**scalars, **self._optimizer_scalars(cap, replica_ctx)}
         dists = self._distribution_values(cap, replica_ctx) if self.callback.distributions else {}
-        return scalars, dists
+        if not (rows and self.callback.samples):
+            return scalars, dists, {}
+        return scalars, dists, self._sample_rows(self._sample_inputs(cap), _inputs(cap.data), replica_ctx)
+
+    def _sample_inputs(self, cap):
+        """What the samples and per-class rows are made of, per sample of the batch: the sample
+        loss, the columns of ``metadata`` per output, and per classification output the labels
+        and losses for its per-class row. None without per-sample losses."""
+        cb = self.callback
+        if cap.y_pred is None:
+            return None
+        outputs, single = _output_losses(cb, cap)
+        if not outputs:
+            return None
+        total, fields, columns, per_class = None, [], [], []
+        for name, loss_fn, y_true, y_pred, values, mask, loss_weight in outputs:
+            loss = _loss_per_sample(values, mask)
+            if loss_weight is not None:
+                loss = loss * loss_weight
+            total = loss if total is None else total + loss
+            names, cols, labels, classes = _output_columns(loss_fn, y_true, y_pred)
+            suffix = "" if single else "/" + name
+            fields += [f + suffix for f in names]
+            columns += cols
+            if labels is not None:
+                per_class.append((metadata.PER_CLASS_TAG + suffix, labels, loss, classes))
+        ids = None
+        if cb.sample_ids is not None:
+            x = _inputs(cap.data)
+            if isinstance(x, dict) and cb.sample_ids in x:
+                ids = tf.reshape(x[cb.sample_ids], [-1])
+            else:
+                cb._warn_once("sample-ids", "BatchStats: sample_ids=%r is not a key of the model's "
+                              "input dict; samples are identified by fingerprints only" % (cb.sample_ids,))
+        # What is not a tensor stays on the wrapper (an XLA-compiled step returns only tensors).
+        self._sample_layout = (tuple(fields), [(tag, classes) for tag, _, _, classes in per_class])
+        return {"loss": total, "columns": columns, "ids": ids,
+                "per_class": [(labels, loss) for _, labels, loss, _ in per_class]}
+
+    def _sample_rows(self, inputs, x, replica_ctx):
+        """{tag: (row, SummaryMetadata bytes)} of the step's samples and per-class losses (over
+        the global batch under a distribution strategy)."""
+        if inputs is None:
+            return {}
+        k = self.callback.samples
+        loss, columns, ids = inputs["loss"], inputs["columns"], inputs["ids"]
+        fingerprints = row_fingerprints(x)
+        per_class = inputs["per_class"]
+        if replica_ctx is not None:
+            def gather(t):
+                return replica_ctx.all_gather(t, axis=0)
+
+            loss, fingerprints, columns = gather(loss), gather(fingerprints), [gather(c) for c in columns]
+            ids = None if ids is None else gather(ids)
+            per_class = [(gather(labels), gather(l)) for labels, l in per_class]
+        fields, class_layout = self._sample_layout
+        rows = {metadata.SAMPLES_TAG: (top_sample_rows(loss, fingerprints, k, ids, columns),
+                                       metadata.samples_metadata(k, metadata.SAMPLE_FIELDS + fields).SerializeToString())}
+        for (tag, classes), (labels, class_loss) in zip(class_layout, per_class):
+            rows[tag] = (per_class_losses(class_loss, labels, classes),
+                         metadata.per_class_metadata(classes).SerializeToString())
+        return rows
 
     def _optimizer_scalars(self, cap, replica_ctx):
         """``learning_rate`` and ``grad_norm`` of the optimizer that applied gradients in the step;
@@ -885,7 +961,7 @@ class _StepWrapper:
             out = {k: replica_ctx.all_gather(v, axis=0) for k, v in out.items()}
         return out
 
-    def _write(self, scalars, dists, step, record, staged):
+    def _write(self, scalars, dists, rows, step, record, staged):
         """Writes the step's scalars, and stages its distributions (with a single replica) or
         summarizes and writes them now. Either way outside any XLA cluster, so they are the same
         exact statistics in every mode."""
@@ -901,14 +977,17 @@ class _StepWrapper:
             for name, value in scalars.items():
                 provenance = metadata.PROVENANCE_REPORTED if name in reported else metadata.PROVENANCE_EXACT
                 gen_summary_ops.write_summary(resource, step, value, name, scalar_md[provenance])
-            if dists and staged:
-                self.stage.append(step, dists)
-            elif dists:
+            if (dists or rows) and staged:
+                self.stage.append(step, dists, rows)
+                return tf.constant(True)
+            if dists:
                 stats = _summarize(dists, cb)
                 histograms = histogram_rows(stats, len(cb.quantile_probs), cb.num_bins)
                 for i, name in enumerate(dists):
                     gen_summary_ops.write_summary(resource, step, stats[i], metadata.distribution_tag(name), dist_md)
                     gen_summary_ops.write_summary(resource, step, histograms[i], name, histogram_md)
+            for tag, (row, row_md) in rows.items():
+                gen_summary_ops.write_summary(resource, step, row, tag, row_md)
             return tf.constant(True)
 
         with tf.device("/cpu:0"):
@@ -939,21 +1018,22 @@ def _summarize(dists, cb):
     return distribution_tensors(list(dists.values()), cb.quantile_probs, cb.num_bins)
 
 
-def _per_sample_losses(cb, cap):
-    """The compiled loss of each output with no reduction, times the sample weight, at the
-    positions its Keras mask keeps (all positions without a mask): their mean is the step's loss
-    without regularization, as Keras' ``sum_over_batch_size`` averages over unmasked positions."""
+def _output_losses(cb, cap):
+    """The compiled loss of each output with no reduction, times the sample weight: a list of
+    (output name, Loss, y_true, y_pred, unreduced losses, Keras mask of them or None, loss weight),
+    and whether the model has a single compiled loss. Warns (once) for losses that cannot be made
+    per-sample."""
     flat = _flat_losses(cb.model)
     if not flat:
         cb._warn_once("no-compile-loss", "BatchStats: no compiled loss; per_sample_loss is not recorded")
-        return {}
+        return [], True
     y_true, y_pred, sw = cap.y, cap.y_pred, cap.sample_weight
     single = len(flat) == 1
     if single:
         y_true_flat, y_pred_flat = [y_true], [y_pred]
         if tf.nest.is_nested(y_pred):
             y_true_flat, y_pred_flat = tf.nest.flatten(y_true), tf.nest.flatten(y_pred)
-    out = {}
+    out = []
     for path, loss_fn, loss_weight, name in flat:
         try:
             y_t = _resolve(y_true, path) if not single else y_true_flat[0]
@@ -971,11 +1051,77 @@ def _per_sample_losses(cb, cap):
                           "reduction=None or returns a scalar); per_sample_loss is not recorded for it"
                           % (getattr(loss_fn, "name", None) or name,))
             continue
-        values = flat_float32(_unmasked(values, _loss_mask(y_p, losses)))
+        out.append((name, loss_fn, y_t, y_p, values, _loss_mask(y_p, losses), loss_weight))
+    return out, single
+
+
+def _per_sample_losses(cb, cap):
+    """The compiled loss of each output with no reduction, times the sample weight, at the
+    positions its Keras mask keeps (all positions without a mask): their mean is the step's loss
+    without regularization, as Keras' ``sum_over_batch_size`` averages over unmasked positions."""
+    outputs, single = _output_losses(cb, cap)
+    out = {}
+    for name, _, _, _, values, mask, loss_weight in outputs:
+        values = flat_float32(_unmasked(values, mask))
         if loss_weight is not None:
             values = values * loss_weight
         out["per_sample_loss" if single else "per_sample_loss/%s" % name] = values
     return out
+
+
+def _loss_per_sample(values, mask):
+    """One loss per sample from unreduced losses (batch, ...): for a sample with several positions
+    (a sequence), the mean over the positions its Keras mask keeps, as Keras reduces them."""
+    values = tf.cast(values, tf.float32)
+    if values.shape.rank == 1:
+        return values
+    axes = list(range(1, values.shape.rank))
+    if mask is None:
+        return tf.reduce_mean(values, axis=axes)
+    mask = tf.cast(mask, tf.float32)
+    if mask.shape.rank == values.shape.rank + 1 and mask.shape[-1] == 1:
+        mask = tf.squeeze(mask, -1)
+    if mask.shape.rank != values.shape.rank:
+        return tf.reduce_mean(values, axis=axes)
+    return tf.reduce_sum(values * mask, axis=axes) / tf.reduce_sum(mask, axis=axes)
+
+
+def _output_columns(loss_fn, y_true, y_pred):
+    """(field names, per-sample columns, labels or None, number of classes or None) of one output
+    for the samples rows: a classification output's labels and predictions (and its labels for
+    the per-class losses), a regression output's target and prediction when it has one value per
+    sample; nothing for other outputs (sequences, several values per sample)."""
+    kind, from_logits = _classification(loss_fn)
+    rank, last = y_pred.shape.rank, y_pred.shape[-1] if y_pred.shape.rank else None
+    if kind == "binary" and (rank == 1 or (rank == 2 and last == 1)):
+        labels, columns = classification_columns(kind, y_true, y_pred, from_logits)
+        return metadata.CLASSIFICATION_FIELDS, columns, labels, 2
+    if kind in ("sparse", "categorical") and rank == 2 and last is not None:
+        labels, columns = classification_columns(kind, y_true, y_pred, from_logits)
+        return metadata.CLASSIFICATION_FIELDS, columns, labels, int(last)
+    if kind is None and (rank == 1 or (rank == 2 and last == 1)):
+        return metadata.REGRESSION_FIELDS, [tf.reshape(y_true, [-1]), tf.reshape(y_pred, [-1])], None, None
+    return (), [], None, None
+
+
+def _classification(loss_fn):
+    """('sparse' | 'categorical' | 'binary' | None, from_logits) of a compiled Keras loss."""
+    fn = getattr(loss_fn, "fn", None)
+    name = getattr(fn, "__name__", None) or getattr(loss_fn, "name", None) or ""
+    kwargs = getattr(loss_fn, "_fn_kwargs", None) or {}
+    from_logits = bool(getattr(loss_fn, "from_logits", kwargs.get("from_logits", False)))
+    if "sparse_categorical" in name:
+        return "sparse", from_logits
+    if "categorical" in name:
+        return "categorical", from_logits
+    if "binary" in name:
+        return "binary", from_logits
+    return None, from_logits
+
+
+def _inputs(data):
+    """The model's inputs x of a step's data (x, (x, y), (x, y, sample_weight))."""
+    return keras.utils.unpack_x_y_sample_weight(data)[0]
 
 
 def _weighted(loss_fn, losses, sample_weight):

@@ -53,8 +53,11 @@ KIND_DISTRIBUTION = 2
 KIND_FIT = 3  # a fit() started at this training step
 KIND_EPOCH = 4  # an epoch ended: this is the training step the next batch gets
 KIND_EVALUATION = 5  # an evaluation started at this validation step
+KIND_SAMPLES = 6  # the samples of a step with the highest losses (layout below)
+KIND_PER_CLASS = 7  # each class's mean loss and count in a step's batch (layout below)
 KIND_NAMES = {KIND_SCALAR: "scalar", KIND_DISTRIBUTION: "distribution", KIND_FIT: "fit",
-              KIND_EPOCH: "epoch", KIND_EVALUATION: "evaluation"}
+              KIND_EPOCH: "epoch", KIND_EVALUATION: "evaluation", KIND_SAMPLES: "samples",
+              KIND_PER_CLASS: "per_class"}
 MARKER_KINDS = (KIND_FIT, KIND_EPOCH, KIND_EVALUATION)
 
 # Markers: one int64 vector per event, its fields named here, under a tag of their own.
@@ -92,6 +95,32 @@ HEADER_LENGTH = len(HEADER_FIELDS)
 
 DISTRIBUTION_TAG_PREFIX = PLUGIN_NAME + "/"
 
+# Samples: per step a float64 vector of num_samples rows of the fields named in the plugin data
+# (row-major), the samples of the batch with the highest loss first; rows of NaN where the batch
+# has fewer samples. The fields (SAMPLE_FIELDS first, then per output, "/<output>" appended to
+# each name when the model has several):
+#   loss            the sample's loss: its per-sample losses (weighted as per_sample_loss; over
+#                   the positions of a sequence, their mean over the unmasked ones) summed over
+#                   the outputs with their loss weights
+#   share           its loss / the sum of the batch's sample losses
+#   fingerprint_hi, fingerprint_lo   the high and low 32 bits of the sample's 64-bit fingerprint
+#                   (samples.row_fingerprints: farmhash64 of its input row as the model received it)
+#   id              the sample's own id (an integer input feature named by BatchStats(sample_ids=));
+#                   NaN without one. Exact up to 2**53.
+#   position        its index in the batch
+#   label, predicted, probability, label_probability   classification: the label's class, the
+#                   predicted class, the probability of the predicted class and of the label's
+#                   (from logits through softmax/sigmoid where the loss takes logits)
+#   label, predicted   regression with one value per sample: the target and the prediction
+SAMPLE_FIELDS = ("loss", "share", "fingerprint_hi", "fingerprint_lo", "id", "position")
+CLASSIFICATION_FIELDS = ("label", "predicted", "probability", "label_probability")
+REGRESSION_FIELDS = ("label", "predicted")
+SAMPLES_TAG = PLUGIN_NAME + "/samples"
+# Per class: a float64 vector [mean loss of class 0 .. C-1, count of class 0 .. C-1] of the
+# batch's per-sample losses by label (NaN means for classes not in the batch), under
+# PER_CLASS_TAG (+ "/<output>" for several outputs).
+PER_CLASS_TAG = PLUGIN_NAME + "/per_class_loss"
+
 
 def _build_message_classes():
     """Builds BatchPluginData, and the carrier of it in the scalars plugin's content, from
@@ -107,6 +136,9 @@ def _build_message_classes():
           repeated double quantile_probs = 3;  // distributions: probabilities of q_0..q_{Q-1}
           int32 num_bins = 4;         // distributions: B
           int32 provenance = 5;       // scalars: PROVENANCE_*
+          int32 num_samples = 6;      // samples: rows per step
+          repeated string fields = 7; // samples: the fields of a row
+          int32 num_classes = 8;      // per class: C
         }
         // What tb-batch puts in SummaryMetadata.plugin_data.content of a standard scalar
         // (TensorBoard's ScalarPluginData has only field 1, version 0, which is left unset).
@@ -125,6 +157,9 @@ def _build_message_classes():
         (3, "quantile_probs", F.TYPE_DOUBLE, F.LABEL_REPEATED),
         (4, "num_bins", F.TYPE_INT32, F.LABEL_OPTIONAL),
         (5, "provenance", F.TYPE_INT32, F.LABEL_OPTIONAL),
+        (6, "num_samples", F.TYPE_INT32, F.LABEL_OPTIONAL),
+        (7, "fields", F.TYPE_STRING, F.LABEL_REPEATED),
+        (8, "num_classes", F.TYPE_INT32, F.LABEL_OPTIONAL),
     ):
         msg.field.add(name=name, number=number, type=ftype, label=label)
     carrier = file_proto.message_type.add(name="ScalarsContent")
@@ -184,6 +219,35 @@ def distribution_metadata(quantile_probs=DEFAULT_QUANTILE_PROBS, num_bins=DEFAUL
                      display_name, description)
 
 
+def samples_metadata(num_samples, fields):
+    """SummaryMetadata of a step's samples (layout at SAMPLES_TAG); no data class, so
+    TensorBoard's dashboards do not list it."""
+    content = BatchPluginData(version=PROTO_VERSION, kind=KIND_SAMPLES, num_samples=int(num_samples),
+                              fields=list(fields))
+    return _metadata(PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_UNKNOWN)
+
+
+def per_class_metadata(num_classes):
+    """SummaryMetadata of a step's per-class losses (layout at PER_CLASS_TAG)."""
+    content = BatchPluginData(version=PROTO_VERSION, kind=KIND_PER_CLASS, num_classes=int(num_classes))
+    return _metadata(PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_UNKNOWN)
+
+
+def data_length(plugin_data):
+    """The length of the tensor of a summary with this plugin data (distributions, samples, per
+    class and markers; 1 for scalars)."""
+    kind = plugin_data.kind
+    if kind == KIND_DISTRIBUTION:
+        return distribution_length(len(plugin_data.quantile_probs), plugin_data.num_bins)
+    if kind == KIND_SAMPLES:
+        return plugin_data.num_samples * len(plugin_data.fields)
+    if kind == KIND_PER_CLASS:
+        return 2 * plugin_data.num_classes
+    if kind in MARKER_KINDS:
+        return len(MARKER_FIELDS[kind])
+    return 1
+
+
 def histogram_metadata(display_name=None, description=None):
     """SummaryMetadata of a standard TensorBoard histogram (what ``tf.summary.histogram`` writes:
     TensorBoard's HistogramPluginData of version 0 serializes to no bytes)."""
@@ -220,6 +284,10 @@ def parse_plugin_data(content):
         raise ValueError("tb_batch distribution with quantile probabilities outside [0, 1]")
     if data.provenance not in PROVENANCE_NAMES:
         raise ValueError("unknown tb_batch provenance %d" % data.provenance)
+    if data.kind == KIND_SAMPLES and (data.num_samples < 1 or not data.fields):
+        raise ValueError("tb_batch samples without a layout")
+    if data.kind == KIND_PER_CLASS and data.num_classes < 1:
+        raise ValueError("tb_batch per-class losses without a number of classes")
     return data
 
 

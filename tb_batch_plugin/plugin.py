@@ -44,6 +44,8 @@ MAX_WIDTH = 20000
 DEFAULT_BINS = 32
 MAX_BINS = 256
 DEFAULT_LIMIT = 100
+DEFAULT_HARDEST = 50
+MAX_HARDEST = 1000
 MAX_LIMIT = 100000
 RELOAD_MIN_INTERVAL_S = 1.0  # the background reload's period (also the provider source's)
 FIRST_SCAN_WAIT_S = 10.0  # a request waits at most this long for the very first reload
@@ -424,6 +426,16 @@ class _ProviderSource:
         return []
 
     @staticmethod
+    def samples(run):  # the provider does not list tb-batch's samples (no data class)
+        raise UnknownKey("no samples recorded in run %r" % (run,))
+
+    per_class = hardest = samples
+
+    @staticmethod
+    def per_class_outputs(run):
+        return []
+
+    @staticmethod
     def key(run, tag, kind, source=None):
         return None  # not cached: TensorBoard's provider says nothing about what changed
 
@@ -464,6 +476,13 @@ class _IndexSource:
     @staticmethod
     def sampled(run, tag, kind, source=None):
         return None
+
+
+def _has_samples(src, run):
+    try:
+        return len(src.samples(run)) > 0
+    except UnknownKey:
+        return False
 
 
 def _role(run, runs):
@@ -568,6 +587,9 @@ class BatchesPlugin(base_plugin.TBPlugin):
             "/step": self._serve_step,
             "/anomalies": self._serve_anomalies,
             "/export": self._serve_export,
+            "/samples": self._serve_samples,
+            "/hardest": self._serve_hardest,
+            "/per_class": self._serve_per_class,
             "/static/*": self._serve_static,
         }
 
@@ -669,7 +691,9 @@ class BatchesPlugin(base_plugin.TBPlugin):
                 runs.append({"run": run, "tags": tags, "source": src.source, "role": role,
                              "train_run": train_run, "fits": src.fits(run),
                              "evaluations": src.evaluations(run), "skipped": src.skipped(run),
-                             "skipped_files": src.skipped_files(run)})
+                             "skipped_files": src.skipped_files(run),
+                             "samples": _has_samples(src, run),
+                             "per_class": src.per_class_outputs(run)})
             body = self._cache.put(key, _Body(_dumps({
                 "runs": runs, "corrupt_records": src.corrupt_records, "loading": src.loading,
                 "problems": src.problems})))
@@ -827,6 +851,65 @@ class BatchesPlugin(base_plugin.TBPlugin):
             "run": run, "step": step, "wall_time": wall, "found": found,
             "scalars": scalars, "scalar_sources": sources, "distributions": dists,
             "prev_step": prev_step, "next_step": next_step, "evaluation": evaluation,
+        })
+
+    @_route
+    def _serve_samples(self, request):
+        src = self._source(request)
+        run = self._run(request, src)
+        step = _int(request, "step")
+        series = src.samples(run)
+        i = int(np.searchsorted(series.steps, step, side="left"))
+        found = i < len(series.steps) and int(series.steps[i]) == step
+        rows = []
+        if found:
+            recorded = series.rows(i)
+            names = [f for f in series.fields if f not in ("fingerprint_hi", "fingerprint_lo")]
+            for r, fingerprint in enumerate(recorded["fingerprint"]):
+                row = {f: num(recorded[f][r]) for f in names}
+                row["fingerprint"] = fingerprint
+                rows.append(row)
+        shares = [r["share"] for r in rows if isinstance(r["share"], float)]
+        return _json(request, {
+            "run": run, "step": step, "found": found, "num_samples": series.num_samples,
+            "fields": ["fingerprint"] + [f for f in series.fields if not f.startswith("fingerprint_")],
+            "samples": rows, "share": num(sum(shares)) if shares else None,
+        })
+
+    @_route
+    def _serve_hardest(self, request):
+        src = self._source(request)
+        run = self._run(request, src)
+        top = _int(request, "top", required=False, lo=1, hi=MAX_HARDEST, default=DEFAULT_HARDEST)
+        series = src.samples(run)
+        if not len(series.steps):
+            raise NotFound("no samples recorded in run %r" % (run,))
+        start, end = _range(request, int(series.steps[0]), int(series.steps[-1]))
+        rows = [{k: num(v) if isinstance(v, float) else v for k, v in entry.items()}
+                for entry in src.hardest(run, start, end, top)]
+        return _json(request, {"run": run, "start": start, "end": end, "samples": rows})
+
+    @_route
+    def _serve_per_class(self, request):
+        src = self._source(request)
+        run = self._run(request, src)
+        output = _get(request, "output", required=False)
+        if output is not None and output not in src.per_class_outputs(run):
+            raise NotFound("no per-class losses of output %r in run %r" % (output, run))
+        width = _int(request, "width", lo=1, hi=MAX_WIDTH)
+        series = src.per_class(run, output)
+        if not len(series.steps):
+            raise NotFound("no per-class losses in run %r" % (run,))
+        start, end = _range(request, int(series.steps[0]), int(series.steps[-1]))
+        a = int(np.searchsorted(series.steps, start, side="left"))
+        b = int(np.searchsorted(series.steps, end, side="right"))
+        r = rd.per_class_columns(series.steps[a:b], series.means[a:b], series.counts[a:b], start, end, width)
+        return _json(request, {
+            "run": run, "output": output, "start": start, "end": end, "count": b - a,
+            "classes": int(series.means.shape[1]), "reduced": r["reduced"],
+            "method": "columns" if r["reduced"] else "raw",
+            "steps": r["steps"].tolist(), "step_ends": r["step_ends"].tolist(),
+            "means": [floats(row) for row in r["means"]], "counts": r["counts"].tolist(),
         })
 
     def _spikes(self, run, tag, source, s, fits, warmup):

@@ -30,7 +30,7 @@ SPIKE_MIN_JUMP = 0.2
 SPIKE_WARMUP = 25
 MAD_SCALE = 1.4826
 
-__all__ = ["columns", "m4", "bands", "heatmap", "spike_scores", "spikes", "SpikeScores", "SPIKE_THRESHOLD",
+__all__ = ["columns", "m4", "bands", "heatmap", "per_class_columns", "spike_scores", "spikes", "SpikeScores", "SPIKE_THRESHOLD",
            "SPIKE_WINDOW", "SPIKE_MIN_JUMP", "SPIKE_WARMUP"]
 
 
@@ -167,6 +167,25 @@ def bands(steps, quantiles, quantile_probs, vmin, vmax, mean, finite_count, star
         "min": extreme("min", vmin, np.fmin), "max": extreme("max", vmax, np.fmax),
         "mean": cmean, "quantiles": q, "segments": seg,
     }
+
+
+def per_class_columns(steps, means, counts, start, end, width):
+    """Per-class losses over steps (means, counts: (N, C)) per pixel column of [start, end]: each
+    class's mean loss over the column's samples of that class (the steps' means weighted by their
+    counts; NaN where the class has none) and its count. Raw (one column per step) when the range
+    holds at most ``width`` steps. Returns dict steps (first step of each column), step_ends,
+    means, counts, reduced."""
+    if steps.size <= width:
+        return {"steps": steps, "step_ends": steps, "means": means, "counts": counts, "reduced": False}
+    seg = _bounds(steps, start, end, width)
+    weighted = np.where(counts > 0, means * counts, 0.0)
+    sums = np.add.reduceat(weighted, seg, axis=0)
+    totals = np.add.reduceat(counts, seg, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        column_means = np.where(totals > 0, sums / totals, np.nan)
+    step_ends = steps[np.concatenate([seg[1:], [steps.size]]) - 1]
+    return {"steps": steps[seg], "step_ends": step_ends, "means": column_means, "counts": totals,
+            "reduced": True}
 
 
 def rebin(lo, hi, hist, edges):

@@ -8,7 +8,9 @@ component of its own, so a dequeued block is already one padded matrix per name)
 Every ``max_rows`` recorded steps (or once ``max_values`` values are queued, or
 ``max_delay_secs`` seconds after the last write), one call of a separate, non-inlined function
 takes all queued rows, summarizes each name's rows at once with ``summary.distribution_rows``
-and writes, per row and name at the row's own step, the tb_batch tensor and its standard histogram. (A queue, not variables of
+and writes, per row and name at the row's own step, the tb_batch tensor and its standard
+histogram. Fixed-length rows that need no summary (a step's samples and per-class losses) ride
+in the same queue, a component each, and are written as they are. (A queue, not variables of
 changing shape: those made every call of a one-step ``train_function`` noticeably slower.)
 
 The values, steps and statistics are exactly those of summarizing each step on its own; only
@@ -50,30 +52,40 @@ class DistributionStage:
         # The step's conditional write (in_loop: the steps run in a loop, as Keras' with
         # steps_per_execution > 1).
         self._cond = step_cond(in_loop)
-        self.names = None  # the names of the staged rows, fixed by the first append traced
-        self.queue = None  # made by the first append: one component per name
+        self.names = None  # the names of the staged distributions, fixed by the first append traced
+        self.row_tags = None  # the tags of the staged fixed-length rows (samples, per class)
+        self.row_metadata = None  # their SummaryMetadata bytes
+        self.queue = None  # made by the first append: one component per name and per row tag
         self._write = tf.function(self._write_staged, autograph=False,
                                   experimental_attributes={"_noinline": True})
 
-    def append(self, step, dists):
-        """Stages {name: values} at ``step`` (in a traced step); writes when due."""
-        names = tuple(dists)
-        if self.names is not None and self.names != names:
-            raise ValueError("BatchStats: distribution names changed from %s to %s while staged"
-                             % (self.names, names))
+    def append(self, step, dists, rows=None):
+        """Stages {name: values} of distributions and {tag: (float64 vector of a fixed length,
+        SummaryMetadata bytes)} of rows written as they are, at ``step`` (in a traced step);
+        writes when due."""
+        rows = rows or {}
+        names, row_tags = tuple(dists), tuple(rows)
+        if self.names is not None and (self.names, self.row_tags) != (names, row_tags):
+            raise ValueError("BatchStats: staged names changed from %s to %s while staged"
+                             % (self.names + self.row_tags, names + row_tags))
         if self.queue is None:
             with tf.init_scope():  # created once, eagerly, even when first used in a trace
                 self.queue = tf.queue.PaddingFIFOQueue(
-                    2 * self.max_rows, [tf.int64, tf.int64] + [tf.float32] * len(names),
-                    shapes=[[], [len(names)]] + [[None]] * len(names), name="tb_batch_staged_distributions")
-        self.names = names
+                    2 * self.max_rows,
+                    [tf.int64, tf.int64] + [tf.float32] * len(names) + [tf.float64] * len(row_tags),
+                    shapes=[[], [len(names)]] + [[None]] * len(names)
+                    + [[int(rows[t][0].shape[0])] for t in row_tags],
+                    name="tb_batch_staged_distributions")
+        self.names, self.row_tags = names, row_tags
+        self.row_metadata = tuple(rows[t][1] for t in row_tags)
         flat = [flat_float32(v) for v in dists.values()]
         sizes = [tf.size(v, out_type=tf.int64) for v in flat]
-        enqueue = self.queue.enqueue([tf.cast(step, tf.int64), tf.stack(sizes)] + flat)
+        enqueue = self.queue.enqueue([tf.cast(step, tf.int64), tf.stack(sizes) if sizes else tf.zeros([0], tf.int64)]
+                                     + flat + [rows[t][0] for t in row_tags])
         with tf.control_dependencies([enqueue]):
-            queued = self.queued_values.assign_add(tf.add_n(sizes))
-            rows = self.queue.size()
-        due = tf.logical_or(tf.logical_or(rows >= self.max_rows, queued >= self.max_values),
+            queued = self.queued_values.assign_add(tf.add_n(sizes) if sizes else tf.constant(0, tf.int64))
+            count = self.queue.size()
+        due = tf.logical_or(tf.logical_or(count >= self.max_rows, queued >= self.max_values),
                             tf.timestamp() >= self.due_at.value())
         return self._cond(due, lambda: self._write(names), lambda: tf.constant(False))
 
@@ -85,38 +97,43 @@ class DistributionStage:
     def _write_staged(self, names):
         k = len(names)
         steps, sizes, *values = self.queue.dequeue_up_to(self.queue.size())
-        stats = tf.stack([
-            distribution_rows(values[j], sizes[:, j], self.quantile_probs, self.num_bins, sort=sort_rows_with_numpy)
-            for j in range(k)], axis=1)  # (rows, k, length)
-        histograms = tf.stack([histogram_rows(stats[:, j], len(self.quantile_probs), self.num_bins)
-                               for j in range(k)], axis=1)  # (rows, k, B, 3)
+        values, fixed = values[:k], values[k:]  # distributions' values; fixed-length rows
+        # Per block: the (rows, ...) tensors whose row i is written at steps[i], with their tags
+        # and metadata: each name's distribution tensor and histogram, then each fixed row.
+        blocks, tags, mds = [], [], []
         md = metadata.distribution_metadata(self.quantile_probs, self.num_bins).SerializeToString()
         histogram_md = metadata.histogram_metadata().SerializeToString()
-        tags = [metadata.distribution_tag(name) for name in names]
+        for j, name in enumerate(names):
+            stats = distribution_rows(values[j], sizes[:, j], self.quantile_probs, self.num_bins,
+                                      sort=sort_rows_with_numpy)
+            blocks += [stats, histogram_rows(stats, len(self.quantile_probs), self.num_bins)]
+            tags += [metadata.distribution_tag(name), name]
+            mds += [md, histogram_md]
+        blocks += fixed
+        tags += list(self.row_tags)
+        mds += list(self.row_metadata)
         resource = self.writer._resource
         count = tf.shape(steps)[0]
 
-        def write(step, row, histogram_row):
-            for j, name in enumerate(names):
-                gen_summary_ops.write_summary(resource, step, row[j], tags[j], md)
-                gen_summary_ops.write_summary(resource, step, histogram_row[j], name, histogram_md)
+        def write(step, row_of_each):
+            for tensor, tag, meta in zip(row_of_each, tags, mds):
+                gen_summary_ops.write_summary(resource, step, tensor, tag, meta)
 
         def write_full_block():  # the usual case, without a loop's cost per row
             # Padded to the block's size: grappler may run pure ops like these unstacks outside
             # their branch, where a shorter block would not unstack into max_rows rows.
-            pad = tf.maximum(self.max_rows - count, 0)
-            full_steps = tf.pad(steps, [[0, pad]])[:self.max_rows]
-            full_stats = tf.pad(stats, [[0, pad], [0, 0], [0, 0]])[:self.max_rows]
-            full_histograms = tf.pad(histograms, [[0, pad], [0, 0], [0, 0], [0, 0]])[:self.max_rows]
-            for step, row, histogram_row in zip(tf.unstack(full_steps, num=self.max_rows),
-                                                tf.unstack(full_stats, num=self.max_rows),
-                                                tf.unstack(full_histograms, num=self.max_rows)):
-                write(step, row, histogram_row)
+            def full(t):
+                pad = [[0, tf.maximum(self.max_rows - count, 0)]] + [[0, 0]] * (t.shape.rank - 1)
+                return tf.unstack(tf.pad(t, pad)[:self.max_rows], num=self.max_rows)
+
+            unstacked = [full(b) for b in blocks]
+            for i, step in enumerate(full(steps)):
+                write(step, [b[i] for b in unstacked])
             return tf.constant(True)
 
         def write_each():
             def write_row(i):
-                write(tf.gather(steps, i), tf.gather(stats, i), tf.gather(histograms, i))
+                write(tf.gather(steps, i), [tf.gather(b, i) for b in blocks])
                 return [i + 1]
 
             tf.while_loop(lambda i: i < count, write_row, [tf.constant(0)])

@@ -69,6 +69,39 @@ def histogram_rows(stats, num_quantiles, num_bins):
     return tf.where((total > 0)[:, :, tf.newaxis], rows, tf.zeros_like(rows))
 
 
+def samples(sample_loss, inputs, step=None, num_samples=8, y_true=None, y_pred=None, kind=None,
+            from_logits=False, ids=None):
+    """Writes the ``num_samples`` samples of a batch with the highest loss (layout at
+    ``metadata.SAMPLES_TAG``): their loss (``sample_loss``, one per sample), share of the batch's
+    loss, the fingerprint of their row of ``inputs`` (as ``tbb.fingerprint`` computes it for your
+    data) and ``ids`` (integers, optional). With ``kind`` 'sparse', 'categorical' or 'binary' and
+    ``y_true``/``y_pred`` (probabilities, or logits with ``from_logits``), also each sample's label,
+    predicted class and their probabilities, and each class's mean loss and count
+    (``metadata.PER_CLASS_TAG``); with ``kind`` 'regression', each sample's target and prediction."""
+    from tb_batch_plugin import samples as samples_lib
+
+    fields, columns, per_class = metadata.SAMPLE_FIELDS, [], None
+    if kind in ("sparse", "categorical", "binary"):
+        labels, columns = samples_lib.classification_columns(kind, y_true, y_pred, from_logits)
+        fields += metadata.CLASSIFICATION_FIELDS
+        classes = 2 if kind == "binary" else int(y_pred.shape[-1])
+        per_class = samples_lib.per_class_losses(sample_loss, labels, classes)
+    elif kind == "regression":
+        columns = [tf.reshape(y_true, [-1]), tf.reshape(y_pred, [-1])]
+        fields += metadata.REGRESSION_FIELDS
+    elif kind is not None:
+        raise ValueError("kind must be 'sparse', 'categorical', 'binary', 'regression' or None, got %r" % (kind,))
+    rows = samples_lib.top_sample_rows(sample_loss, samples_lib.row_fingerprints(inputs), num_samples,
+                                       ids, columns)
+    wrote = tf.summary.write(tag=metadata.SAMPLES_TAG, tensor=rows, step=step,
+                             metadata=metadata.samples_metadata(num_samples, fields))
+    if per_class is None:
+        return wrote
+    with tf.control_dependencies([wrote]):
+        return tf.summary.write(tag=metadata.PER_CLASS_TAG, tensor=per_class, step=step,
+                                metadata=metadata.per_class_metadata(classes))
+
+
 def marker(kind, values, step=None):
     """Writes a marker (``metadata.MARKER_TAGS``): an int64 vector of ``metadata.MARKER_FIELDS``."""
     return tf.summary.write(tag=metadata.MARKER_TAGS[kind], tensor=tf.constant(values, tf.int64),
