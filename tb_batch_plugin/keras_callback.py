@@ -55,7 +55,7 @@ try:  # Keras' own weighting of unreduced losses (internal; without it, losses a
     from keras.src.losses.loss import reduce_weighted_values as _reduce_weighted_values
 except ImportError:  # pragma: no cover
     _reduce_weighted_values = None
-from tb_batch_plugin.samples import classification_columns, per_class_losses, row_fingerprints, top_sample_rows
+from tb_batch_plugin.samples import SampleLayout, row_fingerprints
 from tb_batch_plugin.staging import DistributionStage, flat_float32
 from tb_batch_plugin.summary import distribution_tensors, histogram_rows, step_cond
 
@@ -754,14 +754,15 @@ class _StepWrapper:
         self.jit = jit
         self._cond = step_cond(in_loop)
         self.reported = frozenset()  # names of the logs that are not this batch's exact value
+        self.sample_layout = None  # what the step's samples record (set when it is traced)
         self._compiled = tf.function(self._compiled_step, jit_compile=True, reduce_retracing=True) if jit else None
 
     def __call__(self, data):
         every = self.callback.every
         if self.jit:  # XLA runs the step and collects the values; summaries are written outside
-            logs, scalars, dists, sample_inputs, step, first = self._compiled(data)
-            rows = self._sample_rows(sample_inputs, _inputs(data), None)  # fingerprints outside XLA
-            self._write(scalars, dists, rows, step, _all(_every_nth(step, every), first), first is None)
+            logs, scalars, dists, sample_values, step, first = self._compiled(data)
+            samples = self._samples(sample_values, _inputs(data), None)  # fingerprints outside XLA
+            self._write(scalars, dists, samples, step, _all(_every_nth(step, every), first), first is None)
             return logs
         logs, scalars, cap, replica_ctx, step = self._step(data)
         first = _first_replica(replica_ctx)
@@ -769,8 +770,8 @@ class _StepWrapper:
         if every_nth is None or first is not None:
             # Every step, or several replicas: their collectives (gradient sum, gathering the
             # values) cannot sit in a conditional that only some replicas take.
-            scalars, dists, rows = self._values(scalars, cap, replica_ctx)
-            self._write(scalars, dists, rows, step, _all(every_nth, first), first is None)
+            scalars, dists, samples = self._values(scalars, cap, replica_ctx)
+            self._write(scalars, dists, samples, step, _all(every_nth, first), first is None)
         else:  # every N-th step: nothing is computed on the others
             def record():
                 self._write(*self._values(scalars, cap, None), step, None, True)
@@ -781,9 +782,9 @@ class _StepWrapper:
 
     def _compiled_step(self, data):
         logs, scalars, cap, replica_ctx, step = self._step(data)
-        scalars, dists, _ = self._values(scalars, cap, replica_ctx, rows=False)
-        sample_inputs = self._sample_inputs(cap) if self.callback.samples else None
-        return logs, scalars, dists, sample_inputs, step, _first_replica(replica_ctx)
+        scalars, dists, _ = self._values(scalars, cap, replica_ctx, samples=False)
+        sample_values = self._sample_values(cap) if self.callback.samples else None
+        return logs, scalars, dists, sample_values, step, _first_replica(replica_ctx)
 
     def _step(self, data):
         """Runs the original step between the zeroing of the metric state and its restoration
@@ -852,38 +853,35 @@ class _StepWrapper:
                           "numbers of a known shape; they are not recorded" % (sorted(skipped), self.mode))
         return out
 
-    def _values(self, scalars, cap, replica_ctx, rows=True):
-        """All scalars, the raw values of the distributions, and the fixed rows (samples, per
-        class: {tag: (float64 vector, SummaryMetadata bytes)}) of the step."""
+    def _values(self, scalars, cap, replica_ctx, samples=True):
+        """All scalars, the raw values of the distributions, and the samples (a SampleLayout and
+        the step's columns of it, or None) of the step."""
         if self.mode == TRAIN:
             scalars = {**scalars, **self._optimizer_scalars(cap, replica_ctx)}
         dists = self._distribution_values(cap, replica_ctx) if self.callback.distributions else {}
-        if not (rows and self.callback.samples):
-            return scalars, dists, {}
-        return scalars, dists, self._sample_rows(self._sample_inputs(cap), _inputs(cap.data), replica_ctx)
+        if not (samples and self.callback.samples):
+            return scalars, dists, None
+        return scalars, dists, self._samples(self._sample_values(cap), _inputs(cap.data), replica_ctx)
 
-    def _sample_inputs(self, cap):
-        """What the samples and per-class rows are made of, per sample of the batch: the sample
-        loss, the columns of ``metadata`` per output, and per classification output the labels
-        and losses for its per-class row. None without per-sample losses."""
+    def _sample_values(self, cap):
+        """What the step's samples are made of: the sample losses, ids, and per output (its own
+        loss, y_true, y_pred); None without per-sample losses. Their layout (samples.SampleLayout,
+        not a tensor: an XLA-compiled step returns only tensors) is kept in ``sample_layout``."""
         cb = self.callback
         if cap.y_pred is None:
             return None
         outputs, single = _output_losses(cb, cap)
         if not outputs:
             return None
-        total, fields, columns, per_class = None, [], [], []
+        total, described, per_output = None, [], []
         for name, loss_fn, y_true, y_pred, values, mask, loss_weight in outputs:
             loss = _loss_per_sample(values, mask)
             if loss_weight is not None:
                 loss = loss * loss_weight
             total = loss if total is None else total + loss
-            names, cols, labels, classes = _output_columns(loss_fn, y_true, y_pred)
-            suffix = "" if single else "/" + name
-            fields += [f + suffix for f in names]
-            columns += cols
-            if labels is not None:
-                per_class.append((metadata.PER_CLASS_TAG + suffix, labels, loss, classes))
+            kind, classes, from_logits = _output_kind(loss_fn, y_pred)
+            described.append(("" if single else "/" + name, kind, classes, from_logits))
+            per_output.append((loss, y_true, y_pred))
         ids = None
         if cb.sample_ids is not None:
             x = _inputs(cap.data)
@@ -892,34 +890,20 @@ class _StepWrapper:
             else:
                 cb._warn_once("sample-ids", "BatchStats: sample_ids=%r is not a key of the model's "
                               "input dict; samples are identified by fingerprints only" % (cb.sample_ids,))
-        # What is not a tensor stays on the wrapper (an XLA-compiled step returns only tensors).
-        self._sample_layout = (tuple(fields), [(tag, classes) for tag, _, _, classes in per_class])
-        return {"loss": total, "columns": columns, "ids": ids,
-                "per_class": [(labels, loss) for _, labels, loss, _ in per_class]}
+        self.sample_layout = SampleLayout(cb.samples, described, ids is not None, len(outputs) > 1)
+        return total, ids, per_output
 
-    def _sample_rows(self, inputs, x, replica_ctx):
-        """{tag: (row, SummaryMetadata bytes)} of the step's samples and per-class losses (over
-        the global batch under a distribution strategy)."""
-        if inputs is None:
-            return {}
-        k = self.callback.samples
-        loss, columns, ids = inputs["loss"], inputs["columns"], inputs["ids"]
-        fingerprints = row_fingerprints(x)
-        per_class = inputs["per_class"]
+    def _samples(self, values, x, replica_ctx):
+        """(SampleLayout, the step's columns) of the step's samples, over the global batch under a
+        distribution strategy (None without per-sample losses)."""
+        if values is None:
+            return None
+        loss, ids, outputs = values
+        layout = self.sample_layout
+        columns = layout.step_columns(loss, row_fingerprints(x), ids, outputs)
         if replica_ctx is not None:
-            def gather(t):
-                return replica_ctx.all_gather(t, axis=0)
-
-            loss, fingerprints, columns = gather(loss), gather(fingerprints), [gather(c) for c in columns]
-            ids = None if ids is None else gather(ids)
-            per_class = [(gather(labels), gather(l)) for labels, l in per_class]
-        fields, class_layout = self._sample_layout
-        rows = {metadata.SAMPLES_TAG: (top_sample_rows(loss, fingerprints, k, ids, columns),
-                                       metadata.samples_metadata(k, metadata.SAMPLE_FIELDS + fields).SerializeToString())}
-        for (tag, classes), (labels, class_loss) in zip(class_layout, per_class):
-            rows[tag] = (per_class_losses(class_loss, labels, classes),
-                         metadata.per_class_metadata(classes).SerializeToString())
-        return rows
+            columns = [replica_ctx.all_gather(c, axis=0) for c in columns]
+        return layout, columns
 
     def _optimizer_scalars(self, cap, replica_ctx):
         """``learning_rate`` and ``grad_norm`` of the optimizer that applied gradients in the step;
@@ -961,7 +945,7 @@ class _StepWrapper:
             out = {k: replica_ctx.all_gather(v, axis=0) for k, v in out.items()}
         return out
 
-    def _write(self, scalars, dists, rows, step, record, staged):
+    def _write(self, scalars, dists, samples, step, record, staged):
         """Writes the step's scalars, and stages its distributions (with a single replica) or
         summarizes and writes them now. Either way outside any XLA cluster, so they are the same
         exact statistics in every mode."""
@@ -977,8 +961,8 @@ class _StepWrapper:
             for name, value in scalars.items():
                 provenance = metadata.PROVENANCE_REPORTED if name in reported else metadata.PROVENANCE_EXACT
                 gen_summary_ops.write_summary(resource, step, value, name, scalar_md[provenance])
-            if (dists or rows) and staged:
-                self.stage.append(step, dists, rows)
+            if (dists or samples) and staged:
+                self.stage.append(step, dists, samples)
                 return tf.constant(True)
             if dists:
                 stats = _summarize(dists, cb)
@@ -986,8 +970,11 @@ class _StepWrapper:
                 for i, name in enumerate(dists):
                     gen_summary_ops.write_summary(resource, step, stats[i], metadata.distribution_tag(name), dist_md)
                     gen_summary_ops.write_summary(resource, step, histograms[i], name, histogram_md)
-            for tag, (row, row_md) in rows.items():
-                gen_summary_ops.write_summary(resource, step, row, tag, row_md)
+            if samples:  # a block of one step
+                layout, columns = samples
+                rows = layout.block_rows([c[tf.newaxis] for c in columns], tf.size(columns[0])[tf.newaxis])
+                for tag, (row, row_md) in rows.items():
+                    gen_summary_ops.write_summary(resource, step, row[0], tag, row_md)
             return tf.constant(True)
 
         with tf.device("/cpu:0"):
@@ -1086,22 +1073,20 @@ def _loss_per_sample(values, mask):
     return tf.reduce_sum(values * mask, axis=axes) / tf.reduce_sum(mask, axis=axes)
 
 
-def _output_columns(loss_fn, y_true, y_pred):
-    """(field names, per-sample columns, labels or None, number of classes or None) of one output
-    for the samples rows: a classification output's labels and predictions (and its labels for
-    the per-class losses), a regression output's target and prediction when it has one value per
-    sample; nothing for other outputs (sequences, several values per sample)."""
+def _output_kind(loss_fn, y_pred):
+    """(kind, classes, from_logits) of one output for its samples' columns (samples.SampleLayout):
+    'sparse', 'categorical' or 'binary' for a classification output with one prediction per sample,
+    'regression' for one value per sample, None for others (sequences, several values)."""
     kind, from_logits = _classification(loss_fn)
-    rank, last = y_pred.shape.rank, y_pred.shape[-1] if y_pred.shape.rank else None
+    rank = y_pred.shape.rank
+    last = y_pred.shape[-1] if rank else None
     if kind == "binary" and (rank == 1 or (rank == 2 and last == 1)):
-        labels, columns = classification_columns(kind, y_true, y_pred, from_logits)
-        return metadata.CLASSIFICATION_FIELDS, columns, labels, 2
+        return kind, 2, from_logits
     if kind in ("sparse", "categorical") and rank == 2 and last is not None:
-        labels, columns = classification_columns(kind, y_true, y_pred, from_logits)
-        return metadata.CLASSIFICATION_FIELDS, columns, labels, int(last)
+        return kind, int(last), from_logits
     if kind is None and (rank == 1 or (rank == 2 and last == 1)):
-        return metadata.REGRESSION_FIELDS, [tf.reshape(y_true, [-1]), tf.reshape(y_pred, [-1])], None, None
-    return (), [], None, None
+        return "regression", None, False
+    return None, None, False
 
 
 def _classification(loss_fn):

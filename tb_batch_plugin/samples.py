@@ -15,59 +15,143 @@ elements of a ``tf.data.Dataset`` as they are.
 import numpy as np
 import tensorflow as tf
 
-
-def top_sample_rows(sample_loss, fingerprints, num_samples, ids=None, columns=()):
-    """In the graph: the ``num_samples`` samples of a batch with the highest loss as a float64
-    vector of that many rows of ``metadata.SAMPLE_FIELDS`` and then ``columns`` (each a (batch,)
-    tensor), rows of NaN where the batch is smaller. A NaN loss ranks as +inf."""
-    loss = tf.cast(sample_loss, tf.float64)
-    batch = tf.shape(loss)[0]
-    k = tf.minimum(num_samples, batch)
-    order = tf.math.top_k(tf.where(tf.math.is_nan(loss), tf.constant(np.inf, tf.float64), loss), k=k).indices
-    # The fingerprint's 32-bit halves, each exact in float64 (not by bitcast: grappler folds a
-    # bitcast of the fingerprint's own bitcast into one it cannot run).
-    low_bits = tf.constant(0xFFFFFFFF, tf.int64)
-    high = tf.cast(tf.bitwise.bitwise_and(tf.bitwise.right_shift(fingerprints, 32), low_bits), tf.float64)
-    low = tf.cast(tf.bitwise.bitwise_and(fingerprints, low_bits), tf.float64)
-    if ids is None:
-        ids = tf.fill([batch], tf.constant(np.nan, tf.float64))
-    fields = [loss, loss / tf.reduce_sum(loss), high, low, tf.cast(ids, tf.float64),
-              tf.cast(tf.range(batch), tf.float64)] + [tf.cast(c, tf.float64) for c in columns]
-    rows = tf.gather(tf.stack(fields, axis=1), order)
-    rows = tf.pad(rows, [[0, num_samples - k], [0, 0]], constant_values=np.nan)
-    return tf.reshape(rows, [num_samples * len(fields)])
+from tb_batch_plugin import metadata
 
 
-def per_class_losses(sample_loss, labels, num_classes):
-    """In the graph: [mean loss of each class, count of each class] (2C,) float64 of a batch's
-    per-sample losses by label (NaN means for absent classes; labels outside 0..C-1 left out)."""
-    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-    labels = tf.where((labels >= 0) & (labels < num_classes), labels, -1)
-    loss = tf.cast(tf.reshape(sample_loss, [-1]), tf.float64)
-    sums = tf.math.unsorted_segment_sum(loss, labels, num_classes)
-    counts = tf.math.unsorted_segment_sum(tf.ones_like(loss), labels, num_classes)
-    return tf.concat([sums / counts, counts], 0)
+class SampleLayout:
+    """What the samples of a step record, fixed when the step is traced.
+
+    ``outputs``: per output (suffix, kind, classes, from_logits), kind 'sparse', 'categorical',
+    'binary' (classification), 'regression' (one value per sample) or None (only the loss);
+    ``ids``: whether an id column is recorded; ``output_losses``: whether each output's own loss
+    is staged (for the per-class losses of a model with several outputs).
+
+    A step stages ``step_columns`` (its per-sample losses, fingerprints, ids, and each output's
+    targets and predictions as they are); ``block_rows`` turns a block of steps into the rows of
+    ``metadata``'s samples and per-class layouts, with every op batched over the block's steps,
+    so a step pays for little more than its fingerprints and an enqueue.
+    """
+
+    def __init__(self, num_samples, outputs, ids, output_losses):
+        self.num_samples, self.outputs = int(num_samples), tuple(outputs)
+        self.ids, self.output_losses = bool(ids), bool(output_losses)
+
+    @property
+    def fields(self):
+        names = list(metadata.SAMPLE_FIELDS)
+        for suffix, kind, _, _ in self.outputs:
+            if kind in CLASSIFICATION_KINDS:
+                names += [f + suffix for f in metadata.CLASSIFICATION_FIELDS]
+            elif kind == "regression":
+                names += [f + suffix for f in metadata.REGRESSION_FIELDS]
+        return tuple(names)
+
+    def dtypes(self):
+        """The dtypes of ``step_columns``' vectors."""
+        out = [tf.float32, tf.int64] + ([tf.float64] if self.ids else [])
+        for _, kind, _, _ in self.outputs:
+            out += ([tf.float32] if self.output_losses else []) + ([tf.float32] * 2 if kind else [])
+        return out
+
+    def step_columns(self, loss, fingerprints, ids, outputs):
+        """The vectors a step stages: ``loss`` (batch,), ``fingerprints`` (batch,) int64, ``ids``
+        (batch,) or None, and per output (its own loss or None, y_true, y_pred)."""
+        columns = [_flat(loss, tf.float32), fingerprints]
+        if self.ids:
+            columns.append(_flat(ids, tf.float64))
+        for (own_loss, y_true, y_pred), (_, kind, _, _) in zip(outputs, self.outputs):
+            if self.output_losses:
+                columns.append(_flat(own_loss, tf.float32))
+            if kind:  # targets and predictions only where they are recorded
+                columns += [_flat(y_true, tf.float32), _flat(y_pred, tf.float32)]
+        return columns
+
+    def block_rows(self, columns, batch_sizes):
+        """{tag: ((R, width) float64 rows, SummaryMetadata bytes)} of R staged steps: ``columns``
+        as staged, each (R, padded length), ``batch_sizes`` (R,) the batch size of each step."""
+        columns = list(columns)
+        loss, fingerprints = tf.cast(columns.pop(0), tf.float64), columns.pop(0)
+        ids = columns.pop(0) if self.ids else None
+        width = tf.shape(loss)[1]
+        valid = tf.sequence_mask(batch_sizes, width)
+        inf = tf.constant(np.inf, tf.float64)
+        key = tf.where(valid, tf.where(tf.math.is_nan(loss), inf, loss), -inf)
+        k = tf.minimum(self.num_samples, width)
+        order = tf.math.top_k(key, k=k).indices  # (R, k): highest loss first, a NaN as +inf
+
+        def take(t):
+            return tf.gather(t, order, batch_dims=1)
+
+        low_bits = tf.constant(0xFFFFFFFF, tf.int64)
+        chosen = take(fingerprints)
+        total = tf.reduce_sum(tf.where(valid, loss, 0.0), axis=1, keepdims=True)
+        fields = [take(loss), take(loss) / total,
+                  # the fingerprint's 32-bit halves, each exact in float64
+                  tf.cast(tf.bitwise.bitwise_and(tf.bitwise.right_shift(chosen, 32), low_bits), tf.float64),
+                  tf.cast(tf.bitwise.bitwise_and(chosen, low_bits), tf.float64),
+                  take(ids) if ids is not None else tf.fill(tf.shape(order), tf.constant(np.nan, tf.float64)),
+                  tf.cast(order, tf.float64)]
+        rows = {}
+        for suffix, kind, classes, from_logits in self.outputs:
+            own_loss = tf.cast(columns.pop(0), tf.float64) if self.output_losses else loss
+            if kind is None:
+                continue
+            y_true, y_pred = columns.pop(0), columns.pop(0)
+            if kind in CLASSIFICATION_KINDS:
+                labels, probs = _labels_and_probabilities(kind, classes, from_logits, y_true, y_pred, width)
+                fields += _classification_fields(take(labels), take(probs))
+                rows[metadata.PER_CLASS_TAG + suffix] = (
+                    _per_class(own_loss, labels, valid, classes),
+                    metadata.per_class_metadata(classes).SerializeToString())
+            elif kind == "regression":
+                fields += [tf.cast(take(y_true), tf.float64), tf.cast(take(y_pred), tf.float64)]
+        taken = tf.stack(fields, axis=2)  # (R, k, F)
+        taken = tf.where(take(valid)[:, :, tf.newaxis], taken, tf.constant(np.nan, tf.float64))
+        taken = tf.pad(taken, [[0, 0], [0, self.num_samples - k], [0, 0]], constant_values=np.nan)
+        rows[metadata.SAMPLES_TAG] = (
+            tf.reshape(taken, [-1, self.num_samples * len(fields)]),
+            metadata.samples_metadata(self.num_samples, self.fields).SerializeToString())
+        return rows
 
 
-def classification_columns(kind, y_true, y_pred, from_logits):
-    """In the graph: (labels, [label, predicted, probability, label_probability]) per sample of a
-    classification output: ``kind`` 'sparse' (integer labels), 'categorical' (one-hot or soft
-    labels: their argmax) or 'binary' (one probability or logit per sample, threshold 0.5)."""
-    y_pred = tf.cast(y_pred, tf.float32)
+CLASSIFICATION_KINDS = ("sparse", "categorical", "binary")
+
+
+def _flat(t, dtype):
+    t = tf.convert_to_tensor(t)
+    if t.dtype != dtype:
+        t = tf.cast(t, dtype)
+    return t if t.shape.rank == 1 else tf.reshape(t, [-1])
+
+
+def _labels_and_probabilities(kind, classes, from_logits, y_true, y_pred, width):
+    """(R, B) int32 labels and (R, B, C) class probabilities of staged targets and predictions."""
     if kind == "binary":
-        p = tf.reshape(tf.sigmoid(y_pred) if from_logits else y_pred, [-1])
-        labels = tf.cast(tf.reshape(y_true, [-1]) > 0.5, tf.int32)
-        predicted = tf.cast(p > 0.5, tf.int32)
-        probs = tf.stack([1.0 - p, p], axis=1)
-    else:
-        probs = tf.nn.softmax(y_pred, axis=-1) if from_logits else y_pred
-        labels = (tf.cast(tf.reshape(y_true, [-1]), tf.int32) if kind == "sparse"
-                  else tf.cast(tf.argmax(y_true, axis=-1), tf.int32))
-        predicted = tf.cast(tf.argmax(probs, axis=-1), tf.int32)
-    classes = tf.shape(probs)[1]
-    probability = tf.gather(probs, predicted, batch_dims=1)
-    label_probability = tf.gather(probs, tf.clip_by_value(labels, 0, classes - 1), batch_dims=1)
-    return labels, [labels, predicted, probability, label_probability]
+        p = tf.sigmoid(y_pred) if from_logits else y_pred
+        return tf.cast(y_true > 0.5, tf.int32), tf.stack([1.0 - p, p], axis=2)
+    rows = tf.shape(y_pred)[0]
+    y_pred = tf.reshape(y_pred, [rows, width, classes])
+    probs = tf.nn.softmax(y_pred, axis=-1) if from_logits else y_pred
+    if kind == "sparse":
+        return tf.cast(y_true, tf.int32), probs
+    return tf.cast(tf.argmax(tf.reshape(y_true, [rows, width, classes]), axis=-1), tf.int32), probs
+
+
+def _classification_fields(labels, probs):
+    """label, predicted, probability, label_probability of (R, k) labels, (R, k, C) probabilities."""
+    predicted = tf.argmax(probs, axis=-1, output_type=tf.int32)
+    classes = tf.shape(probs)[2]
+    label_probability = tf.gather(probs, tf.clip_by_value(labels, 0, classes - 1), batch_dims=2)
+    return [tf.cast(t, tf.float64) for t in
+            (labels, predicted, tf.reduce_max(probs, axis=-1), label_probability)]
+
+
+def _per_class(loss, labels, valid, classes):
+    """(R, 2C): each class's mean loss and count of R batches (labels outside 0..C-1 left out)."""
+    one_hot = tf.one_hot(labels, classes, dtype=tf.float64) * tf.cast(valid, tf.float64)[:, :, tf.newaxis]
+    counts = tf.reduce_sum(one_hot, axis=1)
+    sums = tf.reduce_sum(one_hot * tf.where(valid, loss, 0.0)[:, :, tf.newaxis], axis=1)
+    return tf.concat([sums / counts, counts], axis=1)
 
 
 def row_fingerprints(x):

@@ -9,8 +9,9 @@ Every ``max_rows`` recorded steps (or once ``max_values`` values are queued, or
 ``max_delay_secs`` seconds after the last write), one call of a separate, non-inlined function
 takes all queued rows, summarizes each name's rows at once with ``summary.distribution_rows``
 and writes, per row and name at the row's own step, the tb_batch tensor and its standard
-histogram. Fixed-length rows that need no summary (a step's samples and per-class losses) ride
-in the same queue, a component each, and are written as they are. (A queue, not variables of
+histogram. A step's samples ride in the same queue (its per-sample losses, fingerprints, targets
+and predictions, a component each) and are turned into the samples and per-class rows of the
+whole block at once (``samples.SampleLayout.block_rows``). (A queue, not variables of
 changing shape: those made every call of a one-step ``train_function`` noticeably slower.)
 
 The values, steps and statistics are exactly those of summarizing each step on its own; only
@@ -53,35 +54,34 @@ class DistributionStage:
         # steps_per_execution > 1).
         self._cond = step_cond(in_loop)
         self.names = None  # the names of the staged distributions, fixed by the first append traced
-        self.row_tags = None  # the tags of the staged fixed-length rows (samples, per class)
-        self.row_metadata = None  # their SummaryMetadata bytes
-        self.queue = None  # made by the first append: one component per name and per row tag
+        self.samples = None  # the samples.SampleLayout of staged samples, fixed by the first append
+        self.queue = None  # made by the first append: one component per name and sample column
         self._write = tf.function(self._write_staged, autograph=False,
                                   experimental_attributes={"_noinline": True})
 
-    def append(self, step, dists, rows=None):
-        """Stages {name: values} of distributions and {tag: (float64 vector of a fixed length,
-        SummaryMetadata bytes)} of rows written as they are, at ``step`` (in a traced step);
-        writes when due."""
-        rows = rows or {}
-        names, row_tags = tuple(dists), tuple(rows)
-        if self.names is not None and (self.names, self.row_tags) != (names, row_tags):
+    def append(self, step, dists, samples=None):
+        """Stages {name: values} of distributions and, with ``samples`` (a SampleLayout and the
+        step's columns of it), the step's samples, at ``step`` (in a traced step); writes when due."""
+        names = tuple(dists)
+        layout, columns = samples if samples is not None else (None, [])
+        if self.names is not None and (self.names, _fields(self.samples)) != (names, _fields(layout)):
             raise ValueError("BatchStats: staged names changed from %s to %s while staged"
-                             % (self.names + self.row_tags, names + row_tags))
+                             % (self.names + _fields(self.samples), names + _fields(layout)))
         if self.queue is None:
             with tf.init_scope():  # created once, eagerly, even when first used in a trace
+                sample_dtypes = [tf.int64] + layout.dtypes() if layout is not None else []
                 self.queue = tf.queue.PaddingFIFOQueue(
-                    2 * self.max_rows,
-                    [tf.int64, tf.int64] + [tf.float32] * len(names) + [tf.float64] * len(row_tags),
+                    2 * self.max_rows, [tf.int64, tf.int64] + [tf.float32] * len(names) + sample_dtypes,
                     shapes=[[], [len(names)]] + [[None]] * len(names)
-                    + [[int(rows[t][0].shape[0])] for t in row_tags],
+                    + ([[]] + [[None]] * (len(sample_dtypes) - 1) if layout is not None else []),
                     name="tb_batch_staged_distributions")
-        self.names, self.row_tags = names, row_tags
-        self.row_metadata = tuple(rows[t][1] for t in row_tags)
+        self.names, self.samples = names, layout
         flat = [flat_float32(v) for v in dists.values()]
         sizes = [tf.size(v, out_type=tf.int64) for v in flat]
-        enqueue = self.queue.enqueue([tf.cast(step, tf.int64), tf.stack(sizes) if sizes else tf.zeros([0], tf.int64)]
-                                     + flat + [rows[t][0] for t in row_tags])
+        staged = [tf.cast(step, tf.int64), tf.stack(sizes) if sizes else tf.zeros([0], tf.int64)] + flat
+        if layout is not None:  # the batch size, then the columns
+            staged += [tf.size(columns[0], out_type=tf.int64)] + list(columns)
+        enqueue = self.queue.enqueue(staged)
         with tf.control_dependencies([enqueue]):
             queued = self.queued_values.assign_add(tf.add_n(sizes) if sizes else tf.constant(0, tf.int64))
             count = self.queue.size()
@@ -97,7 +97,7 @@ class DistributionStage:
     def _write_staged(self, names):
         k = len(names)
         steps, sizes, *values = self.queue.dequeue_up_to(self.queue.size())
-        values, fixed = values[:k], values[k:]  # distributions' values; fixed-length rows
+        values, sample_columns = values[:k], values[k:]  # distributions' values; samples' columns
         # Per block: the (rows, ...) tensors whose row i is written at steps[i], with their tags
         # and metadata: each name's distribution tensor and histogram, then each fixed row.
         blocks, tags, mds = [], [], []
@@ -109,9 +109,11 @@ class DistributionStage:
             blocks += [stats, histogram_rows(stats, len(self.quantile_probs), self.num_bins)]
             tags += [metadata.distribution_tag(name), name]
             mds += [md, histogram_md]
-        blocks += fixed
-        tags += list(self.row_tags)
-        mds += list(self.row_metadata)
+        if self.samples is not None:
+            for tag, (rows, meta) in self.samples.block_rows(sample_columns[1:], sample_columns[0]).items():
+                blocks.append(rows)
+                tags.append(tag)
+                mds.append(meta)
         resource = self.writer._resource
         count = tf.shape(steps)[0]
 
@@ -147,6 +149,10 @@ class DistributionStage:
         self.queued_values.assign(0)
         self.due_at.assign(tf.timestamp() + self.max_delay_secs)
         return tf.constant(True)
+
+
+def _fields(layout):
+    return () if layout is None else layout.fields
 
 
 def flat_float32(values):

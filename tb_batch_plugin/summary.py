@@ -78,28 +78,19 @@ def samples(sample_loss, inputs, step=None, num_samples=8, y_true=None, y_pred=N
     ``y_true``/``y_pred`` (probabilities, or logits with ``from_logits``), also each sample's label,
     predicted class and their probabilities, and each class's mean loss and count
     (``metadata.PER_CLASS_TAG``); with ``kind`` 'regression', each sample's target and prediction."""
-    from tb_batch_plugin import samples as samples_lib
+    from tb_batch_plugin.samples import CLASSIFICATION_KINDS, SampleLayout, row_fingerprints
 
-    fields, columns, per_class = metadata.SAMPLE_FIELDS, [], None
-    if kind in ("sparse", "categorical", "binary"):
-        labels, columns = samples_lib.classification_columns(kind, y_true, y_pred, from_logits)
-        fields += metadata.CLASSIFICATION_FIELDS
-        classes = 2 if kind == "binary" else int(y_pred.shape[-1])
-        per_class = samples_lib.per_class_losses(sample_loss, labels, classes)
-    elif kind == "regression":
-        columns = [tf.reshape(y_true, [-1]), tf.reshape(y_pred, [-1])]
-        fields += metadata.REGRESSION_FIELDS
-    elif kind is not None:
+    if kind not in CLASSIFICATION_KINDS + ("regression", None):
         raise ValueError("kind must be 'sparse', 'categorical', 'binary', 'regression' or None, got %r" % (kind,))
-    rows = samples_lib.top_sample_rows(sample_loss, samples_lib.row_fingerprints(inputs), num_samples,
-                                       ids, columns)
-    wrote = tf.summary.write(tag=metadata.SAMPLES_TAG, tensor=rows, step=step,
-                             metadata=metadata.samples_metadata(num_samples, fields))
-    if per_class is None:
-        return wrote
-    with tf.control_dependencies([wrote]):
-        return tf.summary.write(tag=metadata.PER_CLASS_TAG, tensor=per_class, step=step,
-                                metadata=metadata.per_class_metadata(classes))
+    classes = (2 if kind == "binary" else int(y_pred.shape[-1])) if kind in CLASSIFICATION_KINDS else None
+    layout = SampleLayout(num_samples, [("", kind, classes, from_logits)], ids is not None, False)
+    columns = layout.step_columns(sample_loss, row_fingerprints(inputs), ids, [(None, y_true, y_pred)])
+    rows = layout.block_rows([c[tf.newaxis] for c in columns], tf.size(columns[0])[tf.newaxis])
+    wrote = []
+    for tag, (row, meta) in rows.items():
+        with tf.control_dependencies(wrote):
+            wrote = [tf.summary.write(tag=tag, tensor=row[0], step=step, metadata=meta)]
+    return wrote[-1]
 
 
 def marker(kind, values, step=None):
