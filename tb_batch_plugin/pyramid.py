@@ -96,7 +96,7 @@ def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weigh
     Bins past the target grid's ends (mass of steps just outside a query range) go to its end
     bins."""
     d = target_e - rows_e
-    h = hist.astype(np.float64)
+    h = hist.astype(np.float64)  # (np.add.at has no fast path for float32 into float64)
     if weights is not None:
         h *= weights[:, None]
     j = np.arange(G, dtype=np.int64)[None, :]
@@ -114,7 +114,17 @@ def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weigh
         return t.ravel()
 
     coarse = (d >= 0) & (d <= 62)
-    if coarse.all():  # the usual case: no row selection
+    if one_origin and coarse.all():  # the usual case
+        o = rows_o.astype(np.int64)
+        lo_bin, hi_bin = (o >> d) - tgt_o[0], ((o + G - 1) >> d) - tgt_o[0]
+        if lo_bin.min() >= 0 and hi_bin.max() < nbins:  # inside the target grid: no clipping
+            if not d.any():  # the same resolution: a shift by the origin
+                return ((lo_bin + first)[:, None] + j).ravel(), h.ravel()
+            t = o[:, None] + j
+            np.right_shift(t, d[:, None], out=t)
+            t += (first - tgt_o[0])[:, None]
+            return t.ravel(), h.ravel()
+    if coarse.all():  # no row selection
         t = rows_o.astype(np.int64)[:, None] + j
         np.right_shift(t, d[:, None], out=t)
         return place(slice(None), t), h.ravel()
