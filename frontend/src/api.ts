@@ -40,6 +40,10 @@ export interface RunInfo {
   /** absent from servers older than the evaluation markers; [] when the data has none */
   evaluations?: Evaluation[];
   skipped?: Record<string, number>;
+  /** whether the run recorded its batches' highest-loss samples (absent from older servers) */
+  samples?: boolean;
+  /** the outputs with per-class losses: [null] for a model's single output, [] without */
+  per_class?: (string | null)[];
 }
 
 export interface RunsResponse {
@@ -306,5 +310,143 @@ export async function fetchTensorBoardRuns(signal?: AbortSignal): Promise<string
     return Array.isArray(j) && j.every((r) => typeof r === "string") ? j : null;
   } catch {
     return null;
+  }
+}
+
+// ---------------------------------------------------------------- samples (docs/http_api.md)
+
+/** One recorded sample of a step: `fingerprint` (16 hex digits), `loss`, `share`, `id` (NaN
+ * when the run recorded none), `position`, and per output `label`, `predicted`, `probability`,
+ * `label_probability` (names ending in `/<output>` for several outputs): every field as a number
+ * but the fingerprint. */
+export interface SampleRow {
+  fingerprint: string;
+  values: Record<string, number>;
+}
+
+export interface StepSamples {
+  run: string;
+  step: number;
+  found: boolean;
+  num_samples: number;
+  fields: string[];
+  samples: SampleRow[];
+  /** the listed samples' share of the batch loss (NaN when none) */
+  share: number;
+}
+
+export function parseSamples(j: any): StepSamples {
+  const fields: string[] = Array.isArray(j?.fields) ? j.fields.map(String) : [];
+  const samples: SampleRow[] = (Array.isArray(j?.samples) ? j.samples : []).map((r: any) => {
+    const values: Record<string, number> = {};
+    for (const [k, v] of Object.entries(r ?? {})) if (k !== "fingerprint") values[k] = parseNum(v as ApiNumber);
+    return { fingerprint: String(r?.fingerprint ?? ""), values };
+  });
+  return {
+    run: String(j?.run ?? ""), step: Number(j?.step), found: !!j?.found, num_samples: Number(j?.num_samples) || 0,
+    fields, samples, share: parseNum(j?.share),
+  };
+}
+
+export async function fetchSamples(run: string, step: number, signal?: AbortSignal): Promise<StepSamples> {
+  return parseSamples(await getJSON("samples", { run, step: Math.round(step) }, signal));
+}
+
+/** A sample over a step range (`hardest`): how often it was among its batch's highest losses. */
+export interface HardSample {
+  fingerprint: string;
+  id: number | null;
+  count: number;
+  max_loss: number;
+  mean_loss: number;
+  first_step: number;
+  last_step: number;
+  label: number | null;
+  predicted: number | null;
+}
+
+export interface Hardest {
+  run: string;
+  start: number;
+  end: number;
+  samples: HardSample[];
+}
+
+const optId = (v: any): number | null => {
+  const n = v === null || v === undefined ? NaN : parseNum(v);
+  return Number.isFinite(n) ? n : null;
+};
+
+export function parseHardest(j: any): Hardest {
+  return {
+    run: String(j?.run ?? ""), start: Number(j?.start), end: Number(j?.end),
+    samples: (Array.isArray(j?.samples) ? j.samples : []).map((r: any) => ({
+      fingerprint: String(r?.fingerprint ?? ""), id: optId(r?.id), count: Number(r?.count) || 0,
+      max_loss: parseNum(r?.max_loss), mean_loss: parseNum(r?.mean_loss),
+      first_step: Number(r?.first_step), last_step: Number(r?.last_step),
+      label: optId(r?.label), predicted: optId(r?.predicted),
+    })),
+  };
+}
+
+export async function fetchHardest(run: string, start?: number, end?: number, top = 50, signal?: AbortSignal): Promise<Hardest> {
+  return parseHardest(await getJSON("hardest", { run, start, end, top }, signal));
+}
+
+/** Each class's mean loss and count per pixel column (`per_class`). */
+export interface PerClass {
+  run: string;
+  output: string | null;
+  classes: number;
+  count: number;
+  reduced: boolean;
+  steps: number[];
+  stepEnds: number[];
+  /** [column][class]: NaN where the column has no sample of that class */
+  means: Float64Array[];
+  counts: Float64Array[];
+}
+
+export function parsePerClass(j: any): PerClass {
+  const steps = (j?.steps ?? []).map(Number);
+  return {
+    run: String(j?.run ?? ""), output: typeof j?.output === "string" ? j.output : null,
+    classes: Number(j?.classes) || 0, count: Number(j?.count) || 0, reduced: !!j?.reduced,
+    steps, stepEnds: (j?.step_ends ?? steps).map(Number),
+    means: (j?.means ?? []).map((r: ApiNumber[]) => toF64(r)),
+    counts: (j?.counts ?? []).map((r: ApiNumber[]) => toF64(r)),
+  };
+}
+
+export async function fetchPerClass(
+  run: string, width: number, start?: number, end?: number, output?: string | null, signal?: AbortSignal,
+): Promise<PerClass> {
+  return parsePerClass(await getJSON("per_class", {
+    run, width: Math.max(1, Math.min(20000, Math.round(width))), start, end, output: output ?? undefined,
+  }, signal));
+}
+
+/**
+ * Every step in [start, end] at which a sample (by fingerprint, or by id in a run that recorded
+ * ids) was among the recorded samples, from `samples?run&fingerprint=<hex>` (or `&id=`) with
+ * `start`/`end`. A server without that form of the route answers 400 (its `step` is missing):
+ * then null, and the caller falls back to what `hardest` said (first and last step).
+ */
+let sampleStepsUnsupported = false;
+
+export async function fetchSampleSteps(
+  run: string, key: { fingerprint: string; id: number | null }, start?: number, end?: number, signal?: AbortSignal,
+): Promise<{ steps: number[]; losses: number[] } | null> {
+  if (sampleStepsUnsupported) return null; // asked once per page
+  const params = key.id !== null ? { run, id: key.id, start, end } : { run, fingerprint: key.fingerprint, start, end };
+  try {
+    const j = await getJSON("samples", params, signal);
+    if (!Array.isArray(j?.steps)) { sampleStepsUnsupported = true; return null; }
+    const steps = j.steps.map(Number);
+    const losses = Array.isArray(j.loss) ? j.loss.map(parseNum) : steps.map(() => NaN);
+    return { steps, losses };
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 400) { sampleStepsUnsupported = true; return null; }
+    throw e;
   }
 }

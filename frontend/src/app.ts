@@ -1,10 +1,11 @@
-// The Batches tab: run selector (colours, groups), toolbar, Steps / Distributions views,
-// anomalies, drill-down; follows TensorBoard's reload and theme, and polls `runs` while visible.
-import { fetchRuns, fetchSeries, fetchTensorBoardRuns, RunInfo, TagInfo } from "./api";
+// The Batches tab: run selector (colours, groups), toolbar, Steps / Distributions / Samples
+// views, anomalies, drill-down, a sample's steps marked on the charts; follows TensorBoard's
+// reload and theme, and polls `runs` while visible.
+import { fetchHardest, fetchRuns, fetchSampleSteps, fetchSeries, fetchTensorBoardRuns, HardSample, RunInfo, TagInfo } from "./api";
 import { AnomalyPanel } from "./anoms";
 import { Axis, axisOf, isPlaced, roleOf } from "./axes";
 import { isHexColor, runColors } from "./colors";
-import type { Ctx, RunMeta, Settings, Theme, XMode } from "./ctx";
+import type { Ctx, RunMeta, SampleMarks, Settings, Theme, XMode } from "./ctx";
 import { DistCard } from "./dists";
 import { clear, cssVar, debounce, h } from "./dom";
 import { Drill } from "./drill";
@@ -13,6 +14,8 @@ import { connectToHost, IPC, MSG_DATA_RELOADED, MSG_RUNS_CHANGED } from "./ipc";
 import {
   clampRange, fmtStep, makeRunFilter, mergeSelection, panRange, Range, unionRange, windowAround, zoomRange,
 } from "./logic";
+import { identity, sampleKey } from "./samples";
+import { ClassHeatCard, HardestCard } from "./sampleview";
 import { StepChart } from "./steps";
 import { load, save } from "./store";
 import { keySource, keyTag, seriesKey, splitTags, tagSections } from "./tags";
@@ -57,6 +60,11 @@ export class App implements Ctx {
   private split = new Set<string>();
   private stepCharts = new Map<string, StepChart>();
   private distCards = new Map<string, DistCard>();
+  private hardestCard: HardestCard | null = null;
+  private classCard: ClassHeatCard | null = null;
+  marks: SampleMarks | null = null;
+  private markGen = 0;
+  private marksChip!: HTMLSpanElement;
   private walls0 = new Map<string, number>();
   private ipc: IPC | null = null;
   private runsSig = "";
@@ -89,7 +97,7 @@ export class App implements Ctx {
   constructor(host: HTMLElement) {
     this.settings = { ...DEFAULT_SETTINGS, ...load<Partial<Settings>>("settings", {}) };
     if (!X_MODES.includes(this.settings.xAxis)) this.settings.xAxis = "step";
-    if (this.settings.tab !== "dists") this.settings.tab = "steps";
+    if (this.settings.tab !== "dists" && this.settings.tab !== "samples") this.settings.tab = "steps";
     if (!["none", "prefix", "regex"].includes(this.settings.groupMode)) this.settings.groupMode = "none";
     this.selection = load<Record<string, boolean>>("selection", {});
     this.overrides = load<Record<string, string>>("colorOverrides", {});
@@ -244,6 +252,53 @@ export class App implements Ctx {
     return this.pins.includes(key);
   }
 
+  markSample(run: string, sample: { fingerprint: string; id: number | null }, known?: HardSample): void {
+    const key = sampleKey(sample);
+    if (this.marks && this.marks.run === run && this.marks.key === key) { this.setMarks(null); return; }
+    void this.loadMarks(run, key, sample, known);
+  }
+
+  /** Every step of the sample (the server's `samples?fingerprint=`); a server without it: the
+   * first and last step `hardest` gives (over all steps, when `known` is not given). */
+  private async loadMarks(run: string, key: string, sample: { fingerprint: string; id: number | null }, known?: HardSample): Promise<void> {
+    const gen = ++this.markGen;
+    const base = { run, key, fingerprint: sample.fingerprint, id: sample.id };
+    let got: { steps: number[] } | null = null;
+    try { got = await fetchSampleSteps(run, sample); } catch { got = null; }
+    if (gen !== this.markGen) return;
+    if (got) { this.setMarks({ ...base, steps: got.steps, complete: true, count: got.steps.length }); return; }
+    let k = known;
+    if (!k) {
+      const all = await fetchHardest(run, undefined, undefined, 1000).catch(() => null);
+      k = all?.samples.find((x) => sampleKey(x) === key);
+    }
+    if (gen !== this.markGen) return;
+    const steps = k ? [...new Set([k.first_step, k.last_step])] : [];
+    this.setMarks({ ...base, steps, complete: false, count: k?.count ?? 0 });
+  }
+
+  private setMarks(m: SampleMarks | null): void {
+    if (!m) this.markGen++;
+    this.marks = m;
+    clear(this.marksChip);
+    this.marksChip.hidden = !m;
+    if (m) {
+      const who = identity(m.fingerprint, m.id);
+      const off = h("button", { type: "button", class: "tbb-linkbtn", text: "✕", title: "Unmark", "aria-label": "Unmark the sample" });
+      off.addEventListener("click", () => this.setMarks(null));
+      this.marksChip.append(h("span", { class: "tbb-mark-glyph", style: `color:${this.color(m.run)}`, text: "▼" }),
+        h("span", { class: "tbb-mono", text: who.text, title: who.full }),
+        h("span", {
+          text: ` of ${m.run}: ${m.complete ? `${m.count} step${m.count === 1 ? "" : "s"} marked` : `first and last of its ${m.count} steps`}`,
+          title: m.complete ? "Every step at which it was among its batch's highest-loss samples" : "This server does not list every step of a sample: only the first and last are marked",
+        }), " ", off);
+    }
+    for (const c of this.stepCharts.values()) c.redraw();
+    this.classCard?.redraw();
+    this.hardestCard?.marksChanged();
+    this.drillPanel.marksChanged();
+  }
+
   /** Every chart is drawn: record first-paint / zoom timings after the next frame. */
   private settled(): void {
     requestAnimationFrame(() => {
@@ -329,7 +384,7 @@ export class App implements Ctx {
       });
       return b;
     };
-    this.tabButtons = { steps: tab("steps", "Steps"), dists: tab("dists", "Distributions") };
+    this.tabButtons = { steps: tab("steps", "Steps"), dists: tab("dists", "Distributions"), samples: tab("samples", "Samples") };
     const xSel = h("select", { class: "tbb-input", "aria-label": "x axis" },
       h("option", { value: "step", text: "x: step" }),
       h("option", { value: "relstep", text: "x: steps since start" }),
@@ -396,18 +451,20 @@ export class App implements Ctx {
     const outl = check("tbb-outliers", "ignore outliers", "outliers", "y range from the 5th…95th percentile (as TensorBoard's default); points beyond are marked at the edge");
     const heat = check("tbb-heat", "heatmaps", "heatmaps", "Histogram over steps of each run, with its colour scale");
     this.stepsOnly = [xSel, smoothLabel, outl];
+    this.marksChip = h("span", { class: "tbb-chip tbb-marks", hidden: true, role: "status" });
     this.distsOnly = [bandSel, heat];
     this.rangeEl = h("span", { class: "tbb-muted tbb-small tbb-range", "aria-live": "polite" });
     const help = h("details", { class: "tbb-menu tbb-help" }, h("summary", { class: "tbb-btn", text: "?" }),
       h("div", { class: "tbb-menu-list tbb-help-text" },
         h("p", { text: "Drag across a chart to zoom (Alt/Ctrl+drag: zoom y), wheel to zoom, shift+wheel to pan, double-click to show all." }),
-        h("p", { text: "Click a point to open that step; ←/→ step through it, Esc closes." }),
+        h("p", { text: "Click a point to open that step; ←/→ step through it, Esc closes. The step's samples with the highest loss are listed there (copy a fingerprint: tbb.find(x, [fingerprint]) gives its row in your data)." }),
+        h("p", { text: "Samples: the samples that keep coming back among their batch's highest losses in the steps shown (click one: its steps are marked ▼ on the charts), and each class's loss per step." }),
         h("p", { text: "Shaded band: each pixel column's min…max, no point is hidden. Carets on an edge: values beyond the y range." }),
         h("p", { text: "Validation runs with evaluation markers are drawn on the training axis: one band (min…max of its batches) and the mean per evaluation, at the step it ran. Without markers they get their own validation-batch axis." })));
     const toolbar = h(
       "div",
       { class: "tbb-toolbar", role: "toolbar", "aria-label": "View" },
-      h("div", { class: "tbb-tabs", role: "group", "aria-label": "View" }, this.tabButtons.steps, this.tabButtons.dists),
+      h("div", { class: "tbb-tabs", role: "group", "aria-label": "View" }, this.tabButtons.steps, this.tabButtons.dists, this.tabButtons.samples),
       xSel,
       h("span", { class: "tbb-tagfilter" }, tagIn, this.tagErr),
       check("tbb-prefix", "group by prefix", "byPrefix", "One section per tag prefix (per_sample_loss/…)"),
@@ -424,6 +481,7 @@ export class App implements Ctx {
         zb("Reset", "Show all steps", () => { this.setView("train", null); this.setView("val", null); }),
       ),
       this.rangeEl,
+      this.marksChip,
       help,
     );
     this.grid = h("div", { class: "tbb-sections" });
@@ -500,6 +558,8 @@ export class App implements Ctx {
     this.anomalies.render();
     for (const c of this.stepCharts.values()) c.recolor();
     for (const c of this.distCards.values()) c.recolor();
+    this.hardestCard?.recolor();
+    this.classCard?.recolor();
   }
 
   private setAll(on: boolean): void {
@@ -585,15 +645,17 @@ export class App implements Ctx {
    * (re)loads all of them (unless `reload` is false: a pin only moves charts). */
   private rebuildViews(recreate: boolean, reload = true): void {
     for (const [k, b] of Object.entries(this.tabButtons)) b.setAttribute("aria-pressed", String(k === this.settings.tab));
-    const steps = this.settings.tab === "steps";
-    for (const el of this.stepsOnly) el.hidden = !steps;
-    for (const el of this.distsOnly) el.hidden = steps;
+    const tab = this.settings.tab;
+    const steps = tab === "steps";
+    for (const el of this.stepsOnly) el.hidden = tab === "dists";
+    for (const el of this.distsOnly) el.hidden = tab !== "dists";
     hideTip();
     if (recreate) {
       for (const c of this.stepCharts.values()) c.destroy();
       for (const c of this.distCards.values()) c.destroy();
       this.stepCharts.clear();
       this.distCards.clear();
+      this.dropSampleCards();
     }
     clear(this.grid);
     const plotted = this.plotted();
@@ -605,7 +667,22 @@ export class App implements Ctx {
       this.grid.append(h("section", { class: "tbb-section", "data-section": key }, head, h("div", { class: "tbb-grid" }, ...cards)));
     };
     let count = 0;
-    if (steps) {
+    if (tab === "samples") {
+      for (const c of this.distCards.values()) c.destroy();
+      this.distCards.clear();
+      // the loss above the samples: a marked sample's steps are seen against it
+      const want = new Map<string, { key: string; axis: Axis }>();
+      for (const axis of ["train", "val"] as Axis[]) for (const key of this.keys("scalar", axis)) if (keyTag(key) === "loss") want.set(`${axis}|${key}`, { key, axis });
+      for (const [id, c] of this.stepCharts) if (!want.has(id)) { c.destroy(); this.stepCharts.delete(id); }
+      for (const [id, { key, axis }] of want) if (!this.stepCharts.has(id)) this.stepCharts.set(id, new StepChart(this, key, axis, keySource(key)));
+      section("samples-loss", "", "", [...want.keys()].map((id) => { const r = this.stepCharts.get(id)!.root; r.classList.add("tbb-wide"); return r; }));
+      this.hardestCard ??= new HardestCard(this);
+      this.classCard ??= new ClassHeatCard(this);
+      section("samples", "", "", [this.hardestCard.root, this.classCard.root]);
+      count = want.size + 2;
+    } else if (steps) {
+      this.dropSampleCards();
+      for (const c of this.stepCharts.values()) c.root.classList.remove("tbb-wide");
       for (const c of this.distCards.values()) c.destroy();
       this.distCards.clear();
       const want = new Map<string, { key: string; axis: Axis }>();
@@ -626,6 +703,7 @@ export class App implements Ctx {
       }
       if (!count && this.runs.length) this.setStatus(plotted.length ? "No scalar tag of the selected runs matches." : "No run selected.");
     } else {
+      this.dropSampleCards();
       for (const c of this.stepCharts.values()) c.destroy();
       this.stepCharts.clear();
       const want = new Map<string, { tag: string; axis: Axis }>();
@@ -647,6 +725,12 @@ export class App implements Ctx {
     if (reload) this.loadAll();
   }
 
+  private dropSampleCards(): void {
+    this.hardestCard?.destroy();
+    this.classCard?.destroy();
+    this.hardestCard = this.classCard = null;
+  }
+
   /** First wall time of every plotted run (the relative wall-time axis), one 1-point request each. */
   private async ensureWalls0(): Promise<void> {
     const todo = this.plotted().filter((r) => !this.walls0.has(r));
@@ -663,8 +747,9 @@ export class App implements Ctx {
 
   private loadAll(axis?: Axis): void {
     this.loadGen++;
-    const charts: { load(): Promise<void>; axis: Axis }[] = [...this.stepCharts.values(), ...this.distCards.values()]
-      .filter((c) => !axis || c.axis === axis);
+    const charts: { load(): Promise<void>; axis: Axis | "any" }[] = [...this.stepCharts.values(), ...this.distCards.values(),
+      ...(this.hardestCard ? [this.hardestCard] : []), ...(this.classCard ? [this.classCard] : [])]
+      .filter((c) => !axis || c.axis === axis || c.axis === "any");
     if (this.settings.xAxis === "relwall" && this.plotted().some((r) => !this.walls0.has(r))) {
       const marker = {};
       this.chartBusy(marker, true);
@@ -686,6 +771,7 @@ export class App implements Ctx {
     this.main.style.paddingBottom = this.drill ? `${Math.ceil(p.height()) + 16}px` : "";
     for (const c of this.stepCharts.values()) c.redraw();
     for (const c of this.distCards.values()) c.redraw();
+    this.classCard?.redraw();
   }
 
   // ------------------------------------------------------------------ anomalies
@@ -725,9 +811,18 @@ export class App implements Ctx {
       dists: [...this.distCards.values()].map((c) => c.debug()),
       drill: this.drill,
       drillInfo: this.drillPanel.debug(),
+      tab: this.settings.tab,
+      marks: this.marks,
+      hardest: this.hardestCard?.debug() ?? null,
+      classes: this.classCard?.debug() ?? null,
       anomaliesLoaded: this.anomalies.loaded,
       anomalies: this.anomalies.rows().map((a) => ({ run: a.run, tag: a.tag, step: a.step, kind: a.kind, score: a.score })),
     };
+  }
+
+  /** The per-class heatmaps (tests). */
+  classHeat(): ClassHeatCard | null {
+    return this.classCard;
   }
 
   /** The chart of a tag on an axis (tests). */

@@ -1,5 +1,5 @@
 // What the views need from the app: runs and their axes, colours, settings, the shared view.
-import type { RunInfo, TagInfo } from "./api";
+import type { HardSample, RunInfo, TagInfo } from "./api";
 import type { Axis } from "./axes";
 import type { GroupMode } from "./groups";
 import type { Range } from "./logic";
@@ -11,7 +11,7 @@ export interface Settings {
   xAxis: XMode;
   log: boolean;
   smoothing: number; // 0 = off
-  tab: "steps" | "dists";
+  tab: "steps" | "dists" | "samples";
   /** y range from the 5th..95th percentile (TensorBoard's "ignore outliers"), not min..max */
   outliers: boolean;
   byPrefix: boolean;
@@ -43,6 +43,20 @@ export interface RunMeta {
   first: number;
 }
 
+/** A sample marked on the charts: every step (of its run) at which it was among the batch's
+ * highest losses. */
+export interface SampleMarks {
+  run: string;
+  key: string;
+  fingerprint: string;
+  id: number | null;
+  steps: number[];
+  /** false: the server could only say its first and last step */
+  complete: boolean;
+  /** how many steps it was in the top-k (when known, else steps.length) */
+  count: number;
+}
+
 export interface Ctx {
   /** runs shown (checked and matching the filter), in list order */
   plotted(): string[];
@@ -70,4 +84,10 @@ export interface Ctx {
   /** a chart asks to be re-laid out (pinned, full screen, constant series collapsed) */
   pin(key: string): void;
   isPinned(key: string): boolean;
+  /** the sample marked on the charts, null when none */
+  marks: SampleMarks | null;
+  /** marks (or, when it is marked already, unmarks) every step of a sample of a run on the charts;
+   * `known` is what `hardest` said of it (its first and last step, should the server not list
+   * its steps) */
+  markSample(run: string, sample: { fingerprint: string; id: number | null }, known?: HardSample): void;
 }

@@ -9,8 +9,8 @@ import { withAlpha } from "./colors";
 import type { Ctx, Settings } from "./ctx";
 import { clear, debounce, h } from "./dom";
 import { quantileLabel } from "./hist";
-import { exportFileName, exportHref, fmtNum, fmtStep, heatColor, maxOf2D, nearestIndex, padRange, Range } from "./logic";
-import { baseAxes, cursorSync } from "./steps";
+import { exportFileName, exportHref, fmtNum, fmtStep, heatColor, maxOf2D, nearestIndex, padRange, Range, stepsXRange } from "./logic";
+import { baseAxes, clipToPlot, cursorSync, drawDrillLine } from "./steps";
 import { hideTip, showTip, TipRow } from "./tooltip";
 
 const BAND_HEIGHT = 220;
@@ -135,11 +135,6 @@ export class DistCard {
     }
   }
 
-  private xr(mn: number, mx: number): [number, number] {
-    const r = this.range;
-    if (!r) return [mn, mx];
-    return r.start === r.end ? [r.start - 0.5, r.end + 0.5] : [r.start, r.end + 1];
-  }
 
   /** The shared y range: the drawn band's extent over every run (min…max when no band). */
   private yRangeOf(): [number, number] {
@@ -214,7 +209,7 @@ export class DistCard {
       padding: [top, 14, 0, 0] as uPlot.Padding,
       cursor: { drag: { x: true, y: false, setScale: false, click: () => {} }, points: { show: false }, y: false, bind: { dblclick: () => null } as any, sync: cursorSync(this.axis) },
       scales: {
-        x: { time: false, range: (_u: uPlot, mn: number, mx: number) => this.xr(mn, mx) },
+        x: { time: false, range: (_u: uPlot, mn: number, mx: number) => stepsXRange(this.range, mn, mx) },
         y: log ? { distr: 3, log: 10, range: () => this.yr } : { range: () => this.yr },
       } as uPlot.Scales,
     });
@@ -304,12 +299,7 @@ export class DistCard {
   private drawHeat(u: uPlot, r: RunDist, max: number): void {
     const d = r.d;
     if (!d.counts.length || d.edges.length < 2) return;
-    const c = u.ctx;
-    const { left, top, width, height } = u.bbox;
-    c.save();
-    c.beginPath();
-    c.rect(left, top, width, height);
-    c.clip();
+    const c = clipToPlot(u);
     const log = this.ctx.settings.log;
     const minW = Math.max(1, uPlot.pxRatio);
     const yPos = (v: number) => u.valToPos(log ? Math.max(v, this.yr[0]) : v, "y", true);
@@ -336,18 +326,7 @@ export class DistCard {
     const m = this.ctx.meta(dr.run);
     if (!m || (m.axis === "val") !== (this.axis === "val") || m.placed) return;
     const off = this.ctx.settings.xAxis === "relstep" ? this.ctx.stepOffset(dr.run) : 0;
-    const { left, top, width, height } = u.bbox;
-    const x = u.valToPos(dr.step - off, "x", true);
-    if (x < left || x > left + width) return;
-    const c = u.ctx;
-    c.save();
-    c.strokeStyle = this.ctx.theme.fg;
-    c.setLineDash([4 * uPlot.pxRatio, 3 * uPlot.pxRatio]);
-    c.beginPath();
-    c.moveTo(Math.round(x) + 0.5, top);
-    c.lineTo(Math.round(x) + 0.5, top + height);
-    c.stroke();
-    c.restore();
+    drawDrillLine(u, u.valToPos(dr.step - off, "x", true), this.ctx.theme.fg);
   }
 
   private hoverStep: number | null = null;

@@ -65,3 +65,48 @@ export function icon(name: keyof typeof ICONS | string): SVGSVGElement {
   svg.append(p);
   return svg;
 }
+
+/**
+ * Copies text to the clipboard. TensorBoard's plugin iframe may not be allowed to write the
+ * clipboard (no `clipboard-write` permission): then an input holding the text is put after
+ * `near`, selected (Ctrl+C copies it), and "selected" is returned. Removed when it loses focus.
+ */
+export async function copyText(text: string, near: HTMLElement): Promise<"copied" | "selected"> {
+  try {
+    if (navigator.clipboard?.writeText) {
+      await navigator.clipboard.writeText(text);
+      return "copied";
+    }
+  } catch { /* blocked: select it instead */ }
+  near.parentElement?.querySelectorAll(".tbb-copy-input").forEach((e) => e.remove());
+  const input = h("input", {
+    type: "text", class: "tbb-input tbb-copy-input", readonly: true, spellcheck: "false",
+    size: Math.min(48, text.length + 1), "aria-label": "Press Ctrl+C to copy",
+  });
+  input.value = text;
+  input.addEventListener("blur", () => input.remove());
+  near.after(input);
+  input.focus({ preventScroll: true });
+  input.select();
+  let copied = false;
+  try { copied = document.execCommand("copy"); } catch { copied = false; }
+  if (copied) {
+    input.remove();
+    return "copied";
+  }
+  input.title = "Press Ctrl+C to copy";
+  return "selected";
+}
+
+/** A small button that copies `text()` and says so for a moment. */
+export function copyButton(text: () => string, label: string, title: string): HTMLButtonElement {
+  const b = h("button", { type: "button", class: "tbb-linkbtn tbb-small tbb-copy", text: label, title, "data-action": "copy" });
+  b.addEventListener("click", async (e) => {
+    e.stopPropagation();
+    const how = await copyText(text(), b);
+    b.textContent = how === "copied" ? "copied" : "Ctrl+C";
+    b.dataset.copied = how;
+    setTimeout(() => { b.textContent = label; }, 1500);
+  });
+  return b;
+}

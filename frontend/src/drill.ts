@@ -5,19 +5,26 @@
 // placed on the training axis; for a validation batch, the same batch of the same evaluation in
 // other validation runs and the last training step before that evaluation. Distributions of
 // all of them at that step on one shared x axis (histograms with counts, or CDFs; log x), their
-// quantiles side by side. Left/Right arrows move one step.
+// quantiles side by side. For every compared step of a run that recorded samples, the samples of
+// that batch with the highest losses (the `samples` endpoint): who they are (id or fingerprint,
+// to copy for `tbb.find`), label → prediction, loss and share of the batch loss. Left/Right
+// arrows move one step.
 import uPlot from "uplot";
-import { Evaluation, fetchSeries, fetchStep, StepData, StepDist } from "./api";
+import { Evaluation, fetchSamples, fetchSeries, fetchStep, StepData, StepDist, StepSamples } from "./api";
 import { evaluationAfter, evaluationOf, lastStepOf, pairedValidationStep } from "./axes";
 import { withAlpha } from "./colors";
 import type { Ctx } from "./ctx";
-import { clear, h } from "./dom";
+import { clear, copyButton, h } from "./dom";
 import { binAt, canLogX, cdfAt, cdfPoints, nonPositiveCount, quantileLabel, sharedRange } from "./hist";
 import { fmtNum, fmtStep } from "./logic";
+import {
+  fingerprintList, fmtPct, fmtProb, identity, lossSummary, lossSummaryText, outputsOf, predictions, predictionText,
+} from "./samples";
 
 /** 4 significant digits (a range next to an exact value). */
 const fmtShort = (v: number) => fmtNum(Number.isFinite(v) ? Number(v.toPrecision(4)) : v);
-import { baseAxes } from "./steps";
+import { highlightMarked } from "./sampleview";
+import { baseAxes, clipToPlot } from "./steps";
 import { orderTags } from "./tags";
 import { hideTip, showTip, TipRow } from "./tooltip";
 
@@ -31,6 +38,9 @@ export interface Column {
 
 interface Loaded extends Column {
   data: StepData | null;
+  /** the step's highest-loss samples (runs that recorded them), or why they could not be read */
+  samples?: StepSamples | null;
+  samplesError?: string;
   /** evaluation columns: per scalar tag the mean, min and max over its batches */
   evalStats?: Record<string, { mean: number; min: number; max: number; n: number }>;
 }
@@ -209,7 +219,17 @@ export class Drill {
   }
 
   private async loadColumn(c: Column, signal: AbortSignal): Promise<Loaded> {
-    if (c.step !== null) return { ...c, data: await fetchStep(c.run, c.step, signal) };
+    if (c.step !== null) {
+      const withSamples = !!this.ctx.meta(c.run)?.info.samples;
+      const [data, samples] = await Promise.all([
+        fetchStep(c.run, c.step, signal),
+        withSamples ? fetchSamples(c.run, c.step, signal).then((x) => ({ x, e: "" }), (e: Error) => {
+          if (signal.aborted) throw e;
+          return { x: null, e: e.message };
+        }) : Promise.resolve(null),
+      ]);
+      return { ...c, data, samples: samples?.x ?? null, samplesError: samples?.e || undefined };
+    }
     // a whole evaluation: every scalar of its batches, exactly (raw: width >= its batches)
     const e = c.evaluation!;
     const meta = this.ctx.meta(c.run)!;
@@ -260,6 +280,10 @@ export class Drill {
     if (!cols.length) return;
     const grid = h("div", { class: "tbb-drill-grid" });
     this.body.append(grid);
+
+    // Samples: each compared batch's highest-loss samples (first: which samples made this step).
+    const withSamples = cols.filter((d) => d.samples || d.samplesError);
+    if (withSamples.length) grid.append(this.samplesBlock(withSamples));
 
     // Scalars: one row per tag, one column per run (the clicked run first).
     const tags = orderTags([...new Set(cols.flatMap((d) => Object.keys(d.data?.scalars ?? d.evalStats ?? {})))]);
@@ -323,6 +347,61 @@ export class Drill {
       grid.append(block);
       requestAnimationFrame(() => this.distChart(chartEl, t, have));
     }
+  }
+
+  /** Per compared step: its samples with the highest loss, a line on how concentrated the batch
+   * loss is, and buttons to copy fingerprints (for `tbb.find`) and to mark a sample's steps. */
+  private samplesBlock(cols: Loaded[]): HTMLElement {
+    const block = h("div", { class: "tbb-drill-block tbb-drill-samples-block" }, h("h3", { text: "Samples with the highest loss" }));
+    const wrap = h("div", { class: "tbb-samples-runs" });
+    block.append(wrap);
+    for (const d of cols) {
+      const part = h("div", { class: "tbb-samples-run", "data-run": d.run, "data-step": d.step ?? "" },
+        h("div", { class: "tbb-samples-head" }, h("span", { class: "tbb-swatch", style: `background:${this.ctx.color(d.run)}` }),
+          h("span", { class: "tbb-run-name", text: d.run }), h("span", { class: "tbb-muted tbb-small tbb-sep", text: d.label })));
+      wrap.append(part);
+      const sm = d.samples;
+      if (!sm) { part.append(h("p", { class: "tbb-bad tbb-small", text: `Could not load its samples: ${d.samplesError}` })); continue; }
+      if (!sm.found || !sm.samples.length) { part.append(h("p", { class: "tbb-muted tbb-small", text: "No samples recorded at this step." })); continue; }
+      const summary = lossSummary(sm.samples.map((r) => r.values.share));
+      part.append(h("p", { class: "tbb-samples-summary", text: lossSummaryText(summary) }));
+      const outputs = outputsOf(sm.fields);
+      const classes = sm.fields.some((f) => f.startsWith("probability"));
+      const head = h("tr", {}, h("th", { class: "tbb-num", text: "#" }), h("th", { text: "sample" }),
+        h("th", { text: "label → pred." , title: "The sample's label and the model's prediction (per output)" }),
+        classes ? h("th", { class: "tbb-num", text: "p(predicted)", title: "The model's probability of the class it predicted" }) : null,
+        classes ? h("th", { class: "tbb-num", text: "p(label)", title: "The model's probability of the label's class" }) : null,
+        h("th", { class: "tbb-num", text: "loss" }), h("th", { class: "tbb-num", text: "share", title: "Its loss over the sum of the batch's sample losses" }));
+      const tb = h("tbody");
+      sm.samples.forEach((r, i) => {
+        const id = Number.isFinite(r.values.id) ? r.values.id : null;
+        const who = identity(r.fingerprint, id);
+        const preds = predictions(r.values, outputs);
+        const lines = (f: (p: (typeof preds)[number]) => string) => preds.map(f).join("\n");
+        const wrong = preds.some((p) => p.classes && p.label !== p.predicted);
+        const share = r.values.share;
+        const marked = this.ctx.marks?.run === d.run && this.ctx.marks.fingerprint === r.fingerprint;
+        const tr = h("tr", { "data-fingerprint": r.fingerprint, "aria-selected": marked ? "true" : null, class: "tbb-clickable", tabindex: 0,
+          title: "Click: mark on the charts every step at which this sample was among its batch's highest losses" },
+          h("td", { class: "tbb-num tbb-muted", text: String(i + 1) }),
+          h("td", { class: "tbb-mono", title: `fingerprint ${who.full}${who.kind === "id" ? ` (id ${id})` : ""}; position ${fmtNum(r.values.position)} in the batch` },
+            h("span", { text: who.text }), " ", copyButton(() => r.fingerprint, "copy", `Copy the fingerprint ${r.fingerprint} (tbb.find(x, ["${r.fingerprint}"]) gives its row)`)),
+          h("td", { class: wrong ? "tbb-wrong" : "", text: lines(predictionText) }),
+          classes ? h("td", { class: "tbb-num", text: lines((p) => fmtProb(p.probability)) }) : null,
+          classes ? h("td", { class: "tbb-num", text: lines((p) => fmtProb(p.labelProbability)) }) : null,
+          h("td", { class: "tbb-num", text: fmtShort(r.values.loss), title: String(r.values.loss) }),
+          h("td", { class: "tbb-num tbb-share", style: `--share:${Math.min(1, Math.max(0, share || 0))}`, text: fmtPct(share) }));
+        const mark = () => this.ctx.markSample(d.run, { fingerprint: r.fingerprint, id });
+        tr.addEventListener("click", mark);
+        tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); e.stopPropagation(); mark(); } });
+        tb.append(tr);
+      });
+      part.append(h("div", { class: "tbb-scroll" }, h("table", { class: "tbb-table tbb-samples" }, h("thead", {}, head), tb)));
+      part.append(h("p", { class: "tbb-small tbb-muted" },
+        copyButton(() => fingerprintList(sm.samples), "copy all fingerprints", "Copy the fingerprints as a Python list"),
+        " · tbb.find(x, fingerprints) gives their rows in your data"));
+    }
+    return block;
   }
 
   private distControls(ds: StepDist[]): HTMLElement {
@@ -425,13 +504,9 @@ export class Drill {
   }
 
   private drawDists(u: uPlot, ds: { run: string; color: string; d: StepDist }[], cdf: boolean, logX: boolean): void {
-    const c = u.ctx;
-    const { left, top, width, height } = u.bbox;
+    const c = clipToPlot(u);
+    const { left, width } = u.bbox;
     const px = uPlot.pxRatio;
-    c.save();
-    c.beginPath();
-    c.rect(left, top, width, height);
-    c.clip();
     const xmin = u.scales.x.min!;
     const X = (v: number) => u.valToPos(logX ? Math.max(v, xmin) : v, "x", true);
     const Y = (v: number) => u.valToPos(v, "y", true);
@@ -479,6 +554,11 @@ export class Drill {
     showTip(r.left + left, r.top + (u.cursor.top ?? 0), `${tag} = ${fmtNum(x)}`, rows);
   }
 
+  /** The marked sample changed: highlight its rows. */
+  marksChanged(): void {
+    highlightMarked(this.body, ".tbb-samples-run", this.ctx.marks);
+  }
+
   /** Summary for tests (window.__tbb). */
   debug() {
     return {
@@ -486,6 +566,10 @@ export class Drill {
       columns: this.columns.map((c) => ({ run: c.run, step: c.step, label: c.label, evaluation: c.evaluation ?? null })),
       charts: this.charts.map((u) => ({ xMin: u.scales.x.min, xMax: u.scales.x.max, yMax: u.scales.y.max })),
       histMode: this.histMode, logX: this.logX,
+      samples: this.loaded.filter((d) => d.samples || d.samplesError).map((d) => ({
+        run: d.run, step: d.step, error: d.samplesError ?? null, found: d.samples?.found ?? false, share: d.samples?.share ?? null,
+        fingerprints: (d.samples?.samples ?? []).map((r) => r.fingerprint),
+      })),
     };
   }
 }

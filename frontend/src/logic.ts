@@ -359,6 +359,13 @@ export interface Range {
   end: number;
 }
 
+/** The x range of a chart whose columns span [step, step_end + 1): the view's steps (half a
+ * step around a single one), or the data's [mn, mx] without a view. */
+export function stepsXRange(r: Range | null, mn: number, mx: number): [number, number] {
+  if (!r) return [mn, mx];
+  return r.start === r.end ? [r.start - 0.5, r.end + 0.5] : [r.start, r.end + 1];
+}
+
 /** Zooms [start, end] by `factor` (< 1 zooms in) around `center`, clamped to `full`. */
 export function zoomRange(r: Range, full: Range, factor: number, center?: number, minSpan = 8): Range {
   const c = center ?? (r.start + r.end) / 2;
@@ -515,24 +522,24 @@ export function bandPairs(probs: readonly number[]): { pairs: [number, number][]
   return { pairs, median };
 }
 
+/** A colour of the heatmaps' sequential ramp at t in [0, 1]: from a pale colour to a saturated
+ * one (reversed brightness on dark backgrounds). RGB bytes. */
+export function rampColor(t: number, dark: boolean): [number, number, number] {
+  const stops: [number, number, number][] = dark
+    ? [[40, 60, 110], [60, 130, 200], [120, 200, 160], [250, 230, 120]]
+    : [[220, 235, 250], [120, 170, 230], [40, 90, 190], [20, 30, 100]];
+  const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = stops[i], b = stops[i + 1];
+  return [Math.round(a[0] + (b[0] - a[0]) * f), Math.round(a[1] + (b[1] - a[1]) * f), Math.round(a[2] + (b[2] - a[2]) * f)];
+}
+
 /** Heatmap color of a bin count: log-scaled ramp, transparent for 0. RGBA bytes. */
 export function heatColor(count: number, maxCount: number, dark: boolean): [number, number, number, number] {
   if (!(count > 0) || !(maxCount > 0)) return [0, 0, 0, 0];
   const t = Math.min(1, Math.log1p(count) / Math.log1p(maxCount));
-  // from a pale color to a saturated one (reversed brightness on dark backgrounds)
-  const stops: [number, number, number][] = dark
-    ? [[40, 60, 110], [60, 130, 200], [120, 200, 160], [250, 230, 120]]
-    : [[220, 235, 250], [120, 170, 230], [40, 90, 190], [20, 30, 100]];
-  const x = t * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x));
-  const f = x - i;
-  const a = stops[i], b = stops[i + 1];
-  return [
-    Math.round(a[0] + (b[0] - a[0]) * f),
-    Math.round(a[1] + (b[1] - a[1]) * f),
-    Math.round(a[2] + (b[2] - a[2]) * f),
-    Math.round(90 + 165 * t),
-  ];
+  return [...rampColor(t, dark), Math.round(90 + 165 * t)];
 }
 
 export function maxOf2D(rows: readonly (readonly number[])[]): number {

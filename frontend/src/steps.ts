@@ -102,6 +102,34 @@ export function baseAxes(ctx: Ctx, mode: XMode, xLabel = ""): uPlot.Axis[] {
   ];
 }
 
+/** Saves the canvas state of a chart and clips drawing to its plot area (restore it after). */
+export function clipToPlot(u: uPlot): CanvasRenderingContext2D {
+  const { left, top, width, height } = u.bbox;
+  const c = u.ctx;
+  c.save();
+  c.beginPath();
+  c.rect(left, top, width, height);
+  c.clip();
+  return c;
+}
+
+/** The drill-down's step on a chart: a dashed vertical line at canvas x (device pixels), when
+ * inside the plot. */
+export function drawDrillLine(u: uPlot, x: number, color: string): void {
+  const { left, top, width, height } = u.bbox;
+  if (!(x >= left && x <= left + width)) return;
+  const c = u.ctx, px = uPlot.pxRatio;
+  c.save();
+  c.strokeStyle = color;
+  c.lineWidth = px;
+  c.setLineDash([4 * px, 3 * px]);
+  c.beginPath();
+  c.moveTo(Math.round(x) + 0.5, top);
+  c.lineTo(Math.round(x) + 0.5, top + height);
+  c.stroke();
+  c.restore();
+}
+
 /** The sync key of a chart's cursor: charts of one x axis show one crosshair. */
 export const syncKey = (axis: Axis) => `tbb-${axis}`;
 
@@ -601,12 +629,7 @@ export class StepChart {
 
   /** Under the lines: M4 envelopes, group bands, evaluation bands. */
   private drawUnder(u: uPlot): void {
-    const { left, top, width, height } = u.bbox;
-    const c = u.ctx;
-    c.save();
-    c.beginPath();
-    c.rect(left, top, width, height);
-    c.clip();
+    const c = clipToPlot(u);
     const px = uPlot.pxRatio;
     const minW = Math.max(1, px);
     const floor = this.yr[0];
@@ -748,23 +771,35 @@ export class StepChart {
         c.fill();
       }
     }
-    const d = this.ctx.drill;
-    if (d) {
-      const x = this.drillX(d.run, d.step);
-      if (x !== null) {
+    // the marked sample's steps: a faint line and a mark on the bottom edge, in its run's colour
+    const mk = this.ctx.marks;
+    if (mk) {
+      const color = this.ctx.color(mk.run);
+      c.lineWidth = px;
+      c.strokeStyle = withAlpha(color, 0.45);
+      c.fillStyle = color;
+      let last = -Infinity;
+      for (const st of mk.steps) {
+        const x = this.drillX(mk.run, st);
+        if (x === null) continue;
         const xp = u.valToPos(x, "x", true);
-        if (xp >= left && xp <= left + width) {
-          c.strokeStyle = this.ctx.theme.fg;
-          c.lineWidth = px;
-          c.setLineDash([4 * px, 3 * px]);
-          c.beginPath();
-          c.moveTo(Math.round(xp) + 0.5, top);
-          c.lineTo(Math.round(xp) + 0.5, top + height);
-          c.stroke();
-        }
+        if (xp < left || xp > left + width) continue;
+        c.beginPath();
+        c.moveTo(Math.round(xp) + 0.5, top);
+        c.lineTo(Math.round(xp) + 0.5, top + height);
+        c.stroke();
+        if (xp - last < 3 * px) continue;
+        last = xp;
+        c.beginPath();
+        c.moveTo(xp - 4 * px, top + height - 7 * px); c.lineTo(xp + 4 * px, top + height - 7 * px); c.lineTo(xp, top + height);
+        c.closePath();
+        c.fill();
       }
     }
     c.restore();
+    const d = this.ctx.drill;
+    const dx = d ? this.drillX(d.run, d.step) : null;
+    if (dx !== null) drawDrillLine(u, u.valToPos(dx, "x", true), this.ctx.theme.fg);
     const waiters = this.drawWaiters;
     this.drawWaiters = [];
     for (const w of waiters) w();
@@ -1101,6 +1136,7 @@ export class StepChart {
       })),
       yRange: this.yr,
       yZoom: this.yZoom,
+      marks: this.ctx.marks ? this.ctx.marks.steps.map((st) => this.drillX(this.ctx.marks!.run, st)).filter((x) => x !== null) : [],
     };
   }
 
