@@ -464,21 +464,15 @@ def main():
     if args.baseline:
         versions.insert(0, ("baseline %s" % args.baseline, extract(args.baseline)))
     print("load average at start: %s" % load_average(), flush=True)
-    results = {}
-    for name, code in versions:
-        r = results[name] = {}
-        if "single" in args.phases:
-            r["single"] = phase_single(data, code)
-            print(name, "single", r["single"], flush=True)
-        if "load" in args.phases:
-            r["load"] = phase_load(data, code, args.seconds)
-            print(name, "load", r["load"], flush=True)
-        if "memory" in args.phases:
-            r["memory"] = phase_memory(data, code, max(20, args.seconds // 2))
-            print(name, "memory", r["memory"], flush=True)
-        if "files" in args.phases:
-            r["files"] = phase_files(code, hostile=code == REPO)
-            print(name, "files", r["files"], flush=True)
+    results = {name: {} for name, _ in versions}
+    phases = {"single": lambda code: phase_single(data, code),
+              "load": lambda code: phase_load(data, code, args.seconds),
+              "memory": lambda code: phase_memory(data, code, max(20, args.seconds // 2)),
+              "files": lambda code: phase_files(code, hostile=code == REPO)}
+    for phase in (p for p in phases if p in args.phases):  # versions interleaved per phase
+        for name, code in versions:
+            results[name][phase] = phases[phase](code)
+            print(name, phase, results[name][phase], "load average %s" % load_average(), flush=True)
     print("load average at end: %s\n" % load_average())
     report(results)
     if not args.data:
