@@ -1,9 +1,11 @@
 """docs/screenshot.png: the Batches tab on the demo, with a spike of the noisy run opened.
 
-Trains the demo (`python -m tb_batch_plugin.demo --logdir DIR --epochs 25`, two learning rates on
-sklearn digits) unless DIR already holds it, starts TensorBoard with the tb_batch plugin on
-127.0.0.1, opens the Batches tab in Debian's Chromium (1440x900) and opens the drill-down at the
-highest-scoring loss spike of `lr_0.08/train` (from the `anomalies` endpoint), from its chart.
+Runs the demo (`python -m tb_batch_plugin.demo --logdir DIR --epochs 25`, two learning rates on
+sklearn digits, 24 digits mislabelled in `lr_0.08`; it reuses a finished run of the same settings),
+starts TensorBoard with the tb_batch plugin on 127.0.0.1, opens the Batches tab in Debian's
+Chromium (1440x900) and opens the drill-down at the highest-scoring loss spike of `lr_0.08/train`
+(from the `anomalies` endpoint), from its chart: the sheet shows that batch's samples with the
+highest loss first.
 
     .venv/bin/python bench/screenshot.py [--logdir DIR] [--out docs/screenshot.png] [--dark]
 """
@@ -49,8 +51,7 @@ def main():
     if not logdir:
         tmp = logdir = tempfile.mkdtemp(prefix="tbb_demo_")
     try:
-        if not os.path.isdir(os.path.join(logdir, RUN)):
-            subprocess.run([sys.executable, "-m", "tb_batch_plugin.demo", "--logdir", logdir, "--epochs", "25"], check=True)
+        subprocess.run([sys.executable, "-m", "tb_batch_plugin.demo", "--logdir", logdir, "--epochs", "25"], check=True)
         url = _eventgen.launch_tensorboard(logdir)
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -78,6 +79,7 @@ def main():
             frame.evaluate("([r, s]) => { const a = window.__tbb.app; a.openDrill(r, s, a.chart('loss').root); }", [RUN, step])
             frame.wait_for_selector(".tbb-drill[data-state=loaded]", timeout=60_000)
             frame.wait_for_selector(".tbb-drill-chart canvas", timeout=60_000)
+            frame.wait_for_selector(".tbb-drill-samples-block .tbb-samples-summary", timeout=60_000)
             page.wait_for_timeout(300)
             page.screenshot(path=a.out)
             b.close()
