@@ -53,6 +53,7 @@ TRIM_INTERVAL_S = 10.0  # give freed heap pages back to the OS at most this ofte
 CACHE_BYTES = 16 << 20  # encoded responses kept for repeated requests
 SAMPLED_DOWNSAMPLE = 10**9  # "everything the provider keeps"
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+_HEX64_RE = re.compile(r"^[0-9a-fA-F]{16}$")
 _INT_RE = re.compile(r"^-?[0-9]{1,19}$")
 _INT64 = (-(2**63), 2**63 - 1)
 _GZIP_RE = re.compile(r"(?:^|,|\s)(?:(?:x-)?gzip|\*)(?!;q=0)(?:\s|,|$)")  # as TensorBoard's http_util
@@ -857,6 +858,10 @@ class BatchesPlugin(base_plugin.TBPlugin):
     def _serve_samples(self, request):
         src = self._source(request)
         run = self._run(request, src)
+        if _get(request, "step", required=False) is None and (
+                _get(request, "fingerprint", required=False) is not None
+                or _get(request, "id", required=False) is not None):
+            return self._serve_sample_steps(request, src, run)
         step = _int(request, "step")
         series = src.samples(run)
         i = int(np.searchsorted(series.steps, step, side="left"))
@@ -867,6 +872,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
             names = [f for f in series.fields if f not in ("fingerprint_hi", "fingerprint_lo")]
             for r, fingerprint in enumerate(recorded["fingerprint"]):
                 row = {f: num(recorded[f][r]) for f in names}
+                row["id"] = None if row["id"] == "NaN" else int(recorded["id"][r])
                 row["fingerprint"] = fingerprint
                 rows.append(row)
         shares = [r["share"] for r in rows if isinstance(r["share"], float)]
@@ -874,6 +880,34 @@ class BatchesPlugin(base_plugin.TBPlugin):
             "run": run, "step": step, "found": found, "num_samples": series.num_samples,
             "fields": ["fingerprint"] + [f for f in series.fields if not f.startswith("fingerprint_")],
             "samples": rows, "share": num(sum(shares)) if shares else None,
+        })
+
+    def _serve_sample_steps(self, request, src, run):
+        """samples?run&fingerprint= (or &id=)[&start&end]: the steps where one sample was among
+        its batch's highest losses."""
+        fingerprint = _get(request, "fingerprint", required=False)
+        if fingerprint is not None and not _HEX64_RE.match(fingerprint):
+            raise BadRequest("fingerprint", "fingerprint must be 16 hexadecimal digits")
+        sample_id = _int(request, "id", required=False) if fingerprint is None else None
+        series = src.samples(run)
+        if not len(series.steps):
+            raise NotFound("no samples recorded in run %r" % (run,))
+        start, end = _range(request, int(series.steps[0]), int(series.steps[-1]))
+        a = int(np.searchsorted(series.steps, start, side="left"))
+        b = int(np.searchsorted(series.steps, end, side="right"))
+        if fingerprint is not None:
+            match = series.fingerprints[a:b] == np.uint64(int(fingerprint, 16))
+        else:
+            match = series.field("id")[a:b] == sample_id
+        rows, slots = np.nonzero(match)
+
+        def column(name):
+            return floats(series.field(name)[a:b][rows, slots])
+
+        return _json(request, {
+            "run": run, "fingerprint": fingerprint, "id": sample_id, "start": start, "end": end,
+            "steps": series.steps[a:b][rows].tolist(), "loss": column("loss"), "share": column("share"),
+            "position": column("position"),
         })
 
     @_route

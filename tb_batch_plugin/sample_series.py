@@ -70,8 +70,8 @@ def hardest(samples, start=None, end=None, top=50):
     """The samples that were most often among the highest-loss samples of their batch in the steps
     [start, end]: a list of dicts {fingerprint, id, count, max_loss, mean_loss, first_step,
     last_step, label, predicted} (label and predicted of its last recorded step, when recorded),
-    by count, then max loss, highest first; at most ``top``. Samples are told apart by their id
-    when recorded, else by fingerprint."""
+    by count, then mean loss, then max loss, highest first; at most ``top``. Samples are told
+    apart by their id when recorded, else by fingerprint."""
     steps = samples.steps
     a = 0 if start is None else int(np.searchsorted(steps, start, side="left"))
     b = len(steps) if end is None else int(np.searchsorted(steps, end, side="right"))
@@ -95,7 +95,10 @@ def hardest(samples, start=None, end=None, top=50):
     np.minimum.at(first, inverse, row_steps)
     last_row = np.full(groups, -1)
     np.maximum.at(last_row, inverse, np.arange(len(loss)))  # rows are in step order
-    order = np.lexsort((-ranking, -count))[:top]
+    # The count saturates (a sample among the top k of every batch it is in): then the sample
+    # with the higher mean loss first (a NaN loss ranks highest), then the higher maximum.
+    mean_rank = np.where(np.isnan(mean_loss), np.inf, mean_loss)
+    order = np.lexsort((-ranking, -mean_rank, -count))[:top]
     label = samples.field("label")[a:b].ravel()[valid] if "label" in samples.fields else None
     predicted = samples.field("predicted")[a:b].ravel()[valid] if "predicted" in samples.fields else None
     out = []

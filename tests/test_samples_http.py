@@ -51,7 +51,24 @@ def test_samples_of_a_step(server):
     np.testing.assert_array_equal([s["loss"] for s in r["samples"]], expected["loss"])
     np.testing.assert_array_equal([s["label"] for s in r["samples"]], expected["label"])
     assert r["share"] == pytest.approx(float(expected["share"].sum()))
+    assert all(sample["id"] is None for sample in r["samples"])
     assert _get(tb, "samples", run="run/train", step=10**6)[1]["found"] is False
+
+
+def test_steps_of_one_sample(server):
+    tb, data = server
+    series = data.samples("run/train")
+    fingerprint = data.hardest("run/train", top=1)[0]["fingerprint"]
+    expected = [int(st) for i, st in enumerate(series.steps) if fingerprint in series.rows(i)["fingerprint"]]
+    status, r = _get(tb, "samples", run="run/train", fingerprint=fingerprint)
+    assert status == 200 and r["steps"] == expected and len(expected) == data.hardest("run/train", top=1)[0]["count"]
+    losses = []
+    for st in expected:
+        rows = series.rows(series.steps.tolist().index(st))
+        losses.append(float(rows["loss"][rows["fingerprint"].index(fingerprint)]))
+    assert r["loss"] == losses
+    window = _get(tb, "samples", run="run/train", fingerprint=fingerprint, start=expected[-1], end=expected[-1])[1]
+    assert window["steps"] == [expected[-1]]
 
 
 def test_hardest_and_per_class(server):
@@ -78,6 +95,7 @@ def test_hardest_and_per_class(server):
     ("samples", {"run": "run/train", "step": "1.5"}, 400, "step"),
     ("samples", {"run": "nope", "step": 1}, 404, None),
     ("samples", {"run": "plain/train", "step": 1}, 404, None),
+    ("samples", {"run": "run/train", "fingerprint": "xyz"}, 400, "fingerprint"),
     ("hardest", {"run": "run/train", "top": 0}, 400, "top"),
     ("hardest", {"run": "run/train", "start": 9, "end": 3}, 400, "start"),
     ("per_class", {"run": "run/train"}, 400, "width"),
