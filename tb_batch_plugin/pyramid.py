@@ -81,53 +81,60 @@ class _Columns:
         return need  # the caller publishes the new count
 
 
-def _level():
-    """A level's blocks: finite min and max, aligned grid (e, o), histogram on it."""
-    return _Columns(lo=((), np.float64), hi=((), np.float64), e=((), np.int64), o=((), np.float64),
-                    hist=((G,), np.float32))
+RUNS = ("p2", "p3", "s1", "s2")  # children 0-1, 0-2, 1-3, 2-3 of a block, on its grid
 
 
-def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weights=None):
+def _level(runs):
+    """A level's blocks: finite min and max, aligned grid (e, o), histogram on it; with `runs`
+    (levels above the first), also the sums of its first two and three and of its last three
+    and two children (RUNS), on its grid: a column that ends inside a block takes the run of
+    children it holds as one row."""
+    specs = dict(lo=((), np.float64), hi=((), np.float64), e=((), np.int64), o=((), np.float64),
+                 hist=((G,), np.float32))
+    if runs:
+        specs.update({name: ((G,), np.float32) for name in RUNS})
+    return _Columns(**specs)
+
+
+def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weights=None, columns=None):
     """(flat indices, masses) that add each row's aligned histogram onto the aligned grid
-    (target_e, target_o) of `nbins` bins, at flat index row_ids * nbins + bin. Onto a grid
-    coarser by d doublings a bin moves by a shift (exact); onto one finer by a doubling (the
-    query grid can be) its mass is split in halves; a row whose grid is more than 62 doublings
-    finer (its values are equal at the target's resolution) goes whole to the bin of its lo.
-    Bins past the target grid's ends (mass of steps just outside a query range) go to its end
-    bins."""
+    (target_e, target_o) of `nbins` bins: at flat index row_ids * nbins + bin, or with
+    `columns` (bin-major, for the query's (nbins, columns) grid) bin * columns + row_ids. Onto
+    a grid coarser by d doublings a bin moves by a shift (exact); onto one finer by k doublings
+    its mass is split in 2**k equal parts; a row whose grid is more than 62 doublings finer (its
+    values are equal at the target's resolution) goes whole to the bin of its lo. Bins past the
+    target grid's ends (mass of steps just outside a query range) go to its end bins."""
     d = target_e - rows_e
     h = hist.astype(np.float64)  # (np.add.at has no fast path for float32 into float64)
     if weights is not None:
         h *= weights[:, None]
     j = np.arange(G, dtype=np.int64)[None, :]
-    first = row_ids.astype(np.int64) * nbins  # flat index of each row's bin 0
+    rows = row_ids.astype(np.int64)
+    bin_stride, row_offset = (1, rows * nbins) if columns is None else (columns, rows)
     tgt_o = target_o.astype(np.int64)
     one_origin = bool(tgt_o.size) and (tgt_o == tgt_o[0]).all()
 
-    def place(sel, t):
+    def place(sel, t, clip=True):
+        """Flat indices of the target bins t (relative to each row's origin) of rows sel."""
+        two = t.ndim == 2
         if one_origin:
             t -= tgt_o[0]
         else:
-            t -= tgt_o[sel][:, None] if t.ndim == 2 else tgt_o[sel]
-        np.clip(t, 0, nbins - 1, out=t)
-        t += first[sel][:, None] if t.ndim == 2 else first[sel]
+            t -= tgt_o[sel][:, None] if two else tgt_o[sel]
+        if clip:
+            np.clip(t, 0, nbins - 1, out=t)
+        if bin_stride != 1:
+            t *= bin_stride
+        t += row_offset[sel][:, None] if two else row_offset[sel]
         return t.ravel()
 
     coarse = (d >= 0) & (d <= 62)
-    if one_origin and coarse.all():  # the usual case
-        o = rows_o.astype(np.int64)
-        lo_bin, hi_bin = (o >> d) - tgt_o[0], ((o + G - 1) >> d) - tgt_o[0]
-        if lo_bin.min() >= 0 and hi_bin.max() < nbins:  # inside the target grid: no clipping
-            if not d.any():  # the same resolution: a shift by the origin
-                return ((lo_bin + first)[:, None] + j).ravel(), h.ravel()
-            t = o[:, None] + j
-            np.right_shift(t, d[:, None], out=t)
-            t += (first - tgt_o[0])[:, None]
-            return t.ravel(), h.ravel()
-    if coarse.all():  # no row selection
+    if coarse.all():  # the usual case: no row selection
         t = rows_o.astype(np.int64)[:, None] + j
-        np.right_shift(t, d[:, None], out=t)
-        return place(slice(None), t), h.ravel()
+        if d.any():
+            np.right_shift(t, d[:, None], out=t)
+        inside = one_origin and t[:, 0].min() >= tgt_o[0] and t[:, -1].max() < tgt_o[0] + nbins
+        return place(slice(None), t, clip=not inside), h.ravel()
     idx, mass = [], []
     c = np.flatnonzero(coarse)
     if c.size:
@@ -171,7 +178,7 @@ class HistogramPyramid:
             level = 0
             while n_below >= FANOUT:
                 if level == len(self._levels):
-                    self._levels.append(_level())
+                    self._levels.append(_level(runs=level > 0))
                     counts.append(0)
                 lv = self._levels[level]
                 done = counts[level]
@@ -179,10 +186,10 @@ class HistogramPyramid:
                 if new > 0:
                     a, b = done * FANOUT, (done + new) * FANOUT
                     if level == 0:
-                        args = self._from_steps(vmin[a:b], vmax[a:b], hist[a:b])
+                        cols = self._from_steps(vmin[a:b], vmax[a:b], hist[a:b])
                     else:
-                        args = self._from_blocks(self._levels[level - 1], a, b)
-                    counts[level] = lv.extend(**dict(zip(("lo", "hi", "e", "o", "hist"), args)))
+                        cols = self._from_blocks(self._levels[level - 1], a, b)
+                    counts[level] = lv.extend(**cols)
                 n_below = counts[level]
                 level += 1
             self._published = (ident, tuple(counts), self._levels)
@@ -203,7 +210,7 @@ class HistogramPyramid:
         rows = rd.rebin(vmin, vmax, hist, np.repeat(edges, FANOUT, axis=0))
         out = rows.reshape(m, FANOUT, G).sum(axis=1)
         # A point-mass block (lo == hi): rebin put each step's mass in bin 0 of its own edges.
-        return lo, hi, e, o, out.astype(np.float32)
+        return dict(lo=lo, hi=hi, e=e, o=o, hist=out.astype(np.float32))
 
     def _from_blocks(self, child, a, b):
         m = (b - a) // FANOUT
@@ -212,10 +219,14 @@ class HistogramPyramid:
         e, o = _aligned(np.where(ok, lo, 0.0), np.where(ok, hi, 0.0), G)
         parent = np.repeat(np.arange(m), FANOUT)
         live = np.isfinite(clo)
+        # Each child on its parent's grid (row parent * FANOUT + its position), then the sums.
         idx, mass = _coarsen(child.e[a:b][live], child.o[a:b][live], child.hist[a:b][live], clo[live],
-                             e[parent[live]], o[parent[live]], G, parent[live])
-        out = np.bincount(idx, weights=mass, minlength=m * G).reshape(m, G)
-        return lo, hi, e, o, out.astype(np.float32)
+                             e[parent[live]], o[parent[live]], G, np.arange(b - a)[live])
+        c = np.bincount(idx, weights=mass, minlength=(b - a) * G).reshape(m, FANOUT, G)
+        runs = {"p2": c[:, 0] + c[:, 1], "s2": c[:, 2] + c[:, 3]}
+        runs["p3"], runs["s1"] = runs["p2"] + c[:, 2], c[:, 1] + runs["s2"]
+        return dict(lo=lo, hi=hi, e=e, o=o, hist=(runs["p2"] + runs["s2"]).astype(np.float32),
+                    **{name: v.astype(np.float32) for name, v in runs.items()})
 
     def covered(self):
         """Steps aggregated into level-1 blocks, and the series ident they belong to."""
@@ -256,7 +267,7 @@ class HistogramPyramid:
         top = max(1, min(len(counts), int(np.log(max(spc, 1)) / np.log(FANOUT))))
         grids = {}  # k -> the columns' histograms on the query grid coarsened k times
 
-        def add(level, blocks, cols, weights=None):
+        def add(level, blocks, cols, weights=None, field="hist"):
             if not blocks.size:
                 return
             lv = levels[level - 1]
@@ -277,12 +288,18 @@ class HistogramPyramid:
                 n = e[sel].size
                 if not n:
                     continue
-                idx, mass = _coarsen(e[sel], lv.o[blocks[sel]], lv.hist[blocks[sel]], lv.lo[blocks[sel]],
+                idx, mass = _coarsen(e[sel], lv.o[blocks[sel]], getattr(lv, field)[blocks[sel]], lv.lo[blocks[sel]],
                                      np.full(n, e_q + k), np.full(n, to), nb, cols[sel],
-                                     None if weights is None else weights[sel])
+                                     None if weights is None else weights[sel], columns=C)
                 if k not in grids:
                     grids[k] = np.zeros(C * nb)
                 np.add.at(grids[k], idx, mass)
+
+        pending = {}  # (level, field) -> [(blocks, columns)]: added together, one call per key
+
+        def queue(level, blocks, cols, field="hist"):
+            if blocks.size:
+                pending.setdefault((level, field), []).append((blocks, cols))
 
         cols = np.arange(C)
         upper_lo = upper_hi = None
@@ -295,17 +312,33 @@ class HistogramPyramid:
             if upper_lo is None:
                 parts = [(lo_b, hi_b)]
             else:
+                # Below a column's whole blocks of the level above: the children of the block
+                # before them and of the block after them that the column holds, a run of one
+                # to three, taken as one row (the parent's sums of runs of children, RUNS).
                 has = upper_hi > upper_lo
-                left_end = np.where(has, np.minimum(hi_b, upper_lo * FANOUT), hi_b)
-                right_start = np.where(has, np.maximum(lo_b, upper_hi * FANOUT), hi_b)
-                parts = [(lo_b, left_end), (right_start, hi_b)]
+                parts = [(np.where(has, hi_b, lo_b), hi_b)]  # columns without: block by block
+                k = np.where(has, upper_lo * FANOUT - lo_b, 0)  # the last k children of upper_lo - 1
+                left = np.flatnonzero(k > 0)
+                queue(level, lo_b[left[k[left] == 1]], cols[left[k[left] == 1]])
+                queue(level + 1, upper_lo[left[k[left] == 2]] - 1, cols[left[k[left] == 2]], field="s2")
+                queue(level + 1, upper_lo[left[k[left] == 3]] - 1, cols[left[k[left] == 3]], field="s1")
+                k = np.where(has, hi_b - upper_hi * FANOUT, 0)  # the first k children of upper_hi
+                whole = upper_hi < counts[level]  # that block is complete: its runs exist
+                right = np.flatnonzero((k > 0) & whole)
+                queue(level, upper_hi[right[k[right] == 1]] * FANOUT, cols[right[k[right] == 1]])
+                queue(level + 1, upper_hi[right[k[right] == 2]], cols[right[k[right] == 2]], field="p2")
+                queue(level + 1, upper_hi[right[k[right] == 3]], cols[right[k[right] == 3]], field="p3")
+                partial = (k > 0) & ~whole
+                parts.append((np.where(partial, upper_hi * FANOUT, hi_b), hi_b))
             for p, q in parts:
                 n = np.maximum(q - p, 0)
                 if n.sum():
                     owner = np.repeat(cols, n)
                     first = np.repeat(p - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
-                    add(level, first + np.arange(int(n.sum())), owner)
+                    queue(level, first + np.arange(int(n.sum())), owner)
             upper_lo, upper_hi = lo_b, hi_b
+        for (level, field), items in pending.items():
+            add(level, np.concatenate([bl for bl, _ in items]), np.concatenate([c for _, c in items]), field=field)
         # Steps of a column outside its 4-step blocks: a share of the block they are in.
         full_lo, full_hi = upper_lo * FANOUT, upper_hi * FANOUT
         has = upper_hi > upper_lo
@@ -331,17 +364,19 @@ class HistogramPyramid:
                 mass = np.add.reduceat(_mass(*rows(steps)), offsets)
             block = levels[0].hist[blk].sum(axis=1, dtype=np.float64)
             add(1, blk, owner, np.where(block > 0, mass / np.where(block > 0, block, 1.0), 0.0))
+        # The grids are bin-major ((bins, C)): the mapping below sums contiguous rows.
         nb0 = _coarser(o_q, 0)[0]
-        fine = grids.pop(0).reshape(C, nb0) if 0 in grids else np.zeros((C, nb0))
+        fine = grids.pop(0).reshape(nb0, C) if 0 in grids else np.zeros((nb0, C))
         for k, g in grids.items():  # a coarser bin's mass, spread evenly over its finer bins
             nb, to = _coarser(o_q, k)
-            spread = np.repeat(g.reshape(C, nb) / (1 << k), 1 << k, axis=1)
+            spread = np.repeat(g.reshape(nb, C) / (1 << k), 1 << k, axis=0)
             shift = int(to) * (1 << k) - int(o_q)  # in [-(2**k - 1), 0]
-            fine[:, 0] += spread[:, :-shift].sum(axis=1) if shift else 0.0  # below the range's grid
-            part = spread[:, -shift:-shift + nb0]
-            fine[:, :part.shape[1]] += part
-            fine[:, -1] += spread[:, -shift + nb0:].sum(axis=1)
-        out += _apply(fine, _overlap(e_q, o_q, nb0, edges))
+            if shift:
+                fine[0] += spread[:-shift].sum(axis=0)  # below the range's grid
+            part = spread[-shift:-shift + nb0]
+            fine[:part.shape[0]] += part
+            fine[-1] += spread[-shift + nb0:].sum(axis=0)
+        out += _apply(fine, _overlap(e_q, o_q, nb0, edges)).T
         return out
 
 
@@ -481,15 +516,23 @@ def _mass(vmin, vmax, hist):
 
 
 def _apply(h, m):
-    """h @ m for the banded overlap matrix m (an aligned bin overlaps two or three output bins):
-    one short sum per output bin, no BLAS (a matrix product would start BLAS threads for a few
-    microseconds of work, and wait for a busy core to run them)."""
-    out = np.zeros((h.shape[0], m.shape[1]))
-    for j in range(m.shape[1]):
-        nz = np.flatnonzero(m[:, j])
-        if nz.size:
-            g0, g1 = int(nz[0]), int(nz[-1]) + 1
-            out[:, j] = (h[:, g0:g1] * m[g0:g1, j]).sum(axis=1)
+    """m.T @ h for h (nbins, C) and the banded overlap matrix m (nbins, bins): aligned bin g
+    overlaps the output bins from first[g] on, a few of them, first non-decreasing in g. For
+    each offset t, the bins' t-th overlaps are summed per output bin by one reduceat over
+    contiguous rows. No BLAS: a matrix product would start BLAS threads for microseconds of
+    work, and wait for a busy core to run them."""
+    out = np.zeros((m.shape[1], h.shape[1]))
+    nz = m > 0
+    if not nz.any():
+        return out
+    first = np.argmax(nz, axis=1)
+    width = nz.sum(axis=1)
+    for t in range(int(width.max())):
+        rows = np.flatnonzero(width > t)
+        j = first[rows] + t
+        starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
+        part = (h if rows.size == h.shape[0] else h[rows]) * m[rows, j][:, None]
+        out[j[starts]] += np.add.reduceat(part, starts, axis=0)
     return out
 
 
