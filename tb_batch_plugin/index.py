@@ -518,10 +518,11 @@ def _resync(arr, start):
         if not np.count_nonzero(arr[p:hi + 12]):
             p = hi + 1
             continue
-        high = np.ndarray((m,), dtype="<u4", buffer=arr, offset=p + 4, strides=(1,))
-        cand = np.flatnonzero(high == 0)
+        cand = np.flatnonzero(arr[p + 7:p + 7 + m] == 0)  # the length's top byte (1 in 256)
         if cand.size:
             cand += p
+            cand = cand[_u32_at(arr, cand + 4) == 0]  # its high four bytes
+        if cand.size:
             lens = _u32_at(arr, cand)
             ok = (lens != 0) | (_u32_at(arr, cand + 8) == _ZERO_LENGTH_CRC)
             cand, lens = cand[ok], lens[ok]
