@@ -947,9 +947,10 @@ class BatchesPlugin(base_plugin.TBPlugin):
         })
 
     def _spikes(self, run, tag, source, s, fits, warmup):
-        """SpikeScores of a scalar series (reduce.spike_scores), cached until the series changes
-        (a new length, last step or wall times: appends and restarts both change one of them) or
-        the warm-up or fit starts differ."""
+        """(indices, SpikeScores) of the points of a scalar series that score at least
+        reduce.SPIKE_MIN_THRESHOLD (reduce.spike_candidates: all a request can ask for), cached
+        until the series changes (a new length, last step or wall times: appends and restarts
+        both change one of them) or the warm-up or fit starts differ."""
         n = len(s.steps)
         version = (n, int(s.steps[-1]), float(s.wall_times[0]), float(s.wall_times[-1])) if n else (0,)
         starts = tuple(np.searchsorted(s.steps, fits).tolist())
@@ -957,7 +958,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
         hit = self._spike_cache.get((run, tag, source))
         if hit is not None and hit[0] == key:
             return hit[1]
-        scores = rd.spike_scores(s.values, warmup=warmup, segment_starts=starts)
+        scores = rd.spike_candidates(rd.spike_scores(s.values, warmup=warmup, segment_starts=starts))
         self._spike_cache[(run, tag, source)] = (key, scores)
         return scores
 
@@ -966,7 +967,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
         src = self._source(request)
         run = self._run(request, src)
         limit = _int(request, "limit", required=False, lo=1, hi=MAX_LIMIT, default=DEFAULT_LIMIT)
-        threshold = _float(request, "threshold", lo=0.0, hi=1e6, default=rd.SPIKE_THRESHOLD)
+        threshold = _float(request, "threshold", lo=rd.SPIKE_MIN_THRESHOLD, hi=1e6, default=rd.SPIKE_THRESHOLD)
         min_jump = _float(request, "min_jump", lo=0.0, hi=1e6, default=rd.SPIKE_MIN_JUMP)
         warmup = _int(request, "warmup", required=False, lo=0, hi=MAX_LIMIT, default=rd.SPIKE_WARMUP)
         if _get(request, "tag", required=False) is not None:
@@ -988,17 +989,18 @@ class BatchesPlugin(base_plugin.TBPlugin):
                 if count[kind] <= limit:
                     nonfinite.append({"tag": t, "source": source, "step": int(s.steps[i]), "value": num(x),
                                       "kind": kind, "score": None, "jump": None, "level": None})
-            sc = self._spikes(run, t, source, s, fits, warmup)
-            hit = rd.spikes(sc, threshold, min_jump)
+            points, sc = self._spikes(run, t, source, s, fits, warmup)
+            hit = rd.spikes(sc, threshold, min_jump)  # into the candidates
             count["spike"] = int(hit.size)
             count["spread"] = num(sc.spread)
             series.append(count)
             if hit.size > limit:
                 hit = hit[np.argsort(-sc.score[hit], kind="stable")[:limit]]
-            for i in hit:
+            for c in hit:
+                i = points[c]
                 spikes.append({"tag": t, "source": source, "step": int(s.steps[i]), "value": num(v[i]),
-                               "kind": "spike", "score": num(sc.score[i]), "jump": num(sc.jump[i]),
-                               "level": num(sc.level[i])})
+                               "kind": "spike", "score": num(sc.score[c]), "jump": num(sc.jump[c]),
+                               "level": num(sc.level[c])})
         nonfinite.sort(key=lambda a: (a["step"], a["tag"]))
         spikes.sort(key=lambda a: (-a["score"] if isinstance(a["score"], float) else -math.inf,
                                    a["step"], a["tag"]))

@@ -25,13 +25,14 @@ from collections import namedtuple
 import numpy as np
 
 SPIKE_THRESHOLD = 6.0
+SPIKE_MIN_THRESHOLD = 3.0  # the lowest threshold served: only points scoring this much are kept
 SPIKE_WINDOW = 25
 SPIKE_MIN_JUMP = 0.2
 SPIKE_WARMUP = 25
 MAD_SCALE = 1.4826
 
 __all__ = ["columns", "m4", "bands", "heatmap", "per_class_columns", "spike_scores", "spikes", "SpikeScores", "SPIKE_THRESHOLD",
-           "SPIKE_WINDOW", "SPIKE_MIN_JUMP", "SPIKE_WARMUP"]
+           "SPIKE_WINDOW", "SPIKE_MIN_JUMP", "SPIKE_WARMUP", "SPIKE_MIN_THRESHOLD", "spike_candidates"]
 
 
 def columns(steps, start, end, width):
@@ -346,6 +347,14 @@ def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_start
     jump[fi[scored]] = d[scored]
     level[fi[scored]] = lv[scored]
     return SpikeScores(score, jump, level, spread)
+
+
+def spike_candidates(scores, floor=SPIKE_MIN_THRESHOLD):
+    """(indices, SpikeScores of only those points) of the points scoring at least ``floor``:
+    what a cache keeps of a series' scores (a few per cent of its points on noise)."""
+    with np.errstate(invalid="ignore"):
+        keep = np.flatnonzero(scores.score >= floor)
+    return keep, SpikeScores(scores.score[keep], scores.jump[keep], scores.level[keep], scores.spread)
 
 
 def spikes(scores, threshold=SPIKE_THRESHOLD, min_jump=SPIKE_MIN_JUMP):

@@ -191,3 +191,16 @@ def test_spike_in_constant_series_and_tiny_series():
     # a step change (a learning-rate schedule) is not a spike
     lr = np.where(np.arange(1000) < 900, 0.1, 0.01)
     assert rd.spikes(rd.spike_scores(lr)).tolist() == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(3.0, 20.0), st.floats(0.0, 1.0))
+def test_spike_candidates_keep_every_spike_a_request_can_ask_for(seed, threshold, min_jump):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_t(3, size=400)
+    x[rng.integers(0, 400, 5)] += 30.0
+    full = rd.spike_scores(x)
+    points, compact = rd.spike_candidates(full)
+    assert points.size < x.size
+    np.testing.assert_array_equal(points[rd.spikes(compact, threshold, min_jump)],
+                                  rd.spikes(full, threshold, min_jump))

@@ -64,7 +64,7 @@ export class AnomalyPanel {
       h("em", { text: "each" }), " side, and a jump ≥ min jump × the series' 1…99% range; warm-up (first 25 points) excluded. NaN/Inf first.");
     this.root = h("div", { class: "tbb-anoms" },
       h("div", { class: "tbb-row" },
-        num("score ≥", "threshold", 0, 0.5, "Spike score threshold: distance from the local median in robust standard deviations (1.4826 × MAD), the smaller of both sides"),
+        num("score ≥", "threshold", 3, 0.5, "Spike score threshold: distance from the local median in robust standard deviations (1.4826 × MAD), the smaller of both sides"),
         num("jump ≥", "minJump", 0, 5, "Minimum jump, in % of the series' spread (its 1st…99th percentile range): noise on a flat near-zero stretch is not a spike")),
       h("div", { class: "tbb-row" }, this.sortSel, this.tagSel),
       this.counts,
