@@ -1270,8 +1270,11 @@ def _check_writable(log_dir):
 
 
 def _flush_if_alive(ref):
+    """At interpreter exit, writes what a fit or evaluate still under way recorded (a
+    ``sys.exit`` from another callback); one whose recording ended has written everything, and
+    its log_dir may be gone by now (a temporary directory)."""
     callback = ref()
-    if callback is not None:
+    if callback is not None and callback._flusher is not None:
         try:
             callback._end_recording()
         except Exception:  # interpreter shutdown: nothing left to save it for

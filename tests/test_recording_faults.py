@@ -286,3 +286,37 @@ def test_evaluate_from_another_callback_inside_fit(tmp_path):
     data = tbb.load(str(tmp_path))
     np.testing.assert_array_equal(data.scalars("train", "loss").steps, np.arange(2 * STEPS))
     assert len(data.scalars("validation", "loss")) == 2 * 3  # the fit's validation only
+
+
+EXIT_SCRIPT = """
+    import shutil, sys
+    import keras
+    import tb_batch_plugin as tbb
+    from test_keras_callback import _data, _model
+    log_dir, how = sys.argv[1], sys.argv[2]
+
+    class Exit(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if how == "exit" and batch == 20:
+                sys.exit(3)
+
+    x, y, _ = _data()
+    callback = tbb.BatchStats(log_dir)  # alive until the interpreter exits
+    _model().fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[callback, Exit()])
+    shutil.rmtree(log_dir)  # a temporary log_dir, removed once training is done
+"""
+
+
+@pytest.mark.parametrize("how", ["done", "exit"])
+def test_interpreter_exit(tmp_path, how):
+    """A log_dir removed after fit: nothing is written and nothing warned at exit. sys.exit from
+    another callback mid-fit: the steps before it are on disk."""
+    log_dir = tmp_path / "logs"
+    proc = _run_script(tmp_path, EXIT_SCRIPT, log_dir, how)
+    out, err = proc.communicate(timeout=300)
+    if how == "done":
+        assert proc.returncode == 0, err[-3000:]
+        assert "BatchStats" not in err and not log_dir.exists(), err[-3000:]
+    else:
+        assert proc.returncode == 3, err[-3000:]
+        assert list(tbb.load(str(log_dir)).scalars("train", "loss").steps) == list(range(21))
