@@ -472,41 +472,41 @@ class ColumnAggregates:
 
 class BlockPlan:
     """Where a reduction over each of C columns [starts[i], ends[i]) (non-empty, increasing)
-    comes from: the aligned blocks of K steps inside the column (``fs``..``fe``), and its other
-    steps (``parts``: the steps before its first whole block and those after its last, all of
-    it without one; each as (columns, step indices, segment starts)). Computed once per
-    request, used for every field."""
+    comes from: the aligned blocks of K steps inside the column (``pairs``: [fs, fe) of the
+    columns ``has``), and its other steps, those before its first whole block and after its
+    last (all of it without one), as one segment per column (``idx``: their step indices,
+    ``seg``: the segment starts of the columns ``loose``): one gather and one reduceat per
+    field. Computed once per request, used for every field."""
 
     def __init__(self, starts, ends, K):
-        self.K, self.C = K, starts.size
+        self.C = starts.size
         fs = -(-starts // K)
         fe = np.maximum(ends // K, fs)
-        self.fs, self.fe = fs, fe
         self.has = np.flatnonzero(fe > fs)
         self.pairs = np.empty(2 * self.has.size, np.int64)
         self.pairs[0::2], self.pairs[1::2] = fs[self.has], fe[self.has]
         self.end = int(fe[self.has[-1]]) if self.has.size else 0
         h_end = np.where(fe > fs, np.minimum(fs * K, ends), ends)
         t_start = np.where(fe > fs, np.maximum(fe * K, h_end), ends)
-        self.parts = []
-        for p, q in ((starts, h_end), (t_start, ends)):
-            n = q - p
-            cols = np.flatnonzero(n > 0)
-            n = n[cols]
-            seg = np.cumsum(n) - n
-            self.parts.append((cols, np.repeat(p[cols] - seg, n) + np.arange(int(n.sum())), seg))
+        first = np.stack([starts, t_start], axis=1).ravel()  # head and tail of each column
+        n = np.stack([h_end - starts, ends - t_start], axis=1).ravel()
+        offset = np.cumsum(n) - n
+        self.idx = np.repeat(first - offset, n) + np.arange(int(n.sum()))
+        self.loose = np.flatnonzero(n[0::2] + n[1::2] > 0)
+        self.seg = offset[0::2][self.loose]
 
     def reduce(self, x, blocks, op):
         """op (np.fmin or np.fmax) of x over each column, from the block reductions `blocks`
         (op over x[k*K:(k+1)*K]) and the other steps. NaN where every value is NaN."""
         out = np.full(self.C, np.nan)  # NaN: the identity of fmin and fmax
-        for cols, idx, seg in self.parts:
-            if cols.size:
-                out[cols] = op(out[cols], op.reduceat(x[idx], seg))
+        if self.loose.size:
+            out[self.loose] = op.reduceat(x[self.idx], self.seg)
         if self.has.size:  # whole blocks: reduceat over [fs, fe) pairs (the gaps between are ignored)
-            padded = np.append(blocks[:self.end], np.nan)
-            out[self.has] = op(out[self.has], op.reduceat(padded, self.pairs)[0::2])
+            # (the last pair's end starts a segment too: a block past it, or a NaN appended)
+            src = blocks[:self.end + 1] if self.end < blocks.size else np.append(blocks[:self.end], np.nan)
+            out[self.has] = op(out[self.has], op.reduceat(src, self.pairs)[0::2])
         return out
+
 
 def _mass(vmin, vmax, hist):
     """The mass each step's histogram puts on the heatmap (reduce.rebin's rule: its finite counts,
