@@ -36,6 +36,7 @@ G = 32  # bins of a block's aligned grid
 GQ = 128  # bins of the query's aligned grid
 FANOUT = 4
 MIN_STEPS_PER_COLUMN = FANOUT  # fewer: the exact per-step heatmap
+ROW_CHUNK = 1000  # block rows added onto a query grid at a time
 
 
 def _aligned(lo, hi, bins):
@@ -105,9 +106,9 @@ def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weigh
     values are equal at the target's resolution) goes whole to the bin of its lo. Bins past the
     target grid's ends (mass of steps just outside a query range) go to its end bins."""
     d = target_e - rows_e
-    h = hist.astype(np.float64)  # (np.add.at has no fast path for float32 into float64)
+    h = hist.astype(np.float64, copy=False)  # (np.add.at has no fast path for float32 into float64)
     if weights is not None:
-        h *= weights[:, None]
+        h = h * weights[:, None]
     j = np.arange(G, dtype=np.int64)[None, :]
     rows = row_ids.astype(np.int64)
     bin_stride, row_offset = (1, rows * nbins) if columns is None else (columns, rows)
@@ -129,7 +130,11 @@ def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weigh
         return t.ravel()
 
     coarse = (d >= 0) & (d <= 62)
-    if coarse.all():  # the usual case: no row selection
+    if one_origin and not d.any():  # the usual case: rows on grids as fine as the target
+        first = rows_o.astype(np.int64) - tgt_o[0]  # a row's bins are the target's from first on
+        if first.min() >= 0 and first.max() + G <= nbins:
+            return ((row_offset + first * bin_stride)[:, None] + j * bin_stride).ravel(), h.ravel()
+    if coarse.all():  # no row selection
         t = rows_o.astype(np.int64)[:, None] + j
         if d.any():
             np.right_shift(t, d[:, None], out=t)
@@ -265,41 +270,11 @@ class HistogramPyramid:
         e_q, o_q = int(e_q[0]), float(o_q[0])
         spc = (b - a) / C
         top = max(1, min(len(counts), int(np.log(max(spc, 1)) / np.log(FANOUT))))
-        grids = {}  # k -> the columns' histograms on the query grid coarsened k times
+        pending = []  # (level, field, blocks, columns, weights): gathered and added together
 
-        def add(level, blocks, cols, weights=None, field="hist"):
-            if not blocks.size:
-                return
-            lv = levels[level - 1]
-            live = np.isfinite(lv.lo[blocks])
-            if not live.all():
-                blocks, cols = blocks[live], cols[live]
-                weights = None if weights is None else weights[live]
-            if not blocks.size:
-                return
-            e = lv.e[blocks]
-            # A block whose grid is coarser than the query grid (it spans most of the range) goes
-            # onto the query grid coarsened as often (up to twice): no bin is split.
-            ks = np.clip(e - e_q, 0, 2)
-            k_lo, k_hi = int(ks.min()), int(ks.max())
-            for k in range(k_lo, k_hi + 1):
-                sel = slice(None) if k_lo == k_hi else np.flatnonzero(ks == k)
-                nb, to = _coarser(o_q, k)
-                n = e[sel].size
-                if not n:
-                    continue
-                idx, mass = _coarsen(e[sel], lv.o[blocks[sel]], getattr(lv, field)[blocks[sel]], lv.lo[blocks[sel]],
-                                     np.full(n, e_q + k), np.full(n, to), nb, cols[sel],
-                                     None if weights is None else weights[sel], columns=C)
-                if k not in grids:
-                    grids[k] = np.zeros(C * nb)
-                np.add.at(grids[k], idx, mass)
-
-        pending = {}  # (level, field) -> [(blocks, columns)]: added together, one call per key
-
-        def queue(level, blocks, cols, field="hist"):
+        def queue(level, blocks, cols, field="hist", weights=None):
             if blocks.size:
-                pending.setdefault((level, field), []).append((blocks, cols))
+                pending.append((level, field, blocks, cols, weights))
 
         cols = np.arange(C)
         upper_lo = upper_hi = None
@@ -337,8 +312,6 @@ class HistogramPyramid:
                     first = np.repeat(p - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
                     queue(level, first + np.arange(int(n.sum())), owner)
             upper_lo, upper_hi = lo_b, hi_b
-        for (level, field), items in pending.items():
-            add(level, np.concatenate([bl for bl, _ in items]), np.concatenate([c for _, c in items]), field=field)
         # Steps of a column outside its 4-step blocks: a share of the block they are in.
         full_lo, full_hi = upper_lo * FANOUT, upper_hi * FANOUT
         has = upper_hi > upper_lo
@@ -363,19 +336,12 @@ class HistogramPyramid:
                 steps = np.repeat(first_step - offsets, inside) + np.arange(int(inside.sum()))
                 mass = np.add.reduceat(_mass(*rows(steps)), offsets)
             block = levels[0].hist[blk].sum(axis=1, dtype=np.float64)
-            add(1, blk, owner, np.where(block > 0, mass / np.where(block > 0, block, 1.0), 0.0))
-        # The grids are bin-major ((bins, C)): the mapping below sums contiguous rows.
+            queue(1, blk, owner, weights=np.where(block > 0, mass / np.where(block > 0, block, 1.0), 0.0))
+        grids = _grids(levels, pending, e_q, o_q, C)
         nb0 = _coarser(o_q, 0)[0]
-        fine = grids.pop(0).reshape(nb0, C) if 0 in grids else np.zeros((nb0, C))
-        for k, g in grids.items():  # a coarser bin's mass, spread evenly over its finer bins
-            nb, to = _coarser(o_q, k)
-            spread = np.repeat(g.reshape(nb, C) / (1 << k), 1 << k, axis=0)
-            shift = int(to) * (1 << k) - int(o_q)  # in [-(2**k - 1), 0]
-            if shift:
-                fine[0] += spread[:-shift].sum(axis=0)  # below the range's grid
-            part = spread[-shift:-shift + nb0]
-            fine[:part.shape[0]] += part
-            fine[-1] += spread[-shift + nb0:].sum(axis=0)
+        fine = grids.pop(0) if 0 in grids else np.zeros((nb0, C))
+        for k, grid in grids.items():
+            _spread_into(fine, grid, o_q, k)
         out += _apply(fine, _overlap(e_q, o_q, nb0, edges)).T
         return out
 
@@ -515,24 +481,92 @@ def _mass(vmin, vmax, hist):
     return np.where(np.isfinite(vmin) & np.isfinite(vmax), h, 0.0)
 
 
+def _grids(levels, rows, e_q, o_q, C):
+    """The rows (level, field, blocks, columns, weights or None) of a query added onto its
+    aligned grid (e_q, o_q) coarsened k times, k = 0..2: {k: (bins, C) bin-major}. A block
+    whose own grid is coarser than the query grid (it spans most of the range) goes onto the
+    query grid coarsened as often (up to twice): no bin is split. The rows of all levels are
+    taken together (the weighted ones apart), ROW_CHUNK at a time: a few calls per request,
+    not per level (per-call overhead was the cost), and no temporary large enough for its
+    own mapping (malloc's threshold is 256 KiB in the server; a fresh page costs ~2 us)."""
+    grids = {}
+    for part in ([r for r in rows if r[4] is None], [r for r in rows if r[4] is not None]):
+        if not part:
+            continue
+        src = [(getattr(levels[level - 1], field), blocks) for level, field, blocks, _, _ in part]
+        e, o, lo = (np.concatenate([getattr(levels[r[0] - 1], name)[r[2]] for r in part]) for name in ("e", "o", "lo"))
+        cols = np.concatenate([r[3] for r in part])
+        w = np.concatenate([r[4] for r in part]) if part[0][4] is not None else None
+        sizes = [r[2].size for r in part]
+        group = np.repeat(np.arange(len(part)), sizes)  # row i is block row[i] of part[group[i]]
+        row = np.arange(group.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        live = np.isfinite(lo)  # a block without finite values has no mass and no grid
+        ks = np.clip(e - e_q, 0, 2)
+        for k in np.unique(ks[live]).tolist():
+            sel = np.flatnonzero(live & (ks == k))
+            nb, to = _coarser(o_q, k)
+            if k not in grids:
+                grids[k] = np.zeros((nb, C))
+            for i in range(0, sel.size, ROW_CHUNK):
+                c = sel[i:i + ROW_CHUNK]
+                h = _histograms(src, group, row, c)
+                idx, mass = _coarsen(e[c], o[c], h, lo[c], np.full(c.size, e_q + k), np.full(c.size, to), nb,
+                                     cols[c], None if w is None else w[c], columns=C)
+                np.add.at(grids[k].ravel(), idx, mass)
+    return grids
+
+
+def _histograms(src, group, row, c):
+    """The histograms of the rows c (increasing) of the groups `src` [(histograms, blocks)]:
+    row r is block row[r] of group group[r]."""
+    g = group[c]
+    cut = np.flatnonzero(g[1:] != g[:-1]) + 1
+    out = []
+    for p, q in zip([0] + cut.tolist(), cut.tolist() + [c.size]):
+        hist, blocks = src[g[p]]
+        out.append(hist[blocks[row[c[p:q]]]])
+    return np.concatenate(out)
+
+
+def _spread_into(fine, grid, o, k):
+    """Adds `grid`, the query grid (GQ bins from o; `fine`) coarsened k times, onto `fine`: a
+    coarser bin's mass spread evenly over the 2**k finer bins it holds, those outside the query
+    grid added to its end bins."""
+    s = 1 << k
+    shift = int(_coarser(o, k)[1]) * s - int(o)  # in [-(s - 1), 0]
+    g = grid
+    g /= s  # (the caller's grid, not used again: no copy)
+    n = fine.shape[0]
+    for p in range(s):
+        r = np.arange(g.shape[0]) * s + p + shift  # the fine bin of each coarse bin's part p
+        inside = np.flatnonzero((r >= 0) & (r < n))
+        a, b = int(inside[0]), int(inside[-1]) + 1
+        fine[int(r[a]):int(r[b - 1]) + 1:s] += g[a:b]
+        if a:
+            fine[0] += g[:a].sum(axis=0)
+        if b < r.size:
+            fine[-1] += g[b:].sum(axis=0)
+
+
 def _apply(h, m):
-    """m.T @ h for h (nbins, C) and the banded overlap matrix m (nbins, bins): aligned bin g
-    overlaps the output bins from first[g] on, a few of them, first non-decreasing in g. For
-    each offset t, the bins' t-th overlaps are summed per output bin by one reduceat over
-    contiguous rows. No BLAS: a matrix product would start BLAS threads for microseconds of
-    work, and wait for a busy core to run them."""
-    out = np.zeros((m.shape[1], h.shape[1]))
+    """m.T @ h for h (nbins, C) and the banded overlap matrix m (nbins, bins): an output bin
+    takes the contiguous rows of h that overlap it (or, with more output bins than rows, a row
+    of h the contiguous output bins it overlaps), as sums of scaled slices. No BLAS: a matrix
+    product would start BLAS threads for microseconds of work, and wait for a busy core to run
+    them (and np.add.reduceat over rows took 10 times as long)."""
+    nbins, bins = m.shape
+    out = np.zeros((bins, h.shape[1]))
     nz = m > 0
-    if not nz.any():
-        return out
-    first = np.argmax(nz, axis=1)
-    width = nz.sum(axis=1)
-    for t in range(int(width.max())):
-        rows = np.flatnonzero(width > t)
-        j = first[rows] + t
-        starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
-        part = (h if rows.size == h.shape[0] else h[rows]) * m[rows, j][:, None]
-        out[j[starts]] += np.add.reduceat(part, starts, axis=0)
+    if bins <= nbins:
+        for j in np.flatnonzero(nz.any(axis=0)).tolist():
+            r = np.flatnonzero(nz[:, j])
+            r0, r1 = int(r[0]), int(r[-1]) + 1
+            out[j] = (h[r0:r1] * m[r0:r1, j, None]).sum(axis=0)
+    else:
+        for g in np.flatnonzero(nz.any(axis=1)).tolist():
+            c = np.flatnonzero(nz[g])
+            c0, c1 = int(c[0]), int(c[-1]) + 1
+            out[c0:c1] += m[g, c0:c1, None] * h[g]
     return out
 
 
