@@ -109,7 +109,7 @@ export class App implements Ctx {
     this.anomalies = new AnomalyPanel({
       plotted: () => this.plotted(),
       color: (r) => this.color(r),
-      busy: () => this.busy.size > 0,
+      busy: () => this.loading(),
       jumpTo: (r, t, s) => this.jumpTo(r, t, s),
     });
     this.root = this.layout();
@@ -240,6 +240,10 @@ export class App implements Ctx {
   chartBusy(chart: object, busy: boolean): void {
     if (busy) this.busy.add(chart);
     else if (this.busy.delete(chart) && this.busy.size === 0) this.settled();
+  }
+
+  loading(): boolean {
+    return this.busy.size > 0;
   }
 
   pin(key: string): void {

@@ -81,6 +81,8 @@ export interface Ctx {
   drill: { run: string; step: number } | null;
   /** A chart starts (true) or ends (false) loading; the app is ready when none is loading. */
   chartBusy(chart: object, busy: boolean): void;
+  /** some chart is loading (background requests wait for it) */
+  loading(): boolean;
   /** a chart asks to be re-laid out (pinned, full screen, constant series collapsed) */
   pin(key: string): void;
   isPinned(key: string): boolean;

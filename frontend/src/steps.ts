@@ -1029,10 +1029,13 @@ export class StepChart {
     showTip(r.left + (u.cursor.left ?? 0), r.top + (u.cursor.top ?? 0), this.xLabel(x), rows, note);
   }
 
-  /** For reduced data the point under the cursor may not be loaded: ask for that one step. */
+  /** For reduced data the point under the cursor may not be loaded: ask for that one step (one
+   * request per run). Not during a drag, and not while a chart loads: a zoom's requests go first
+   * (this asks again once every chart is drawn). */
   private fetchExact = debounce(async () => {
     const x = this.hoverX;
-    if (x === null) return;
+    if (x === null || !this.inside || this.pressed) return;
+    if (this.ctx.loading()) { this.fetchExact(); return; }
     const todo = this.layers.filter((l): l is RunLayer => l.kind === "run" && l.s.reduced).map((l) => ({ l, step: this.stepAt(l, x) }))
       .filter(({ l, step }) => Number.isFinite(step) && !this.exact.has(`${l.run}\u0000${step}`) && step >= l.s.start && step <= l.s.end);
     if (!todo.length) return;
