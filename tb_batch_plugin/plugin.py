@@ -544,6 +544,7 @@ def _reload_forever(plugin_ref, index):
             plugin._scanned.set()
             plugin._precompute(index.snapshot())
             if time.monotonic() - last_trim > TRIM_INTERVAL_S:
+                pm.SCRATCH.drop_idle(TRIM_INTERVAL_S)  # heatmap buffers no request took lately
                 release_freed_memory()  # what requests' arrays left in the heaps
                 last_trim = time.monotonic()
         except Exception:
@@ -762,7 +763,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
             else:
                 fc = data[:, md.COUNT] - data[:, md.NAN_COUNT] - data[:, md.POSINF_COUNT] - data[:, md.NEGINF_COUNT]
                 aggregates = None
-            r = rd.bands(steps, quant, qp, vmin, vmax, mean, fc, start, end, width, aggregates)
+            r = rd.bands(steps, quant, qp, vmin, vmax, mean, fc, start, end, width, aggregates, origin=a)
             seg = r["segments"]
             out_steps, step_ends = r["steps"], r["step_ends"]
             omin, omax, omean, oq = r["min"], r["max"], r["mean"], r["quantiles"]

@@ -25,7 +25,9 @@ with up to 3 steps of the neighbouring column. Ranges of few steps per column ar
 exactly, step by step (``HistogramPyramid.heatmap`` returns None and reduce.heatmap is used).
 """
 
+import contextlib
 import threading
+import time
 
 import numpy as np
 
@@ -37,6 +39,61 @@ GQ = 128  # bins of the query's aligned grid
 FANOUT = 4
 MIN_STEPS_PER_COLUMN = FANOUT  # fewer: the exact per-step heatmap
 ROW_CHUNK = 1000  # block rows added onto a query grid at a time
+
+
+class _Scratch:
+    """Zeroed float64 arrays for the large temporaries of a heatmap query, reused across
+    requests. In the server an array of 256 KiB or more is a mapping of its own
+    (plugin._tune_allocator), whose pages fault in fresh on every request (~2 us a page:
+    1,000-2,000 faults, a third of a zoomed heatmap's time). Up to KEEP buffers of at most
+    MAX_BYTES are kept; a query that finds none free allocates as before. ``drop_idle`` (the
+    reload thread) frees them once unused for a while."""
+
+    KEEP = 8
+    MAX_BYTES = 8 << 20
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._free = []  # 1-D buffers, smallest first
+        self._used = time.monotonic()
+
+    @contextlib.contextmanager
+    def session(self):
+        """Yields zeros(shape): a zeroed array, valid until the session ends."""
+        taken = []
+
+        def zeros(shape):
+            n = int(np.prod(shape))
+            buf = None
+            with self._lock:
+                for i, b in enumerate(self._free):
+                    if b.size >= n:
+                        buf = self._free.pop(i)
+                        break
+            if buf is None:
+                buf = np.empty(n)
+            taken.append(buf)
+            a = buf[:n].reshape(shape)
+            a.fill(0.0)
+            return a
+
+        try:
+            yield zeros
+        finally:
+            with self._lock:
+                self._free.extend(b for b in taken if b.nbytes <= self.MAX_BYTES)
+                self._free.sort(key=len)
+                del self._free[:-self.KEEP]  # the largest are kept
+                self._used = time.monotonic()
+
+    def drop_idle(self, seconds):
+        """Frees the buffers when no query took any for `seconds`."""
+        with self._lock:
+            if time.monotonic() - self._used > seconds:
+                self._free = []
+
+
+SCRATCH = _Scratch()
 
 
 def _aligned(lo, hi, bins):
@@ -239,9 +296,9 @@ class HistogramPyramid:
         return (counts[0] * FANOUT if counts else 0), ident
 
     def heatmap(self, ident, a, b, col_starts, edges, rows, mass_sums=None):
-        """Counts (C, bins) of the heatmap of steps [a, b) with columns starting at the absolute
-        step indices `col_starts` (the first is a), on the equal-width `edges`; None when the
-        range has too few steps per column or the pyramid is not of this series.
+        """Counts (C, bins), float32, of the heatmap of steps [a, b) with columns starting at the
+        absolute step indices `col_starts` (the first is a), on the equal-width `edges`; None
+        when the range has too few steps per column or the pyramid is not of this series.
         `rows(idx)` gives (vmin, vmax, hist) of the steps at indices `idx` (those not aggregated
         yet, and those that share a block with a neighbouring column); `mass_sums(p, q)`, if
         given, the mass of the steps [p[i], q[i]) (ColumnAggregates.between(..., "mass"))."""
@@ -249,9 +306,15 @@ class HistogramPyramid:
         C = col_starts.size
         if pub_ident != ident or not counts or (b - a) < MIN_STEPS_PER_COLUMN * C:
             return None
+        with SCRATCH.session() as zeros:
+            return self._heatmap(counts, levels, a, b, col_starts, edges, rows, mass_sums, zeros)
+
+    @staticmethod
+    def _heatmap(counts, levels, a, b, col_starts, edges, rows, mass_sums, zeros):
+        C = col_starts.size
         bins = edges.size - 1
         lo, hi = float(edges[0]), float(edges[-1])
-        out = np.zeros((C, bins))
+        out = zeros((C, bins))
         starts = col_starts.astype(np.int64)
         ends = np.append(starts[1:], b).astype(np.int64)
         # Steps after the last complete level-1 block: exactly, step by step.
@@ -337,13 +400,13 @@ class HistogramPyramid:
                 mass = np.add.reduceat(_mass(*rows(steps)), offsets)
             block = levels[0].hist[blk].sum(axis=1, dtype=np.float64)
             queue(1, blk, owner, weights=np.where(block > 0, mass / np.where(block > 0, block, 1.0), 0.0))
-        grids = _grids(levels, pending, e_q, o_q, C)
+        grids = _grids(levels, pending, e_q, o_q, C, zeros)
         nb0 = _coarser(o_q, 0)[0]
-        fine = grids.pop(0) if 0 in grids else np.zeros((nb0, C))
+        fine = grids.pop(0) if 0 in grids else zeros((nb0, C))
         for k, grid in grids.items():
             _spread_into(fine, grid, o_q, k)
-        out += _apply(fine, _overlap(e_q, o_q, nb0, edges)).T
-        return out
+        out += _apply(fine, _overlap(e_q, o_q, nb0, edges), zeros).T
+        return out.astype(np.float32)
 
 
 EXTREME_BLOCK = 16  # steps per block of the precomputed extremes
@@ -481,7 +544,7 @@ def _mass(vmin, vmax, hist):
     return np.where(np.isfinite(vmin) & np.isfinite(vmax), h, 0.0)
 
 
-def _grids(levels, rows, e_q, o_q, C):
+def _grids(levels, rows, e_q, o_q, C, zeros):
     """The rows (level, field, blocks, columns, weights or None) of a query added onto its
     aligned grid (e_q, o_q) coarsened k times, k = 0..2: {k: (bins, C) bin-major}. A block
     whose own grid is coarser than the query grid (it spans most of the range) goes onto the
@@ -506,7 +569,7 @@ def _grids(levels, rows, e_q, o_q, C):
             sel = np.flatnonzero(live & (ks == k))
             nb, to = _coarser(o_q, k)
             if k not in grids:
-                grids[k] = np.zeros((nb, C))
+                grids[k] = zeros((nb, C))
             for i in range(0, sel.size, ROW_CHUNK):
                 c = sel[i:i + ROW_CHUNK]
                 h = _histograms(src, group, row, c)
@@ -548,14 +611,14 @@ def _spread_into(fine, grid, o, k):
             fine[-1] += g[b:].sum(axis=0)
 
 
-def _apply(h, m):
+def _apply(h, m, zeros=np.zeros):
     """m.T @ h for h (nbins, C) and the banded overlap matrix m (nbins, bins): an output bin
     takes the contiguous rows of h that overlap it (or, with more output bins than rows, a row
     of h the contiguous output bins it overlaps), as sums of scaled slices. No BLAS: a matrix
     product would start BLAS threads for microseconds of work, and wait for a busy core to run
     them (and np.add.reduceat over rows took 10 times as long)."""
     nbins, bins = m.shape
-    out = np.zeros((bins, h.shape[1]))
+    out = zeros((bins, h.shape[1]))
     nz = m > 0
     if bins <= nbins:
         for j in np.flatnonzero(nz.any(axis=0)).tolist():

@@ -30,6 +30,7 @@ SPIKE_WINDOW = 25
 SPIKE_MIN_JUMP = 0.2
 SPIKE_WARMUP = 25
 MAD_SCALE = 1.4826
+SNAP_RATIO = 8  # a bands column boundary moves by at most 1/(2 * SNAP_RATIO) of a column
 
 __all__ = ["columns", "m4", "bands", "heatmap", "per_class_columns", "spike_scores", "spikes", "SpikeScores", "SPIKE_THRESHOLD",
            "SPIKE_WINDOW", "SPIKE_MIN_JUMP", "SPIKE_WARMUP", "SPIKE_MIN_THRESHOLD", "spike_candidates"]
@@ -51,6 +52,26 @@ def _segments(col):
     if col.size == 0:
         return np.zeros(0, dtype=np.int64)
     return np.concatenate([[0], np.flatnonzero(np.diff(col)) + 1])
+
+
+def snap_bounds(seg, n, origin):
+    """Column starts `seg` (indices of n steps, seg[0] == 0) with each inner boundary moved to
+    the nearest multiple of K of its absolute index (origin + index), K the largest power of 4
+    with SNAP_RATIO * K <= the steps of each column beside it (not moved where that is under
+    4). A boundary moves by at most 1/16 of the columns it separates, so no column empties or
+    changes order, and columns then start and end on the aligned blocks that precomputed
+    aggregates are kept for (pyramid.py): a zoomed-out column costs its few blocks, not its
+    steps. The columns' exact extents are what ``bands`` returns (steps, step_ends)."""
+    if seg.size < 2:
+        return seg
+    lens = np.diff(np.append(seg, n))
+    m = np.minimum(lens[:-1], lens[1:]) // SNAP_RATIO
+    e = np.frexp(np.maximum(m, 1).astype(np.float64))[1] - 1  # floor(log2 m), exactly
+    k = np.left_shift(np.int64(1), (e // 2 * 2).astype(np.int64))  # the largest power of 4 <= m
+    pos = seg[1:].astype(np.int64) + int(origin)
+    out = seg.astype(np.int64)
+    out[1:] = (pos + k // 2) // k * k - int(origin)
+    return out
 
 
 def _first_where(mask, seg_id):
@@ -121,7 +142,7 @@ def _sorted_unique(x):
 
 
 def bands(steps, quantiles, quantile_probs, vmin, vmax, mean, finite_count, start, end, width,
-          aggregates=None):
+          aggregates=None, origin=None):
     """Per-column reduction of a distribution series (arrays over steps; quantiles is (N, Q)).
 
     Returns dict with steps (first step of each column), step_ends, min, max, mean,
@@ -129,8 +150,11 @@ def bands(steps, quantiles, quantile_probs, vmin, vmax, mean, finite_count, star
     given, returns a function ``(name, x, op) -> column results`` for the sums "w", "mw",
     "median", "median_count" and the extremes of the fields reduced with op (min, max,
     quantile i; see pyramid.ColumnAggregates; `finite_count` is then not used) instead of
-    reducing every step here."""
+    reducing every step here. With `origin` (the series index of steps[0]) the pixel columns'
+    boundaries are snapped to aligned blocks (snap_bounds)."""
     seg = _bounds(steps, start, end, width)
+    if origin is not None:
+        seg = snap_bounds(seg, steps.size, origin)
     seg_end = np.concatenate([seg[1:], [steps.size]]) if seg.size else seg
     agg = aggregates(seg, seg_end) if aggregates is not None else None
 

@@ -34,8 +34,11 @@ def _columns(a, b, width):
     return seg, a + seg
 
 
-def _both(vmin, vmax, hist, p, a, b, width, bins=32, ident=(1, 0)):
+def _both(vmin, vmax, hist, p, a, b, width, bins=32, ident=(1, 0), snap=False):
     seg, starts = _columns(a, b, width)
+    if snap:  # the route's columns: boundaries on aligned blocks (reduce.snap_bounds)
+        seg = rd.snap_bounds(seg, b - a, a)
+        starts = a + seg
     edges, exact = rd.heatmap(vmin[a:b], vmax[a:b], hist[a:b], seg, bins)
     got = p.heatmap(ident, a, b, starts, edges, lambda idx: (vmin[idx], vmax[idx], hist[idx]))
     return seg, exact, got
@@ -57,6 +60,17 @@ def test_every_column_holds_its_steps_mass(built, a, b, width):
     assert got is not None and got.shape == exact.shape
     np.testing.assert_allclose(got.sum(axis=1), exact.sum(axis=1), rtol=1e-6)
     # The same picture, up to the aligned grid's resolution: most mass in the same bins.
+    assert np.abs(got - exact).sum() / exact.sum() < 0.1
+
+
+@pytest.mark.parametrize("a,b,width", [(0, 60_001, 200), (1, 59_999, 77), (12_345, 40_000, 100)])
+def test_snapped_columns_hold_exactly_their_steps_mass(built, a, b, width):
+    """Columns that start and end on aligned blocks share no block with a neighbour: every
+    column's mass is that of its own steps, whatever their counts (none averaged across)."""
+    vmin, vmax, hist, p = built
+    seg, exact, got = _both(vmin, vmax, hist, p, a, b, width, snap=True)
+    assert ((a + seg[1:]) % 16 == 0).all()
+    np.testing.assert_allclose(got.sum(axis=1), exact.sum(axis=1), rtol=1e-6)
     assert np.abs(got - exact).sum() / exact.sum() < 0.1
 
 
@@ -153,12 +167,20 @@ def test_precomputed_aggregates_give_the_bands():
         args = (steps[a:b], d[:, md.HEADER_LENGTH:md.HEADER_LENGTH + Q], md.DEFAULT_QUANTILE_PROBS,
                 d[:, md.MIN], d[:, md.MAX], d[:, md.MEAN])
         start, end = int(steps[a]), int(steps[b - 1])
-        direct = rd.bands(*args, fc, start, end, width)
-        via = rd.bands(*args, None, start, end, width,
-                       lambda seg, seg_end: BatchesPlugin._column_aggregates(agg, a, data, Q, seg, seg_end))
-        np.testing.assert_array_equal(via["min"], direct["min"])
-        np.testing.assert_array_equal(via["max"], direct["max"])
-        np.testing.assert_allclose(via["mean"], direct["mean"], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(via["quantiles"], direct["quantiles"], rtol=1e-12, atol=1e-12)
-        extremes = [i for i, p in enumerate(md.DEFAULT_QUANTILE_PROBS) if p != 0.5]
-        np.testing.assert_array_equal(via["quantiles"][extremes], direct["quantiles"][extremes])
+        for origin in (None, a):  # pixel columns, and columns snapped to aligned blocks
+            direct = rd.bands(*args, fc, start, end, width, origin=origin)
+            via = rd.bands(*args, None, start, end, width,
+                           lambda seg, seg_end: BatchesPlugin._column_aggregates(agg, a, data, Q, seg, seg_end),
+                           origin=origin)
+            _same_bands(via, direct)
+
+
+def _same_bands(via, direct):
+    """Extremes equal, sums to rounding."""
+    from tb_batch_plugin import metadata as md
+    np.testing.assert_array_equal(via["min"], direct["min"])
+    np.testing.assert_array_equal(via["max"], direct["max"])
+    np.testing.assert_allclose(via["mean"], direct["mean"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(via["quantiles"], direct["quantiles"], rtol=1e-12, atol=1e-12)
+    extremes = [i for i, p in enumerate(md.DEFAULT_QUANTILE_PROBS) if p != 0.5]
+    np.testing.assert_array_equal(via["quantiles"][extremes], direct["quantiles"][extremes])

@@ -95,6 +95,50 @@ def test_bands_match_per_column_loop():
         np.testing.assert_allclose(r["mean"][c], np.sum(mean[ok] * fc[ok]) / np.sum(fc[ok]))
 
 
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 3000), min_size=1, max_size=60), st.integers(0, 10**6))
+def test_snapped_columns_move_little_and_stay_whole(lens, origin):
+    """Snapped boundaries: on a multiple of the largest power of 4 that SNAP_RATIO times fits
+    both neighbouring columns, moved by at most 1/16 of either, no column emptied."""
+    seg = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    n = int(np.sum(lens))
+    got = rd.snap_bounds(seg, n, origin)
+    assert got[0] == 0 and got.size == seg.size and (np.diff(np.append(got, n)) > 0).all()
+    for i in range(1, seg.size):
+        m = min(lens[i - 1], lens[i]) // rd.SNAP_RATIO
+        k = 4 ** int(np.floor(np.log(m) / np.log(4) + 1e-9)) if m >= 1 else 1
+        assert (origin + got[i]) % k == 0 and 2 * abs(got[i] - seg[i]) <= k
+        assert abs(got[i] - seg[i]) * 2 * rd.SNAP_RATIO <= min(lens[i - 1], lens[i])
+
+
+def test_snapped_bands_are_exact_over_their_columns():
+    """With an origin, the columns of a zoomed-out range start on aligned blocks; each column's
+    values are the exact reductions of the steps it reports (steps .. step_ends), and its
+    extent is its pixel's up to 1/16 of a column."""
+    rng = np.random.default_rng(8)
+    n, width, a = 40_000, 150, 1_234
+    steps = np.sort(rng.choice(10**6, n, replace=False)).astype(np.int64)
+    probs = [0.0, 0.25, 0.5, 0.75, 1.0]
+    q = np.sort(rng.normal(size=(n, 5)), axis=1)
+    vmin, vmax, mean = q[:, 0], q[:, -1], q[:, 2] + 0.1
+    fc = rng.integers(1, 100, n).astype(float)
+    start, end = int(steps[0]), int(steps[-1])
+    r = rd.bands(steps, q, probs, vmin, vmax, mean, fc, start, end, width, origin=a)
+    first = np.searchsorted(steps, r["steps"])
+    last = np.searchsorted(steps, r["step_ends"])
+    assert first[0] == 0 and last[-1] == n - 1 and (first[1:] == last[:-1] + 1).all()
+    assert ((a + first[1:]) % 16 == 0).all()  # ~267 steps a column: on blocks of 16
+    pixel = rd._bounds(steps, start, end, width)
+    np.testing.assert_array_equal(r["segments"], first)
+    assert (np.abs(first - pixel) * 16 <= np.diff(np.append(pixel, n)).min()).all()
+    for c in range(first.size):
+        i = slice(first[c], last[c] + 1)
+        assert r["min"][c] == vmin[i].min() and r["max"][c] == vmax[i].max()
+        assert r["quantiles"][1][c] == q[i, 1].min() and r["quantiles"][3][c] == q[i, 3].max()
+        np.testing.assert_allclose(r["quantiles"][2][c], q[i, 2].mean())
+        np.testing.assert_allclose(r["mean"][c], np.sum(mean[i] * fc[i]) / np.sum(fc[i]))
+
 def test_heatmap_rebinning():
     # Two steps; the first's bins coincide with the common bins, the second is a point mass.
     vmin = np.array([0.0, 2.0, np.nan])
