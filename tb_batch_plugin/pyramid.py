@@ -335,45 +335,56 @@ class HistogramPyramid:
         top = max(1, min(len(counts), int(np.log(max(spc, 1)) / np.log(FANOUT))))
         pending = []  # (level, field, blocks, columns, weights): gathered and added together
 
-        def queue(level, blocks, cols, field="hist", weights=None):
+        def queue(level, blocks, owners, field="hist", weights=None):
             if blocks.size:
-                pending.append((level, field, blocks, cols, weights))
+                pending.append((level, field, blocks, owners, weights))
 
         cols = np.arange(C)
+
+        def each(level, p, q, field="hist"):
+            """Queues the blocks [p[i], q[i]) of `level` of every column i, one row each."""
+            n = np.maximum(q - p, 0)
+            if n.any():
+                owner = np.repeat(cols, n)
+                first = np.repeat(p - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+                queue(level, first + np.arange(int(n.sum())), owner, field)
+
+        def cover(level, p, q):
+            """Queues the blocks [p[i], q[i]) of `level` of every column i: where they cross the
+            boundary of a parent (a block of the level above), the run of one to three children
+            before it and the run after it as one row each (a child, or the parent's sum of the
+            run: RUNS), whole parents as one row each; other blocks one by one."""
+            if level >= len(counts):  # no level above
+                return each(level, p, q)
+            v, w = -(-p // FANOUT), q // FANOUT  # the parents [v, w) lie inside
+            split = (q > p) & (v * FANOUT <= q)
+            left = np.where(split, v * FANOUT - p, 0)  # the last k children of parent v - 1
+            complete = w < counts[level]  # parent w's runs exist
+            right = np.where(split & complete, q - w * FANOUT, 0)  # the first k children of w
+            for k, child, parent, fields in ((left, v * FANOUT - 1, v - 1, ("s2", "s1")),
+                                             (right, w * FANOUT, w, ("p2", "p3"))):
+                c = np.flatnonzero(k == 1)
+                queue(level, child[c], c)
+                for size, field in zip((2, 3), fields):
+                    c = np.flatnonzero(k == size)
+                    queue(level + 1, parent[c], c, field)
+            each(level + 1, np.where(split, v, 0), np.where(split, w, 0))
+            each(level, np.where(split, np.where(complete, q, w * FANOUT), p), q)
+
         upper_lo = upper_hi = None
         for level in range(top, 0, -1):
             K = FANOUT ** level
             nb = counts[level - 1]
             lo_b = np.minimum(-(-starts // K), nb)
-            hi_b = np.minimum(ends // K, nb)
-            hi_b = np.maximum(hi_b, lo_b)
+            hi_b = np.maximum(np.minimum(ends // K, nb), lo_b)
             if upper_lo is None:
-                parts = [(lo_b, hi_b)]
+                cover(level, lo_b, hi_b)  # the column's blocks of the top level
             else:
-                # Below a column's whole blocks of the level above: the children of the block
-                # before them and of the block after them that the column holds, a run of one
-                # to three, taken as one row (the parent's sums of runs of children, RUNS).
+                # What the column's whole blocks of the level above leave at each end (all of
+                # it for a column without one).
                 has = upper_hi > upper_lo
-                parts = [(np.where(has, hi_b, lo_b), hi_b)]  # columns without: block by block
-                k = np.where(has, upper_lo * FANOUT - lo_b, 0)  # the last k children of upper_lo - 1
-                left = np.flatnonzero(k > 0)
-                queue(level, lo_b[left[k[left] == 1]], cols[left[k[left] == 1]])
-                queue(level + 1, upper_lo[left[k[left] == 2]] - 1, cols[left[k[left] == 2]], field="s2")
-                queue(level + 1, upper_lo[left[k[left] == 3]] - 1, cols[left[k[left] == 3]], field="s1")
-                k = np.where(has, hi_b - upper_hi * FANOUT, 0)  # the first k children of upper_hi
-                whole = upper_hi < counts[level]  # that block is complete: its runs exist
-                right = np.flatnonzero((k > 0) & whole)
-                queue(level, upper_hi[right[k[right] == 1]] * FANOUT, cols[right[k[right] == 1]])
-                queue(level + 1, upper_hi[right[k[right] == 2]], cols[right[k[right] == 2]], field="p2")
-                queue(level + 1, upper_hi[right[k[right] == 3]], cols[right[k[right] == 3]], field="p3")
-                partial = (k > 0) & ~whole
-                parts.append((np.where(partial, upper_hi * FANOUT, hi_b), hi_b))
-            for p, q in parts:
-                n = np.maximum(q - p, 0)
-                if n.sum():
-                    owner = np.repeat(cols, n)
-                    first = np.repeat(p - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
-                    queue(level, first + np.arange(int(n.sum())), owner)
+                cover(level, lo_b, np.where(has, upper_lo * FANOUT, hi_b))
+                cover(level, np.where(has, upper_hi * FANOUT, hi_b), hi_b)
             upper_lo, upper_hi = lo_b, hi_b
         # Steps of a column outside its 4-step blocks: a share of the block they are in.
         full_lo, full_hi = upper_lo * FANOUT, upper_hi * FANOUT

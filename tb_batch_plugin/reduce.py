@@ -30,7 +30,7 @@ SPIKE_WINDOW = 25
 SPIKE_MIN_JUMP = 0.2
 SPIKE_WARMUP = 25
 MAD_SCALE = 1.4826
-SNAP_RATIO = 8  # a bands column boundary moves by at most 1/(2 * SNAP_RATIO) of a column
+SNAP_RATIO = 4  # a bands column boundary moves by at most 1/(2 * SNAP_RATIO) of a column
 
 __all__ = ["columns", "m4", "bands", "heatmap", "per_class_columns", "spike_scores", "spikes", "SpikeScores", "SPIKE_THRESHOLD",
            "SPIKE_WINDOW", "SPIKE_MIN_JUMP", "SPIKE_WARMUP", "SPIKE_MIN_THRESHOLD", "spike_candidates"]
@@ -58,7 +58,7 @@ def snap_bounds(seg, n, origin):
     """Column starts `seg` (indices of n steps, seg[0] == 0) with each inner boundary moved to
     the nearest multiple of K of its absolute index (origin + index), K the largest power of 4
     with SNAP_RATIO * K <= the steps of each column beside it (not moved where that is under
-    4). A boundary moves by at most 1/16 of the columns it separates, so no column empties or
+    4). A boundary moves by at most 1/8 of the columns it separates, so no column empties or
     changes order, and columns then start and end on the aligned blocks that precomputed
     aggregates are kept for (pyramid.py): a zoomed-out column costs its few blocks, not its
     steps. The columns' exact extents are what ``bands`` returns (steps, step_ends)."""
