@@ -59,22 +59,23 @@ class _Scratch:
 
     @contextlib.contextmanager
     def session(self):
-        """Yields zeros(shape): a zeroed array, valid until the session ends."""
+        """Yields zeros(shape, dtype=float64): a zeroed array, valid until the session ends."""
         taken = []
 
-        def zeros(shape):
+        def zeros(shape, dtype=np.float64):
             n = int(np.prod(shape))
+            words = -(-n * np.dtype(dtype).itemsize // 8)  # float64 words of the buffer
             buf = None
             with self._lock:
                 for i, b in enumerate(self._free):
-                    if b.size >= n:
+                    if b.size >= words:
                         buf = self._free.pop(i)
                         break
             if buf is None:
-                buf = np.empty(n)
+                buf = np.empty(words)
             taken.append(buf)
-            a = buf[:n].reshape(shape)
-            a.fill(0.0)
+            a = buf[:words].view(dtype)[:n].reshape(shape)
+            a.fill(0)
             return a
 
         try:
@@ -154,7 +155,8 @@ def _level(runs):
     return _Columns(**specs)
 
 
-def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weights=None, columns=None):
+def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weights=None, columns=None,
+             dtype=np.float64):
     """(flat indices, masses) that add each row's aligned histogram onto the aligned grid
     (target_e, target_o) of `nbins` bins: at flat index row_ids * nbins + bin, or with
     `columns` (bin-major, for the query's (nbins, columns) grid) bin * columns + row_ids. Onto
@@ -163,9 +165,9 @@ def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weigh
     values are equal at the target's resolution) goes whole to the bin of its lo. Bins past the
     target grid's ends (mass of steps just outside a query range) go to its end bins."""
     d = target_e - rows_e
-    h = hist.astype(np.float64, copy=False)  # (np.add.at has no fast path for float32 into float64)
+    h = hist.astype(dtype, copy=False)  # that of the target (np.add.at has no fast path for mixed types)
     if weights is not None:
-        h = h * weights[:, None]
+        h = h * weights.astype(dtype)[:, None]
     j = np.arange(G, dtype=np.int64)[None, :]
     rows = row_ids.astype(np.int64)
     bin_stride, row_offset = (1, rows * nbins) if columns is None else (columns, rows)
@@ -557,49 +559,32 @@ def _mass(vmin, vmax, hist):
 
 def _grids(levels, rows, e_q, o_q, C, zeros):
     """The rows (level, field, blocks, columns, weights or None) of a query added onto its
-    aligned grid (e_q, o_q) coarsened k times, k = 0..2: {k: (bins, C) bin-major}. A block
-    whose own grid is coarser than the query grid (it spans most of the range) goes onto the
-    query grid coarsened as often (up to twice): no bin is split. The rows of all levels are
-    taken together (the weighted ones apart), ROW_CHUNK at a time: a few calls per request,
-    not per level (per-call overhead was the cost), and no temporary large enough for its
-    own mapping (malloc's threshold is 256 KiB in the server; a fresh page costs ~2 us)."""
+    aligned grid (e_q, o_q) coarsened k times, k = 0..2: {k: (bins, C) bin-major, float32}. A
+    block whose own grid is coarser than the query grid (it spans most of the range) goes onto
+    the query grid coarsened as often (up to twice): no bin is split. Float32 as the block
+    histograms (no conversion; a cell sums a few rows, to ~1e-7), taken ROW_CHUNK rows at a
+    time: no temporary large enough for its own mapping (malloc's threshold is 256 KiB in the
+    server; a fresh page costs ~2 us)."""
     grids = {}
-    for part in ([r for r in rows if r[4] is None], [r for r in rows if r[4] is not None]):
-        if not part:
-            continue
-        src = [(getattr(levels[level - 1], field), blocks) for level, field, blocks, _, _ in part]
-        e, o, lo = (np.concatenate([getattr(levels[r[0] - 1], name)[r[2]] for r in part]) for name in ("e", "o", "lo"))
-        cols = np.concatenate([r[3] for r in part])
-        w = np.concatenate([r[4] for r in part]) if part[0][4] is not None else None
-        sizes = [r[2].size for r in part]
-        group = np.repeat(np.arange(len(part)), sizes)  # row i is block row[i] of part[group[i]]
-        row = np.arange(group.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    for level, field, blocks, cols, w in rows:
+        lv = levels[level - 1]
+        hist = getattr(lv, field)
+        e, o, lo = lv.e[blocks], lv.o[blocks], lv.lo[blocks]
         live = np.isfinite(lo)  # a block without finite values has no mass and no grid
         ks = np.clip(e - e_q, 0, 2)
-        for k in np.unique(ks[live]).tolist():
+        for k in np.flatnonzero(np.bincount(ks[live], minlength=3)).tolist():
             sel = np.flatnonzero(live & (ks == k))
             nb, to = _coarser(o_q, k)
             if k not in grids:
-                grids[k] = zeros((nb, C))
+                grids[k] = zeros((nb, C), np.float32)
+            flat = grids[k].ravel()
             for i in range(0, sel.size, ROW_CHUNK):
                 c = sel[i:i + ROW_CHUNK]
-                h = _histograms(src, group, row, c)
-                idx, mass = _coarsen(e[c], o[c], h, lo[c], np.full(c.size, e_q + k), np.full(c.size, to), nb,
-                                     cols[c], None if w is None else w[c], columns=C)
-                np.add.at(grids[k].ravel(), idx, mass)
+                idx, mass = _coarsen(e[c], o[c], hist[blocks[c]], lo[c], np.full(c.size, e_q + k),
+                                     np.full(c.size, to), nb, cols[c], None if w is None else w[c],
+                                     columns=C, dtype=np.float32)
+                np.add.at(flat, idx, mass)
     return grids
-
-
-def _histograms(src, group, row, c):
-    """The histograms of the rows c (increasing) of the groups `src` [(histograms, blocks)]:
-    row r is block row[r] of group group[r]."""
-    g = group[c]
-    cut = np.flatnonzero(g[1:] != g[:-1]) + 1
-    out = []
-    for p, q in zip([0] + cut.tolist(), cut.tolist() + [c.size]):
-        hist, blocks = src[g[p]]
-        out.append(hist[blocks[row[c[p:q]]]])
-    return np.concatenate(out)
 
 
 def _spread_into(fine, grid, o, k):
