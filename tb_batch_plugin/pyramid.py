@@ -566,22 +566,36 @@ def _grids(levels, rows, e_q, o_q, C, zeros):
     time: no temporary large enough for its own mapping (malloc's threshold is 256 KiB in the
     server; a fresh page costs ~2 us)."""
     grids = {}
+    j = np.arange(G, dtype=np.int64) * C  # a grid row's stride
     for level, field, blocks, cols, w in rows:
         lv = levels[level - 1]
         hist = getattr(lv, field)
         e, o, lo = lv.e[blocks], lv.o[blocks], lv.lo[blocks]
-        live = np.isfinite(lo)  # a block without finite values has no mass and no grid
         ks = np.clip(e - e_q, 0, 2)
-        for k in np.flatnonzero(np.bincount(ks[live], minlength=3)).tolist():
-            sel = np.flatnonzero(live & (ks == k))
+        ks[~np.isfinite(lo)] = 3  # a block without finite values has no mass and no grid
+        k0 = int(ks.min())
+        if k0 == ks.max():  # the usual case: one grid for all
+            parts = [(k0, slice(None))] if k0 < 3 else []
+        else:
+            parts = [(k, np.flatnonzero(ks == k)) for k in np.flatnonzero(np.bincount(ks, minlength=4)[:3]).tolist()]
+        for k, sel in parts:
             nb, to = _coarser(o_q, k)
             if k not in grids:
                 grids[k] = zeros((nb, C), np.float32)
             flat = grids[k].ravel()
-            for i in range(0, sel.size, ROW_CHUNK):
-                c = sel[i:i + ROW_CHUNK]
-                idx, mass = _coarsen(e[c], o[c], hist[blocks[c]], lo[c], np.full(c.size, e_q + k),
-                                     np.full(c.size, to), nb, cols[c], None if w is None else w[c],
+            be, bo, bl, bc, bw, bb = e[sel], o[sel], lo[sel], cols[sel], None if w is None else w[sel], blocks[sel]
+            for i in range(0, bb.size, ROW_CHUNK):
+                c = slice(i, i + ROW_CHUNK)
+                h = hist[bb[c]]
+                if bw is not None:
+                    h *= bw[c, None].astype(np.float32)
+                first = bo[c].astype(np.int64) - int(to)
+                if (be[c] == e_q + k).all() and first.min() >= 0 and first.max() + G <= nb:
+                    idx = (first * C + bc[c])[:, None] + j  # the usual case: bins the query's from first on
+                    np.add.at(flat, idx.ravel(), h.ravel())
+                    continue
+                n = h.shape[0]
+                idx, mass = _coarsen(be[c], bo[c], h, bl[c], np.full(n, e_q + k), np.full(n, to), nb, bc[c],
                                      columns=C, dtype=np.float32)
                 np.add.at(flat, idx, mass)
     return grids
