@@ -544,9 +544,9 @@ class BlockPlan:
         if self.loose.size:
             out[self.loose] = op.reduceat(x[self.idx], self.seg)
         if self.has.size:  # whole blocks: reduceat over [fs, fe) pairs (the gaps between are ignored)
-            # (the last pair's end starts a segment too: a block past it, or a NaN appended)
-            src = blocks[:self.end + 1] if self.end < blocks.size else np.append(blocks[:self.end], np.nan)
-            out[self.has] = op(out[self.has], op.reduceat(src, self.pairs)[0::2])
+            # (the last segment runs to the end of the blocks given: no copy of them)
+            whole = op.reduceat(blocks[:self.end], self.pairs[:-1])[0::2]
+            out[self.has] = op(out[self.has], whole)
         return out
 
 
