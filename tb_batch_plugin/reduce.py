@@ -90,7 +90,12 @@ def _bounds(steps, start, end, width):
         return _segments(columns(steps, start, end, width))
     c = np.arange(1, width, dtype=np.int64)
     first = int(start) + (c * span + width - 1) // width  # ceil(c * span / width)
-    b = np.concatenate([[0], np.searchsorted(steps, first, side="left")])
+    s0 = int(steps[0]) if steps.size else 0
+    if steps.size and int(steps[-1]) - s0 == steps.size - 1:  # consecutive steps: no search
+        found = np.clip(first - s0, 0, steps.size)
+    else:
+        found = np.searchsorted(steps, first, side="left")
+    b = np.concatenate([[0], found])
     keep = np.concatenate([b[1:] > b[:-1], [b[-1] < steps.size]])
     return b[keep]
 
