@@ -96,6 +96,19 @@ def test_bands_match_per_column_loop():
 
 
 
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 500), st.integers(-1000, 1000), st.integers(0, 60), st.integers(0, 60), st.integers(1, 300))
+def test_bounds_of_consecutive_steps_as_by_search(n, s0, before, after, width):
+    """Consecutive steps take their columns' first steps by subtraction: the same as searching."""
+    steps = np.arange(s0, s0 + n)
+    start, end = s0 - before, s0 + n - 1 + after
+    span = end - start + 1
+    c = np.arange(1, width)
+    b = np.concatenate([[0], np.searchsorted(steps, start + (c * span + width - 1) // width)])
+    want = b[np.concatenate([b[1:] > b[:-1], [b[-1] < n]])]
+    np.testing.assert_array_equal(rd._bounds(steps, start, end, width), want)
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(1, 3000), min_size=1, max_size=60), st.integers(0, 10**6))
 def test_snapped_columns_move_little_and_stay_whole(lens, origin):
