@@ -5,12 +5,14 @@ server), driven over HTTP from separate client processes, for this tree's code a
 Phases (each code version gets a fresh TensorBoard per phase):
 
 * single: one client, one run of 1,000,000 steps (a scalar and a distribution): latency of
-  `series` and `distribution` at width 2000 over the full range (first request, and repeated),
-  and over 20 random zoomed ranges (each asked once).
+  `series` and `distribution` (JSON, then `format=binary` as the tab asks it; its first request
+  comes after the JSON ones) at width 2000 over the full range (first request, and repeated),
+  and over the same 20 random zoomed ranges (each asked once).
 * load: 10 runs x 200,000 steps (two scalars and a distribution each); 32 clients in 4 processes
   for --seconds, each repeating what a tab does: `runs`, every run's series of both scalars at
-  full range, two distributions, ten `step` look-ups (hover), five zooms (series of three runs
-  over a random range), a zoomed distribution and one `anomalies`; widths 600..2000, bins 32,
+  full range, two distributions (`format=binary`), ten `step` look-ups (hover), five zooms
+  (series of three runs over a random range), a zoomed distribution and one `anomalies`;
+  widths 600..2000, bins 32,
   Accept-Encoding gzip as a browser. Anomaly scores are computed once per run before (they are
   cached per series), then 10 s of warm-up, then the timed phase. Then the same with one more
   client downloading a full-resolution CSV export in a loop: the others' p99 with it / without.
@@ -53,6 +55,7 @@ import helpers_events as he  # noqa: E402  (the TensorBoard launcher script)
 P = "/data/plugin/tb_batch/"
 SCALE = 1.0  # --scale: fewer steps for a quick try (the tables are for 1.0)
 HEADERS = {"Accept-Encoding": "gzip, deflate"}
+DIST_FORMAT = "&format=binary"  # as the tab asks (code that predates it ignores the parameter: JSON)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ def _session(conn, rng, runs, record, stop):
             go("series", "series?run=%s&tag=%s&width=%d" % (run, tag, width))
     for tag in dists:
         for run in rng.choice(names, 2, replace=False):
-            go("distribution", "distribution?run=%s&tag=%s&width=%d&bins=32" % (run, tag, width))
+            go("distribution", "distribution?run=%s&tag=%s&width=%d&bins=32%s" % (run, tag, width, DIST_FORMAT))
     for _ in range(10):
         run = names[int(rng.integers(len(names)))]
         go("step", "step?run=%s&step=%d" % (run, int(rng.integers(0, last + 1))))
@@ -192,8 +195,8 @@ def _session(conn, rng, runs, record, stop):
             go("series", "series?run=%s&tag=%s&width=%d&start=%d&end=%d" % (run, tag, width, start, start + span))
     for tag in dists:
         run = names[int(rng.integers(len(names)))]
-        go("distribution", "distribution?run=%s&tag=%s&width=%d&bins=32&start=%d&end=%d" % (
-            run, tag, width, start, start + span))
+        go("distribution", "distribution?run=%s&tag=%s&width=%d&bins=32&start=%d&end=%d%s" % (
+            run, tag, width, start, start + span, DIST_FORMAT))
     go("anomalies", "anomalies?run=%s" % names[int(rng.integers(len(names)))])
 
 
@@ -297,10 +300,12 @@ def phase_single(data, code):
         runs = wait_runs(srv.host, srv.port, lambda r: _complete(r, _n(1_000_000), 1), 600)
         print("  (the server runs the code of %s: its runs %s 'loading')" % (code, "have" if "loading" in runs else "lack"))
         conn = http.client.HTTPConnection(srv.host, srv.port, timeout=600)
-        rng = np.random.default_rng(5)
         out = {}
         for route, q in (("series", "series?run=run&tag=loss&width=2000"),
-                         ("distribution", "distribution?run=run&tag=per_sample_loss&width=2000&bins=32")):
+                         ("distribution", "distribution?run=run&tag=per_sample_loss&width=2000&bins=32"),
+                         ("distribution (format=binary, the tab's)",
+                          "distribution?run=run&tag=per_sample_loss&width=2000&bins=32&format=binary")):
+            rng = np.random.default_rng(5)  # the same zooms for every route
             status, _, first = get(conn, P + q)
             assert status == 200, status
             again = [get(conn, P + q)[2] for _ in range(10)]

@@ -20,6 +20,7 @@ import math
 import mimetypes
 import os
 import re
+import struct
 import threading
 import time
 import weakref
@@ -130,13 +131,35 @@ def _dumps(obj):
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+# The arrays of a `distribution` response, in the order the binary format sends them.
+_DISTRIBUTION_ARRAYS = ("steps", "step_ends", "min", "max", "mean", "quantiles", "heatmap_counts")
+
+
+def _binary(obj, arrays):
+    """The `format=binary` encoding of a response: a little-endian uint32 n, n bytes of JSON
+    (`obj`, plus "arrays": [{"name", "dtype" ("f8" or "f4"), "shape", "offset"}]), zeros up to
+    a multiple of 8 bytes, then each array's raw little-endian C-order values from its offset
+    (counted from there, each a multiple of 8): the tab reads them as typed arrays without
+    parsing a number. `arrays`: [(name, array)] of float64 or float32."""
+    meta, parts, offset = [], [], 0
+    for name, a in arrays:
+        a = np.ascontiguousarray(a, dtype=np.dtype(a.dtype.str[1:]).newbyteorder("<"))
+        raw = a.tobytes()
+        meta.append({"name": name, "dtype": a.dtype.str[1:], "shape": list(a.shape), "offset": offset})
+        parts += [raw, bytes(-len(raw) % 8)]
+        offset += len(raw) + (-len(raw) % 8)
+    header = _dumps(dict(obj, arrays=meta))
+    head = struct.pack("<I", len(header)) + header
+    return b"".join([head, bytes(-len(head) % 8)] + parts)
+
+
 class _Body:
-    """An encoded JSON response, and its gzip once a client asked for it."""
+    """An encoded response (JSON unless told), and its gzip once a client asked for it."""
 
-    __slots__ = ("raw", "gz")
+    __slots__ = ("raw", "gz", "content_type")
 
-    def __init__(self, raw):
-        self.raw, self.gz = raw, None
+    def __init__(self, raw, content_type="application/json"):
+        self.raw, self.gz, self.content_type = raw, None, content_type
 
     def gzipped(self):
         if self.gz is None:
@@ -155,9 +178,9 @@ def _send(request, body, code=200):
     goes through it.)"""
     remote = not (request.remote_addr or "").startswith(_LOOPBACK)
     if remote and len(body.raw) > 1024 and _GZIP_RE.search(request.headers.get("Accept-Encoding", "")):
-        return http_util.Respond(request, body.gzipped(), "application/json", code=code,
+        return http_util.Respond(request, body.gzipped(), body.content_type, code=code,
                                  content_encoding="gzip")
-    resp = wrappers.Response(body.raw, status=code, content_type="application/json")
+    resp = wrappers.Response(body.raw, status=code, content_type=body.content_type)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Expires"] = "0"
     resp.headers["Cache-Control"] = "no-cache, must-revalidate"
@@ -736,12 +759,26 @@ class BatchesPlugin(base_plugin.TBPlugin):
     def _serve_distribution(self, request):
         src, run, tag, source, width, d, start, end, a, b = self._ranged(request, "distribution")
         bins = _int(request, "bins", required=False, lo=1, hi=MAX_BINS, default=DEFAULT_BINS)
+        fmt = _get(request, "format", required=False) or "json"
+        if fmt not in ("json", "binary"):
+            raise BadRequest("format", "format must be 'json' or 'binary'")
         ident = src.key(run, tag, "distribution") if src.source == "index" else None
-        key = ("distribution", run, tag, ident, start, end, width, bins) if ident else None
+        key = ("distribution", run, tag, ident, start, end, width, bins, fmt) if ident else None
         body = self._cache.get(key)
         if body is None:
-            body = self._cache.put(key, _Body(_dumps(self._distribution(
-                src, run, tag, width, d, start, end, a, b, bins, ident))))
+            r = self._distribution(src, run, tag, width, d, start, end, a, b, bins, ident)
+            columns = {name: r.pop(name) for name in _DISTRIBUTION_ARRAYS}
+            r["heatmap"] = {"edges": _nums(r.pop("heatmap_edges"))}
+            if fmt == "binary":  # steps as float64, as JavaScript numbers are
+                body = _Body(_binary(r, [(name, columns[name].astype(np.float64) if name in ("steps", "step_ends")
+                                          else columns[name]) for name in _DISTRIBUTION_ARRAYS]),
+                             "application/octet-stream")
+            else:
+                r.update({name: _ints(columns[name]) for name in ("steps", "step_ends")})
+                r.update({name: _nums(columns[name]) for name in ("min", "max", "mean", "quantiles")})
+                r["heatmap"]["counts"] = columns["heatmap_counts"]
+                body = _Body(_dumps(r))
+            body = self._cache.put(key, body)
         return _send(request, body)
 
     def _distribution(self, src, run, tag, width, d, start, end, a, b, bins, ident):
@@ -787,11 +824,11 @@ class BatchesPlugin(base_plugin.TBPlugin):
             "run": run, "tag": tag, "start": start, "end": end, "count": n,
             "reduced": method != "raw", "method": method,
             "quantile_probs": qp.tolist(),
-            "steps": _ints(out_steps), "step_ends": _ints(step_ends),
-            "min": _nums(omin), "max": _nums(omax), "mean": _nums(omean),
-            "quantiles": _nums(oq),
+            "steps": out_steps, "step_ends": step_ends,
+            "min": np.asarray(omin, np.float64), "max": np.asarray(omax, np.float64),
+            "mean": np.asarray(omean, np.float64), "quantiles": np.asarray(oq, np.float64),
             # float32: a count is an estimate of where mass lies (spread within bins)
-            "heatmap": {"edges": _nums(edges), "counts": np.ascontiguousarray(counts, dtype=np.float32)},
+            "heatmap_edges": edges, "heatmap_counts": np.ascontiguousarray(counts, dtype=np.float32),
             "sampled": src.sampled(run, tag, "distribution"),
         }
 

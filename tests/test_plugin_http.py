@@ -157,6 +157,43 @@ def test_distribution_raw_and_bands(client, data):
     assert len(r["heatmap"]["edges"]) == 33  # default bins
 
 
+
+def _decode_binary(body):
+    """The format=binary layout, read independently: uint32 n, n bytes of JSON, zeros to a
+    multiple of 8, then each array at its offset from there."""
+    n = int(np.frombuffer(body[:4], "<u4")[0])
+    header = json.loads(body[4:4 + n])
+    base = -(-(4 + n) // 8) * 8
+    arrays = {}
+    for a in header.pop("arrays"):
+        dt = np.dtype("<" + a["dtype"])
+        count = int(np.prod(a["shape"]))
+        assert a["offset"] % 8 == 0
+        arrays[a["name"]] = np.frombuffer(body, dt, count, base + a["offset"]).reshape(a["shape"])
+    return header, arrays
+
+
+@pytest.mark.parametrize("query", ["width=400&bins=8", "width=10&start=0&end=99", "width=7&start=40&end=260&bins=5",
+                                   "width=10&start=1000"])
+def test_distribution_binary_is_the_json_as_typed_arrays(client, query):
+    """format=binary carries the same response: the scalars and edges in its JSON header, every
+    array's values bit for bit (NaN as NaN), in the shape of the JSON lists."""
+    q = "distribution?run=train&tag=per_sample_loss&" + query
+    j = get(client, q)
+    r = client.get(P + q + "&format=binary")
+    assert r.status_code == 200 and r.mimetype == "application/octet-stream"
+    header, arrays = _decode_binary(r.get_data())
+    assert header["heatmap"]["edges"] == j["heatmap"]["edges"]
+    for k in ("run", "tag", "start", "end", "count", "reduced", "method", "quantile_probs", "sampled"):
+        assert header[k] == j[k]
+    np.testing.assert_array_equal(arrays["steps"], j["steps"])
+    np.testing.assert_array_equal(arrays["step_ends"], j["step_ends"])
+    for k in ("min", "max", "mean"):
+        np.testing.assert_array_equal(arrays[k], [_f(x) for x in j[k]])
+    np.testing.assert_array_equal(arrays["quantiles"], [[_f(x) for x in row] for row in j["quantiles"]])
+    assert arrays["heatmap_counts"].dtype == np.float32
+    np.testing.assert_array_equal(arrays["heatmap_counts"], np.array(j["heatmap"]["counts"], np.float32).reshape(-1, len(j["heatmap"]["edges"]) - 1))
+
 def test_step(client, data):
     r = get(client, "step?run=train&step=42")
     assert r["found"] is True and r["step"] == 42
@@ -294,6 +331,7 @@ BAD = [
     ("anomalies?run=train&warmup=2.5", "warmup"),
     ("export?run=train&tag=loss&format=xml", "format"),
     ("export?run=train", "tag"),
+    ("distribution?run=train&tag=per_sample_loss&width=10&format=csv", "format"),
 ]
 
 

@@ -157,19 +157,26 @@ export function apiUrl(route: string, params: Params = {}, base: string = docume
   return u.toString();
 }
 
-async function getJSON(route: string, params: Params, signal?: AbortSignal): Promise<any> {
-  const resp = await fetch(apiUrl(route, params), { signal, credentials: "same-origin" });
+/** The ApiError of a failed response: the server's JSON `error` when it sent one. */
+async function apiError(route: string, resp: Response): Promise<ApiError> {
   let body: any = null;
   try {
     body = await resp.json();
   } catch {
     body = null;
   }
-  if (!resp.ok) {
-    const msg = body && typeof body.error === "string" ? body.error : `HTTP ${resp.status}`;
-    throw new ApiError(`${route}: ${msg}`, resp.status);
+  const msg = body && typeof body.error === "string" ? body.error : `HTTP ${resp.status}`;
+  return new ApiError(`${route}: ${msg}`, resp.status);
+}
+
+async function getJSON(route: string, params: Params, signal?: AbortSignal): Promise<any> {
+  const resp = await fetch(apiUrl(route, params), { signal, credentials: "same-origin" });
+  if (!resp.ok) throw await apiError(route, resp);
+  try {
+    return await resp.json();
+  } catch {
+    return null;
   }
-  return body;
 }
 
 export async function fetchRuns(signal?: AbortSignal): Promise<RunsResponse> {
@@ -204,34 +211,80 @@ export async function fetchSeries(
   return parseSeries(j);
 }
 
-export function parseDistribution(j: any): Distribution {
-  const q: Float64Array[] = Array.isArray(j.quantiles) ? j.quantiles.map((r: ApiNumber[]) => toF64(r)) : [];
+/** A Distribution of a response's fields and its arrays (read from JSON or binary). */
+function distributionOf(
+  j: any, a: Pick<Distribution, "steps" | "stepEnds" | "min" | "max" | "mean" | "quantiles" | "counts">,
+): Distribution {
   return {
-    run: j.run,
-    tag: j.tag,
-    count: Number(j.count) || 0,
-    reduced: !!j.reduced,
-    probs: (j.quantile_probs ?? []).map(parseNum),
-    steps: toF64(j.steps),
-    stepEnds: toF64(j.step_ends ?? j.steps),
-    min: toF64(j.min),
-    max: toF64(j.max),
-    mean: toF64(j.mean),
-    quantiles: q,
-    edges: (j.heatmap?.edges ?? []).map(parseNum),
-    counts: (j.heatmap?.counts ?? []).map((r: ApiNumber[]) => Array.from(toF64(r))),
+    run: j.run, tag: j.tag, count: Number(j.count) || 0, reduced: !!j.reduced,
+    probs: (j.quantile_probs ?? []).map(parseNum), edges: (j.heatmap?.edges ?? []).map(parseNum), ...a,
   };
 }
 
+export function parseDistribution(j: any): Distribution {
+  const q: Float64Array[] = Array.isArray(j.quantiles) ? j.quantiles.map((r: ApiNumber[]) => toF64(r)) : [];
+  return distributionOf(j, {
+    steps: toF64(j.steps), stepEnds: toF64(j.step_ends ?? j.steps),
+    min: toF64(j.min), max: toF64(j.max), mean: toF64(j.mean), quantiles: q,
+    counts: (j.heatmap?.counts ?? []).map((r: ApiNumber[]) => Array.from(toF64(r))),
+  });
+}
+
+/** A typed array of a `format=binary` response, and its shape. */
+export interface BinaryArray {
+  data: Float64Array | Float32Array;
+  shape: number[];
+}
+
+/** Reads a `format=binary` response (see docs/http_api.md): a little-endian uint32 n, n bytes
+ * of JSON (the response's other fields and where each array lies), zeros to a multiple of 8,
+ * then the arrays' values; the arrays are views of `buf`, no number is parsed. (Typed arrays
+ * read the platform's byte order: little-endian wherever a browser runs.) */
+export function decodeBinary(buf: ArrayBuffer): { header: any; arrays: Record<string, BinaryArray> } {
+  const n = new DataView(buf).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n)));
+  const base = Math.ceil((4 + n) / 8) * 8;
+  const arrays: Record<string, BinaryArray> = {};
+  for (const a of header.arrays ?? []) {
+    const count = (a.shape as number[]).reduce((x, y) => x * y, 1);
+    const data = a.dtype === "f4" ? new Float32Array(buf, base + a.offset, count) : new Float64Array(buf, base + a.offset, count);
+    arrays[a.name] = { data, shape: a.shape };
+  }
+  return { header, arrays };
+}
+
+/** The Distribution of a `distribution` response in `format=binary`. */
+export function parseDistributionBinary(buf: ArrayBuffer): Distribution {
+  const { header: j, arrays } = decodeBinary(buf);
+  const f64 = (name: string) => (arrays[name]?.data as Float64Array | undefined) ?? new Float64Array(0);
+  const rows = (name: string): Float64Array[] | Float32Array[] => {
+    const a = arrays[name];
+    if (!a || a.shape.length !== 2) return [];
+    const w = a.shape[1];
+    return Array.from({ length: a.shape[0] }, (_, i) => a.data.subarray(i * w, (i + 1) * w)) as Float64Array[];
+  };
+  return distributionOf(j, {
+    steps: f64("steps"), stepEnds: f64("step_ends"), min: f64("min"), max: f64("max"), mean: f64("mean"),
+    quantiles: rows("quantiles") as Float64Array[], counts: rows("heatmap_counts").map((r) => Array.from(r)),
+  });
+}
+
+async function getBinary(route: string, params: Params, signal?: AbortSignal): Promise<ArrayBuffer> {
+  const resp = await fetch(apiUrl(route, { ...params, format: "binary" }), { signal, credentials: "same-origin" });
+  if (!resp.ok) throw await apiError(route, resp);
+  return resp.arrayBuffer();
+}
+
+/** In `format=binary`: the arrays come as typed arrays, without a number to parse. */
 export async function fetchDistribution(
   run: string, tag: string, width: number, start?: number, end?: number, bins = 32, signal?: AbortSignal,
 ): Promise<Distribution> {
-  const j = await getJSON(
+  const buf = await getBinary(
     "distribution",
     { run, tag, width: Math.max(1, Math.min(20000, Math.round(width))), start, end, bins },
     signal,
   );
-  return parseDistribution(j);
+  return parseDistributionBinary(buf);
 }
 
 function parseStepDist(d: any): StepDist {

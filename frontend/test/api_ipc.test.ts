@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { apiUrl, parseDistribution, parseSeries, parseStep } from "../src/api";
+import { apiUrl, decodeBinary, parseDistribution, parseDistributionBinary, parseSeries, parseStep } from "../src/api";
 import { IPC } from "../src/ipc";
 
 describe("API response parsing", () => {
@@ -31,6 +31,41 @@ describe("API response parsing", () => {
     expect(d.mean[1]).toBeNaN();
     expect(Array.from(d.quantiles[2])).toEqual([1, 2]);
     expect(d.counts).toEqual([[3, 2], [0, 5]]);
+  });
+  it("reads a binary distribution as the JSON one", () => {
+    // The layout of docs/http_api.md, written by hand: uint32 n, JSON, zeros to 8, arrays.
+    const arrays: [string, string, number[], number[]][] = [
+      ["steps", "f8", [2], [0, 5]], ["step_ends", "f8", [2], [4, 9]],
+      ["min", "f8", [2], [0, -Infinity]], ["max", "f8", [2], [1, 2]], ["mean", "f8", [2], [0.5, NaN]],
+      ["quantiles", "f8", [3, 2], [0, 0.1, 0.5, 0.6, 1, 2]], ["heatmap_counts", "f4", [2, 2], [3, 2, 0, 5.5]],
+    ];
+    let offset = 0;
+    const meta = arrays.map(([name, dtype, shape, values]) => {
+      const m = { name, dtype, shape, offset };
+      offset += Math.ceil((values.length * (dtype === "f4" ? 4 : 8)) / 8) * 8;
+      return m;
+    });
+    const header = new TextEncoder().encode(JSON.stringify({
+      run: "r", tag: "per_sample_loss", count: 10, reduced: true, method: "bands", quantile_probs: [0, 0.5, 1],
+      heatmap: { edges: [0, 1, 2] }, sampled: null, arrays: meta,
+    }));
+    const base = Math.ceil((4 + header.length) / 8) * 8;
+    const buf = new ArrayBuffer(base + offset);
+    new DataView(buf).setUint32(0, header.length, true);
+    new Uint8Array(buf, 4).set(header);
+    arrays.forEach(([, dtype, , values], i) => {
+      const Ctor = dtype === "f4" ? Float32Array : Float64Array;
+      new Ctor(buf, base + meta[i].offset, values.length).set(values);
+    });
+    expect(decodeBinary(buf).arrays.quantiles.shape).toEqual([3, 2]);
+    const d = parseDistributionBinary(buf);
+    expect(d.probs).toEqual([0, 0.5, 1]);
+    expect(Array.from(d.stepEnds)).toEqual([4, 9]);
+    expect(d.min[1]).toBe(-Infinity);
+    expect(d.mean[1]).toBeNaN();
+    expect(Array.from(d.quantiles[2])).toEqual([1, 2]);
+    expect(d.counts).toEqual([[3, 2], [0, 5.5]]);
+    expect(d.edges).toEqual([0, 1, 2]);
   });
   it("parses a step", () => {
     const s = parseStep({
