@@ -42,8 +42,7 @@ ROW_CHUNK = 1000  # block rows added onto a query grid at a time
 
 
 class _Scratch:
-    """Zeroed float64 arrays for the large temporaries of a heatmap query, reused across
-    requests. In the server an array of 256 KiB or more is a mapping of its own
+    """Zeroed arrays for the large temporaries of a heatmap query, reused across requests. In the server an array of 256 KiB or more is a mapping of its own
     (plugin._tune_allocator), whose pages fault in fresh on every request (~2 us a page:
     1,000-2,000 faults, a third of a zoomed heatmap's time). Up to KEEP buffers of at most
     MAX_BYTES are kept; a query that finds none free allocates as before. ``drop_idle`` (the
@@ -155,19 +154,17 @@ def _level(runs):
     return _Columns(**specs)
 
 
-def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weights=None, columns=None,
-             dtype=np.float64):
+def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, columns=None, dtype=np.float64):
     """(flat indices, masses) that add each row's aligned histogram onto the aligned grid
     (target_e, target_o) of `nbins` bins: at flat index row_ids * nbins + bin, or with
     `columns` (bin-major, for the query's (nbins, columns) grid) bin * columns + row_ids. Onto
     a grid coarser by d doublings a bin moves by a shift (exact); onto one finer by k doublings
     its mass is split in 2**k equal parts; a row whose grid is more than 62 doublings finer (its
     values are equal at the target's resolution) goes whole to the bin of its lo. Bins past the
-    target grid's ends (mass of steps just outside a query range) go to its end bins."""
+    target grid's ends (mass of steps just outside a query range) go to its end bins. Masses in
+    `dtype`, the target's (np.add.at has no fast path for mixed types)."""
     d = target_e - rows_e
-    h = hist.astype(dtype, copy=False)  # that of the target (np.add.at has no fast path for mixed types)
-    if weights is not None:
-        h = h * weights.astype(dtype)[:, None]
+    h = hist.astype(dtype, copy=False)
     j = np.arange(G, dtype=np.int64)[None, :]
     rows = row_ids.astype(np.int64)
     bin_stride, row_offset = (1, rows * nbins) if columns is None else (columns, rows)
@@ -189,11 +186,7 @@ def _coarsen(rows_e, rows_o, hist, lo, target_e, target_o, nbins, row_ids, weigh
         return t.ravel()
 
     coarse = (d >= 0) & (d <= 62)
-    if one_origin and not d.any():  # the usual case: rows on grids as fine as the target
-        first = rows_o.astype(np.int64) - tgt_o[0]  # a row's bins are the target's from first on
-        if first.min() >= 0 and first.max() + G <= nbins:
-            return ((row_offset + first * bin_stride)[:, None] + j * bin_stride).ravel(), h.ravel()
-    if coarse.all():  # no row selection
+    if coarse.all():  # no row selection (a query's usual case is taken before, in _grids)
         t = rows_o.astype(np.int64)[:, None] + j
         if d.any():
             np.right_shift(t, d[:, None], out=t)
