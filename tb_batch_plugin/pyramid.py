@@ -42,11 +42,12 @@ ROW_CHUNK = 1000  # block rows added onto a query grid at a time
 
 
 class _Scratch:
-    """Zeroed arrays for the large temporaries of a heatmap query, reused across requests. In the server an array of 256 KiB or more is a mapping of its own
-    (plugin._tune_allocator), whose pages fault in fresh on every request (~2 us a page:
-    1,000-2,000 faults, a third of a zoomed heatmap's time). Up to KEEP buffers of at most
-    MAX_BYTES are kept; a query that finds none free allocates as before. ``drop_idle`` (the
-    reload thread) frees them once unused for a while."""
+    """Zeroed arrays for the large temporaries of a heatmap query, reused across requests. In
+    the server an array of 256 KiB or more is a mapping of its own (plugin._tune_allocator),
+    whose pages fault in fresh on every request (~2 us a page: 1,000-2,000 faults, a third of
+    a zoomed heatmap's time). Up to KEEP buffers of at most MAX_BYTES are kept; a query that
+    finds none free allocates as before. ``drop_idle`` (the reload thread) frees them once
+    unused for a while."""
 
     KEEP = 8
     MAX_BYTES = 8 << 20
