@@ -111,8 +111,9 @@ class BatchStats(keras.callbacks.Callback):
         self._built = {}  # mode -> (model key, wrapped step, function): reused by the next fit
         self._patches = []  # (object, attribute name, original) to undo at train end
         self._in_fit = False
+        self._off = False  # this fit or evaluate records nothing (an unsupported strategy)
         self._epoch = -1  # the epoch of the fit under way
-        self._pending_fit_marker = None  # (step, optimizer batches) of a fit not yet marked
+        self._training_started = False  # the fit's first step is numbered (at its first epoch)
         self._warned = set()
         self._step_lock = threading.RLock()  # held while the model's function runs, and by drains
         self._writer_lock = threading.RLock()  # held by flushes and by the replacement of a writer
@@ -126,25 +127,39 @@ class BatchStats(keras.callbacks.Callback):
     # Keras hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        self._check_alone()
+        self._off = self._unsupported()
+        if self._off:
+            return
         self._in_fit = True
-        self._start_training(self._recorder(TRAIN))
+        self._training_started = False
+        self._recorder(TRAIN)
         self._install(TRAIN)
         self._begin_recording()
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._off:
+            return
         self._epoch = epoch
-        if self._pending_fit_marker is not None:  # the fit's first epoch: now it is known
-            step, counter = self._pending_fit_marker
-            self._pending_fit_marker = None
-            self._write_marker(TRAIN, metadata.KIND_FIT, step, [counter, epoch])
+        if not self._training_started:
+            # The fit's first step is numbered now, when the training state is final: other
+            # callbacks restore it in their on_train_begin (BackupAndRestore: weights, optimizer
+            # and epoch), before or after ours.
+            self._training_started = True
+            self._start_training(self._recorders[TRAIN], epoch)
 
     def on_test_begin(self, logs=None):
-        if self.validation:
+        if not self._in_fit:  # a standalone evaluate()
+            self._check_alone()
+            self._off = self._unsupported()
+        if self.validation and not self._off:
             self._start_evaluation(self._recorder(VALIDATION))
             self._install(VALIDATION)
             self._begin_recording()
 
     def on_test_end(self, logs=None):
+        if self._off:
+            return
         if not self._in_fit:  # a standalone evaluate(): leave the model as it was
             self._uninstall(VALIDATION)
         if VALIDATION in self._recorders:
@@ -154,10 +169,10 @@ class BatchStats(keras.callbacks.Callback):
         self._end_evaluation()
 
     def on_epoch_end(self, epoch, logs=None):
-        recorder = self._recorders[TRAIN]
-        step, counter = int(recorder.step.numpy()), numbering.optimizer_batches(self.model.optimizer)
+        if self._off:
+            return
+        step, counter = self._note_position()
         self._write_marker(TRAIN, metadata.KIND_EPOCH, step, [counter, epoch])
-        numbering.ledger(recorder.logdir).advance(step)
         self.flush()
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
@@ -167,9 +182,10 @@ class BatchStats(keras.callbacks.Callback):
                             % (epoch, os.path.join(self.log_dir, TRAIN)))
 
     def on_train_end(self, logs=None):
+        if self._off:
+            return
         self._in_fit = False
-        recorder = self._recorders[TRAIN]
-        numbering.ledger(recorder.logdir).advance(int(recorder.step.numpy()))
+        self._note_position()
         self._uninstall(TRAIN)
         self._uninstall(VALIDATION)
         self.flush()
@@ -261,6 +277,8 @@ class BatchStats(keras.callbacks.Callback):
     def _abort(self):
         """An exception ends the fit or evaluate: the model runs its own steps again right away,
         and what was recorded up to the exception is written (then the exception propagates)."""
+        if self._in_fit:
+            self._note_position()
         self._in_fit = False
         self._uninstall(TRAIN)
         self._uninstall(VALIDATION)
@@ -283,19 +301,33 @@ class BatchStats(keras.callbacks.Callback):
 
     # Step numbering (numbering.py) ------------------------------------------------------------
 
-    def _start_training(self, recorder):
-        """Sets the training step counter where this fit continues (see numbering)."""
+    def _start_training(self, recorder, epoch):
+        """Sets the training step counter where this fit continues (see numbering) and marks it."""
         ledger = numbering.ledger(recorder.logdir)
         counter = numbering.optimizer_batches(self.model.optimizer)
+        recorded = ledger.next_step
         start, supersedes = ledger.training_start(counter)
         if supersedes:
-            warnings.warn("BatchStats: the model's optimizer has counted %d batches, so training "
-                          "resumes at step %d: the steps >= %d recorded in %s are superseded by the "
-                          "new ones" % (counter, start, start, recorder.logdir), stacklevel=3)
+            warnings.warn("BatchStats: the model's optimizer is at batch %d, which is step %d of the "
+                          "%d steps recorded in %s, so training resumes at step %d: the steps >= %d "
+                          "recorded there are superseded by the new ones"
+                          % (counter, start, recorded, recorder.logdir, start, start), stacklevel=3)
         recorder.step.assign(start)
         ledger.advance(start)
         ledger.note_counter(start, counter)
-        self._pending_fit_marker = (start, counter)
+        self._write_marker(TRAIN, metadata.KIND_FIT, start, [counter, epoch])
+
+    def _note_position(self):
+        """At an epoch's end and the fit's: the ledger learns where the steps continue and the
+        optimizer's batch counter there, so a later fit in this process continues after the
+        batches that ran, also when the optimizer skipped some (loss scaling). (step, counter)."""
+        recorder = self._recorders[TRAIN]
+        step, counter = int(recorder.step.numpy()), numbering.optimizer_batches(self.model.optimizer)
+        if self._training_started:
+            ledger = numbering.ledger(recorder.logdir)
+            ledger.advance(step)
+            ledger.note_counter(step, counter)
+        return step, counter
 
     def _start_evaluation(self, recorder):
         """Continues the validation counter and marks the evaluation with the training step it
@@ -401,6 +433,37 @@ class BatchStats(keras.callbacks.Callback):
 
     # Helpers ----------------------------------------------------------------------------------
 
+    def _check_alone(self):
+        """One BatchStats records a model at a time: with several in one fit or evaluate, each
+        would take the step from the one before, so this one stops it before anything starts."""
+        owner, _ = _calling_callback_list(self)
+        others = [c for c in (owner.callbacks if owner is not None else ())
+                  if isinstance(c, BatchStats) and c is not self]
+        if others:
+            raise ValueError(
+                "BatchStats: this fit or evaluate has %d BatchStats callbacks (log_dirs %s); one "
+                "BatchStats records a model at a time. Pass one: its log_dir holds every step, and "
+                "tb_batch_plugin.load reads any subset of them (e.g. every 3rd step)."
+                % (len(others) + 1, ", ".join(repr(c.log_dir) for c in [self] + others)))
+
+    def _unsupported(self):
+        """A reason (warned about once) why this model's fit or evaluate records nothing, or
+        False. Under a strategy that keeps one copy of the metric state for all replicas
+        (CentralStorageStrategy, ParameterServerStrategy), no batch's own value can be read, and
+        zeroing the state would change what Keras reports."""
+        strategy = self.model.distribute_strategy
+        if strategy.num_replicas_in_sync < 2:
+            return False
+        shared = [m.name for m in _leaf_metrics(self.model.metrics) for v in m.variables
+                  if not isinstance(_tf_variable(v), tf.distribute.DistributedValues)]
+        if not shared:
+            return False
+        self._warn_once("strategy", "BatchStats: %s keeps one copy of the metric state for all "
+                        "replicas (e.g. of the metric %r); BatchStats records nothing under it and leaves the "
+                        "model as it is (MirroredStrategy, MultiWorkerMirroredStrategy and "
+                        "OneDeviceStrategy are supported)" % (type(strategy).__name__, shared[0]))
+        return True
+
     def _warn_once(self, key, message):
         if key not in self._warned:
             self._warned.add(key)
@@ -439,9 +502,8 @@ class _Recorder:
 class _Capture:
     """What the original step showed us while it was being traced (symbolic tensors)."""
 
-    active = None  # the capture of the step being traced now
-
-    def __init__(self):
+    def __init__(self, states=None):
+        self.states = states  # the _MetricStates of this trace of the step
         self.data = None  # the step's data: (x, y, sample_weight) as the step received it
         self.y = self.y_pred = self.sample_weight = None
         self.applies = []  # per optimizer.apply: (name, optimizer, gradients, learning rate, loss scale)
@@ -450,18 +512,63 @@ class _Capture:
         self.unreduced = {}  # id(compiled Loss) -> its unreduced output in this step
 
 
+# The capture of the step this thread traces now. Per thread: a distribution strategy traces each
+# replica's step in a thread of its own, interleaved at every merge_call (the optimizer's), and
+# each replica has its own capture and metric state.
+_ACTIVE = threading.local()
+
+
+def _active_capture():
+    return getattr(_ACTIVE, "capture", None)
+
+
+class _StandIns:
+    """The stand-ins on shared objects (the model, its losses, optimizers and metrics) while any
+    thread traces a step: set by the first thread that needs one, removed when the last is done
+    with it. They find the state of the calling thread's trace themselves (``_active_capture``),
+    so replicas traced side by side never see each other's."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._held = {}  # (id(obj), name) -> [obj, holders, what obj.__dict__ had before]
+
+    def hold(self, obj, name, make):
+        """Puts ``make(current attribute)`` on ``obj`` unless a stand-in is there already."""
+        with self._lock:
+            entry = self._held.get((id(obj), name))
+            if entry is None:
+                entry = self._held[(id(obj), name)] = [obj, 0, obj.__dict__.get(name, _ABSENT)]
+                setattr(obj, name, make(getattr(obj, name)))
+            entry[1] += 1
+
+    def release(self, obj, name):
+        with self._lock:
+            entry = self._held[(id(obj), name)]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._held[(id(obj), name)]
+                if entry[2] is _ABSENT:
+                    obj.__dict__.pop(name, None)
+                else:
+                    setattr(obj, name, entry[2])
+
+
+_STAND_INS = _StandIns()
+
+
 @contextlib.contextmanager
-def _capturing(model, cap, states, additive_metrics):
+def _capturing(model, cap, additive_metrics):
     """While the original step is traced: stand-ins on the instances for ``model.compute_loss``,
     the compiled losses' ``call``, the ``apply`` of every optimizer the model holds and the
     ``result`` of every additive metric (``additive_metrics()`` lists them). They are removed as
     soon as the trace of the step ends (whatever happens), so nothing of them is ever left on the
     model."""
-    patches = []
+    states = cap.states
+    held = []
 
-    def patch(obj, name, stand_in):
-        patches.append((obj, name, obj.__dict__.get(name, _ABSENT)))
-        setattr(obj, name, stand_in)
+    def hold(obj, name, make):
+        _STAND_INS.hold(obj, name, make)
+        held.append((obj, name))
 
     def adopt_built_metrics():
         # Without a strategy Keras builds its compiled metrics and per-output loss trackers in
@@ -472,28 +579,25 @@ def _capturing(model, cap, states, additive_metrics):
         if compile_metrics is not None and not compile_metrics.built and cap.y is not None:
             compile_metrics.build(cap.y, cap.y_pred)
         for metric in states.adopt(additive_metrics()):
-            patch(metric, "result", _ResultAfterRestore(states, metric, metric.result))
+            hold(metric, "result", lambda original, m=metric: _ResultAfterRestore(m, original))
 
     cap.after_compute_loss = adopt_built_metrics
 
-    patch(model, "compute_loss", _CaptureComputeLoss(model.compute_loss))
+    hold(model, "compute_loss", _CaptureComputeLoss)
     for _, loss_fn, _, _ in _flat_losses(model):
         if hasattr(loss_fn, "call"):
-            patch(loss_fn, "call", _CaptureLossCall(loss_fn, loss_fn.call))
+            hold(loss_fn, "call", lambda original, f=loss_fn: _CaptureLossCall(f, original))
     for name, optimizer in _optimizers(model):
-        patch(optimizer, "apply", _CaptureApply(optimizer, name, optimizer.apply))
+        hold(optimizer, "apply", lambda original, o=optimizer, n=name: _CaptureApply(o, n, original))
     for metric in states.metrics:
-        patch(metric, "result", _ResultAfterRestore(states, metric, metric.result))
-    previous, _Capture.active = _Capture.active, cap
+        hold(metric, "result", lambda original, m=metric: _ResultAfterRestore(m, original))
+    previous, _ACTIVE.capture = _active_capture(), cap
     try:
         yield
     finally:
-        _Capture.active = previous
-        for obj, name, original in reversed(patches):
-            if original is _ABSENT:
-                obj.__dict__.pop(name, None)
-            else:
-                setattr(obj, name, original)
+        _ACTIVE.capture = previous
+        for obj, name in reversed(held):
+            _STAND_INS.release(obj, name)
 
 
 class _CaptureComputeLoss:
@@ -503,7 +607,7 @@ class _CaptureComputeLoss:
         self.original = original
 
     def __call__(self, *args, **kwargs):
-        cap = _Capture.active
+        cap = _active_capture()
         if cap is not None:
             names = ("x", "y", "y_pred", "sample_weight")
             bound = dict(zip(names, args))
@@ -526,7 +630,7 @@ class _CaptureLossCall:
 
     def __call__(self, y_true, y_pred):
         losses = self.original(y_true, y_pred)
-        cap = _Capture.active
+        cap = _active_capture()
         if cap is not None:
             cap.unreduced.setdefault(self.key, losses)
         return losses
@@ -542,7 +646,7 @@ class _CaptureApply:
         self.original = original
 
     def __call__(self, grads, trainable_variables=None):
-        cap = _Capture.active
+        cap = _active_capture()
         if cap is None or cap.applying:
             return self.original(grads, trainable_variables)
         grads = list(grads)
@@ -558,15 +662,18 @@ class _CaptureApply:
 
 
 class _ResultAfterRestore:
-    """Stands in for an additive metric's ``result`` while the step is traced (``_MetricStates``)."""
+    """Stands in for an additive metric's ``result`` while the step is traced (``_MetricStates``
+    of the calling thread's trace; the metric's own result where that does not track it)."""
 
-    def __init__(self, states, metric, original):
-        self.states = states
+    def __init__(self, metric, original):
         self.metric = metric
         self.original = original
 
     def __call__(self):
-        return self.states.result(self.metric, self.original)
+        cap = _active_capture()
+        if cap is None or not cap.states.tracks(self.metric):
+            return self.original()
+        return cap.states.result(self.metric, self.original)
 
 
 class _MetricStates:
@@ -619,6 +726,9 @@ class _MetricStates:
             self._leaves[id(leaf)] = batch
             self._kept.append(leaf)
         return running
+
+    def tracks(self, metric):
+        return id(metric) in self._state
 
     def batch_value(self, value):
         """This batch's value of something the step returned, if it is a result read through
@@ -799,9 +909,9 @@ class _StepWrapper:
         replicas = tf.distribute.get_replica_context()
         states = _MetricStates(cb._metric_partition()[0], replicas is not None and replicas.num_replicas_in_sync > 1)
         built = _metric_variable_count(model)
-        cap = _Capture()
+        cap = _Capture(states)
         cap.data = data
-        with _capturing(model, cap, states, lambda: cb._metric_partition()[0]):
+        with _capturing(model, cap, lambda: cb._metric_partition()[0]):
             logs = self.original_step(data)
         states.restore_unread()
         # A trace that creates metric variables is not the one TensorFlow runs (it traces the step

@@ -373,3 +373,17 @@ def test_model_is_restored_after_fit_and_recompile(tmp_path):
     np.testing.assert_allclose(data.scalars("train", "learning_rate").values, [0.1] * 7 + [0.05] * 7,
                                rtol=1e-6)
     assert len(data.scalars("validation", "loss")) == 7
+
+
+def test_two_batchstats_on_one_model_is_a_clear_error_before_anything_starts(tmp_path):
+    x, y, _ = _data()
+    model = _model()
+    two = [tbb.BatchStats(tmp_path / "a"), tbb.BatchStats(tmp_path / "b", every=3)]
+    with pytest.raises(ValueError, match="one BatchStats records a model at a time"):
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[two[0], keras.callbacks.History(), two[1]])
+    with pytest.raises(ValueError, match="one BatchStats records a model at a time"):
+        model.evaluate(x, y, batch_size=BATCH, verbose=0, callbacks=two)
+    assert not {"train_step", "test_step", "make_train_function", "make_test_function"} & set(model.__dict__)
+    assert int(model.optimizer.iterations.numpy()) == 0  # no step ran
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[two[1]])
+    np.testing.assert_array_equal(tbb.load(str(tmp_path / "b")).scalars("train", "loss").steps, [0, 3, 6])

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import keras
 import numpy as np
@@ -179,3 +180,121 @@ def test_resume_step_takes_the_latest_marker_at_or_below_the_counter():
     assert resume_step(counters, 50) == 250
     assert resume_step([(0, 0), (100, 100), (200, 200)], 150) == 150
     assert resume_step([(10, 5)], 3) is None
+
+
+_BACKUP_SCRIPT = textwrap.dedent("""
+    import sys
+    import keras, numpy as np
+    import tb_batch_plugin as tbb
+    log_dir, backup_dir, order, save_freq, interrupt = sys.argv[1:6]
+    save_freq = save_freq if save_freq == "epoch" else int(save_freq)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(%(n)d, %(f)d)).astype("float32"); y = rng.integers(0, %(c)d, %(n)d)
+    vrng = np.random.default_rng(1)
+    vx = vrng.normal(size=(%(vn)d, %(f)d)).astype("float32"); vy = vrng.integers(0, %(c)d, %(vn)d)
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((%(f)d,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(%(c)d)])
+    model.compile(keras.optimizers.SGD(0.1),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+
+    class Preempted(Exception):
+        pass
+
+    class Preempt(keras.callbacks.Callback):  # the machine goes away in epoch 1, after batch 3
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if (self.epoch, batch) == (1, 3):
+                raise Preempted()
+
+    callbacks = [tbb.BatchStats(log_dir), keras.callbacks.BackupAndRestore(backup_dir, save_freq=save_freq)]
+    if order == "last":
+        callbacks.reverse()
+    if interrupt == "yes":
+        callbacks.append(Preempt())
+    try:
+        model.fit(x, y, batch_size=32, epochs=4, shuffle=False, verbose=0, validation_data=(vx, vy),
+                  callbacks=callbacks)
+    except Preempted:
+        print("preempted")
+""" % {"n": N, "f": FEATURES, "c": CLASSES, "vn": VAL_N})
+
+
+@pytest.mark.parametrize("order", ["first", "last"])
+def test_backup_and_restore_resumes_at_the_epoch_it_restores(tmp_path, order):
+    """Keras' BackupAndRestore, interrupted mid-epoch and resumed in a new process, with
+    BatchStats before or after it: the resumed fit re-runs the epoch from its backup at the end of
+    epoch 0, so every step is recorded once and equals the uninterrupted run's."""
+    log_dir, backup = str(tmp_path / "logs"), str(tmp_path / "backup")
+    assert "preempted" in _run(_BACKUP_SCRIPT, log_dir, backup, order, "epoch", "yes").stdout
+    np.testing.assert_array_equal(_series(log_dir, "train")[0], np.arange(STEPS + 4))
+    _run(_BACKUP_SCRIPT, log_dir, backup, order, "epoch", "no")
+    reference = str(tmp_path / "uninterrupted")
+    _run(_BACKUP_SCRIPT, reference, str(tmp_path / "backup2"), order, "epoch", "no")
+
+    for run in ("train", "validation"):
+        steps, values = _series(log_dir, run)
+        ref_steps, ref_values = _series(reference, run)
+        if run == "train":
+            np.testing.assert_array_equal(steps, np.arange(4 * STEPS))
+            np.testing.assert_array_equal(steps, ref_steps)
+            np.testing.assert_allclose(values, ref_values, rtol=1e-6)
+        else:  # validation is never erased: epoch 0's evaluation, then the resumed fit's three
+            np.testing.assert_array_equal(steps, np.arange(4 * 3))
+            np.testing.assert_allclose(values, ref_values, rtol=1e-6)
+    data = tbb.load(log_dir)
+    assert [(e["train_step"], e["epoch"]) for e in data.evaluations("validation")] == [
+        (7, 0), (14, 1), (21, 2), (28, 3)]
+    np.testing.assert_array_equal(data.markers("train", "fit").steps, [0, STEPS])
+    np.testing.assert_array_equal(data.markers("train", "epoch").steps, STEPS * np.arange(1, 5))
+
+
+def test_backup_and_restore_mid_epoch_supersedes_from_its_backup(tmp_path):
+    """Backups every 3 batches: the last one before the interruption (after step 11) is after
+    step 9 (epoch 1, batch 1). Keras restores it and runs epoch 1 again from its first batch: those batches are
+    steps 9.. (the batches that trained the final model, each once), before 9 nothing changes."""
+    log_dir, backup = str(tmp_path / "logs"), str(tmp_path / "backup")
+    _run(_BACKUP_SCRIPT, log_dir, backup, "first", "3", "yes")
+    before = _series(log_dir, "train")
+    np.testing.assert_array_equal(before[0], np.arange(STEPS + 4))
+    resumed = _run(_BACKUP_SCRIPT, log_dir, backup, "first", "3", "no")
+    assert "resumes at step 9" in resumed.stderr
+    steps, values = _series(log_dir, "train")
+    np.testing.assert_array_equal(steps, np.arange(9 + 3 * STEPS))
+    np.testing.assert_array_equal(values[:9], before[1][:9])
+    assert not np.allclose(values[9:11], before[1][9:11])  # steps 9-10 now hold epoch 1's first batches
+    data = tbb.load(log_dir)
+    np.testing.assert_array_equal(data.markers("train", "fit").steps, [0, 9])
+    np.testing.assert_array_equal(data.markers("train", "epoch").steps, [7, 16, 23, 30])
+
+
+def test_skipped_optimizer_steps_never_supersede_in_one_process(tmp_path):
+    """Mixed precision: a LossScaleOptimizer skips the update of every step whose gradients
+    overflow, without counting it. Two fits in one process (and a new BatchStats) continue after
+    the batches that ran."""
+    x, y = _data()
+    x[32:34] *= 1e6  # overflows float16: batches 1 and 4 of every epoch are skipped
+    x[128] *= 1e6
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _model()
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        for epochs in (2, 1):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0,
+                          callbacks=[tbb.BatchStats(tmp_path, distributions=False)])
+            assert not [w for w in caught if "superseded" in str(w.message)]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert numbering_batches(model) == 3 * STEPS - 6  # the optimizer skipped 2 steps an epoch
+    steps = _series(tmp_path, "train")[0]
+    np.testing.assert_array_equal(steps, np.arange(3 * STEPS))
+    np.testing.assert_array_equal(tbb.load(str(tmp_path)).markers("train", "fit").steps, [0, 2 * STEPS])
+
+
+def numbering_batches(model):
+    from tb_batch_plugin.numbering import optimizer_batches
+
+    return optimizer_batches(model.optimizer)
