@@ -509,7 +509,7 @@ class _Capture:
         self.applies = []  # per optimizer.apply: (name, optimizer, gradients, learning rate, loss scale)
         self.applying = False  # inside an apply (a LossScaleOptimizer's inner apply is not another)
         self.after_compute_loss = None  # called after model.compute_loss
-        self.unreduced = {}  # id(compiled Loss) -> its unreduced output in this step
+        self.loss_calls = {}  # id(compiled Loss) -> [(y_true, y_pred, unreduced losses)] per call
 
 
 # The capture of the step this thread traces now. Per thread: a distribution strategy traces each
@@ -621,7 +621,8 @@ class _CaptureComputeLoss:
 
 
 class _CaptureLossCall:
-    """Stands in for a compiled Keras Loss's ``call``: keeps its unreduced output, so the
+    """Stands in for a compiled Keras Loss's ``call``: keeps the targets and predictions Keras
+    paired for it (whatever structure the targets came in) and its unreduced output, so the
     per-sample losses need not be computed a second time."""
 
     def __init__(self, loss_fn, original):
@@ -632,7 +633,7 @@ class _CaptureLossCall:
         losses = self.original(y_true, y_pred)
         cap = _active_capture()
         if cap is not None:
-            cap.unreduced.setdefault(self.key, losses)
+            cap.loss_calls.setdefault(self.key, []).append((y_true, y_pred, losses))
         return losses
 
 
@@ -1118,27 +1119,36 @@ def _summarize(dists, cb):
 def _output_losses(cb, cap):
     """The compiled loss of each output with no reduction, times the sample weight: a list of
     (output name, Loss, y_true, y_pred, unreduced losses, Keras mask of them or None, loss weight),
-    and whether the model has a single compiled loss. Warns (once) for losses that cannot be made
+    and whether the model has a single compiled loss. The targets of each loss are the ones Keras
+    paired with it in the step (arrays, lists, dicts keyed by output name, nested), the predictions
+    the model's own output (its Keras mask). Warns (once) for losses that cannot be made
     per-sample."""
     flat = _flat_losses(cb.model)
     if not flat:
         cb._warn_once("no-compile-loss", "BatchStats: no compiled loss; per_sample_loss is not recorded")
         return [], True
-    y_true, y_pred, sw = cap.y, cap.y_pred, cap.sample_weight
-    single = len(flat) == 1
-    if single:
-        y_true_flat, y_pred_flat = [y_true], [y_pred]
-        if tf.nest.is_nested(y_pred):
-            y_true_flat, y_pred_flat = tf.nest.flatten(y_true), tf.nest.flatten(y_pred)
+    build = getattr(cb.model._compile_loss, "_y_pred_build_structure", None)
+    calls_taken = {}
     out = []
     for path, loss_fn, loss_weight, name in flat:
+        n = calls_taken[id(loss_fn)] = calls_taken.get(id(loss_fn), -1) + 1
+        calls = cap.loss_calls.get(id(loss_fn), ())
+        y_t, called_pred, losses = calls[n] if n < len(calls) else (None, None, None)
+        y_p = _output(cap.y_pred, path, build, len(flat))
+        if y_p is None:
+            y_p = called_pred
+        if y_t is None and y_p is not None:  # not called in the step: the targets by their path
+            y_t = _output(cap.y, path, build, len(flat))
+        sw = cap.sample_weight
         try:
-            y_t = _resolve(y_true, path) if not single else y_true_flat[0]
-            y_p = _resolve(y_pred, path) if not single else y_pred_flat[0]
             s_w = _resolve(sw, path) if tf.nest.is_nested(sw) else sw
         except (KeyError, IndexError, TypeError):
+            s_w = y_t = None
+        if y_t is None or y_p is None:
+            cb._warn_once("targets-%s" % name,
+                          "BatchStats: the targets of the loss %r could not be matched with the "
+                          "model's output; its per_sample_loss and samples are not recorded" % (name,))
             continue
-        losses = cap.unreduced.get(id(loss_fn))
         values = _weighted(loss_fn, losses, s_w)
         if values is None:  # not seen in the step: compute it again
             values = _unreduced(loss_fn, y_t, y_p, s_w)
@@ -1149,7 +1159,26 @@ def _output_losses(cb, cap):
                           % (getattr(loss_fn, "name", None) or name,))
             continue
         out.append((name, loss_fn, y_t, y_p, values, _loss_mask(y_p, losses), loss_weight))
-    return out, single
+    return out, len(flat) == 1
+
+
+def _output(structure, path, build, num_losses):
+    """The part of a step's predictions (or targets) that a compiled loss with this path gets,
+    as Keras finds it: by the path, in the structure Keras built the losses for when the
+    predictions come in another one, the only leaf for a single loss; None if none."""
+    if structure is None:
+        return None
+    try:
+        return _resolve(structure, path)
+    except (KeyError, IndexError, TypeError):
+        pass
+    leaves = tf.nest.flatten(structure)
+    if build is not None:
+        try:
+            return _resolve(keras.tree.pack_sequence_as(build, leaves), path)
+        except (KeyError, IndexError, TypeError, ValueError):
+            pass
+    return leaves[0] if num_losses == 1 and len(leaves) == 1 else None
 
 
 def _per_sample_losses(cb, cap):
@@ -1252,15 +1281,15 @@ def _unmasked(values, mask):
 
 
 def _named_outputs(model, y_pred):
-    """[(name, tensor)] of the model's outputs: a dict's keys, else the model's output names
-    (indices when they do not match)."""
-    if isinstance(y_pred, dict):
+    """[(name, tensor)] of the model's outputs: a flat dict's keys, else the model's output names,
+    else each output's path in a nested structure (``heads/0``)."""
+    if isinstance(y_pred, dict) and not any(tf.nest.is_nested(v) for v in y_pred.values()):
         return [(str(k), y_pred[k]) for k in sorted(y_pred)]
-    flat = tf.nest.flatten(y_pred)
+    paths = keras.tree.flatten_with_path(y_pred)
     names = list(getattr(model, "output_names", None) or [])
-    if len(names) != len(flat):
-        names = [str(i) for i in range(len(flat))]
-    return list(zip(names, flat))
+    if len(names) != len(paths) or len(set(names)) != len(names):
+        names = ["/".join(str(p) for p in path) or "0" for path, _ in paths]
+    return [(name, value) for name, (_, value) in zip(names, paths)]
 
 
 def _optimizers(model):

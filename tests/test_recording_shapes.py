@@ -4,8 +4,11 @@ Values read back with tb_batch_plugin.load and compared with a hand-written tf.G
 and numpy.
 """
 
+import warnings
+
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tb_batch_plugin as tbb
@@ -151,3 +154,64 @@ def test_two_outputs(tmp_path):
         losses = data.distributions("train", "per_sample_loss/" + name)
         np.testing.assert_array_equal(losses.count, [v.size for v in loss_values])
         np.testing.assert_allclose(losses.mean, [v.mean() for v in loss_values], rtol=1e-5)
+
+
+def _heads_model(outputs, losses):
+    """Two heads, 'label' (3 logits) and 'value' (1), returned as a list, a dict or nested in a
+    dict; compiled with the losses as a list or a dict of the same structure."""
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((FEATURES,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    label = keras.layers.Dense(CLASSES, name="label")(hidden)
+    value = keras.layers.Dense(1, name="value")(hidden)
+    ce, mse = keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.losses.MeanSquaredError()
+    structure = {"list": lambda a, b: [a, b], "dict": lambda a, b: {"label": a, "value": b},
+                 "nested": lambda a, b: {"heads": [a, b]}}
+    m = keras.Model(inputs, structure[outputs](label, value))
+    m.compile(keras.optimizers.SGD(0.1), loss=structure[losses](ce, mse))
+    return m
+
+
+@pytest.mark.parametrize("outputs, losses, targets", [
+    ("list", "list", "dict"), ("list", "dict", "dict"), ("dict", "list", "list"),
+    ("dict", "dict", "tuple"), ("nested", "nested", "list")])
+def test_every_target_structure_keras_accepts(tmp_path, outputs, losses, targets):
+    """Keras pairs targets given as a list, tuple, dict keyed by output name or nested structure
+    with the outputs; the per-sample losses and samples of each output are recorded for all."""
+    rng = np.random.default_rng(2)
+    n, batch = 80, 32
+    x = rng.normal(size=(n, FEATURES)).astype("float32")
+    label, value = rng.integers(0, CLASSES, n), rng.normal(size=(n, 1)).astype("float32")
+    y = {"list": [label, value], "tuple": (label, value), "dict": {"label": label, "value": value}}[targets]
+    fit = dict(batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    plain = _heads_model(outputs, losses).fit(x, y, **fit).history
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recorded = _heads_model(outputs, losses).fit(x, y, callbacks=[tbb.BatchStats(tmp_path)], **fit).history
+    assert not [w for w in caught if "BatchStats" in str(w.message)]
+    _assert_history_equal(recorded, plain)
+
+    ref = _heads_model(outputs, losses)
+    ce_ref, se_ref = [], []
+    for i in range(0, n, batch):
+        with tf.GradientTape() as tape:
+            out = tf.nest.flatten(ref(x[i:i + batch], training=True))
+            ce = keras.losses.sparse_categorical_crossentropy(label[i:i + batch], out[0], from_logits=True)
+            se = tf.reduce_mean(tf.square(out[1] - value[i:i + batch]), -1)
+            loss = tf.reduce_mean(ce) + tf.reduce_mean(se)
+        ref.optimizer.apply(tape.gradient(loss, ref.trainable_variables), ref.trainable_variables)
+        ce_ref.append(ce.numpy())
+        se_ref.append(se.numpy())
+
+    data = tbb.load(str(tmp_path))
+    prefix = "heads/" if outputs == "nested" else ""
+    for name, expected in (("label", ce_ref), ("value", se_ref)):
+        losses_ = data.distributions("train", "per_sample_loss/" + prefix + name)
+        np.testing.assert_array_equal(losses_.count, [len(v) for v in expected])
+        np.testing.assert_allclose(losses_.mean, [v.mean() for v in expected], rtol=1e-5)
+    samples = data.samples("train")
+    rows = samples.rows(0)
+    order = np.argsort(-(ce_ref[0] + se_ref[0]))[:8]  # the highest total losses of the first batch
+    np.testing.assert_allclose(rows["loss"], (ce_ref[0] + se_ref[0])[order], rtol=1e-5)
+    np.testing.assert_array_equal(rows["label/" + prefix + "label"], label[order])
+    assert data.per_class("train", prefix + "label").counts.sum() == n
