@@ -40,9 +40,9 @@ class SampleSeries:
         return out
 
     def rows(self, i):
-        """The recorded samples of the i-th step: {field: values} of its non-empty rows, with
-        'fingerprint' as 16-digit hexadecimal strings."""
-        valid = ~np.isnan(self.field("loss")[i])
+        """The recorded samples of the i-th step: {field: values} of its non-empty rows (a sample
+        with a NaN loss too: highest first), with 'fingerprint' as 16-digit hexadecimal strings."""
+        valid = ~np.isnan(self.field("fingerprint_hi")[i])
         out = {name: self.field(name)[i][valid] for name in self.fields
                if name not in ("fingerprint_hi", "fingerprint_lo")}
         out["fingerprint"] = ["%016x" % int(f) for f in self.fingerprints[i][valid]]

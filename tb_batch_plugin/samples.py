@@ -147,10 +147,12 @@ def _classification_fields(labels, probs):
 
 
 def _per_class(loss, labels, valid, classes):
-    """(R, 2C): each class's mean loss and count of R batches (labels outside 0..C-1 left out)."""
-    one_hot = tf.one_hot(labels, classes, dtype=tf.float64) * tf.cast(valid, tf.float64)[:, :, tf.newaxis]
-    counts = tf.reduce_sum(one_hot, axis=1)
-    sums = tf.reduce_sum(one_hot * tf.where(valid, loss, 0.0)[:, :, tf.newaxis], axis=1)
+    """(R, 2C): each class's mean loss and count of R batches (labels outside 0..C-1 left out; a
+    NaN loss makes only its own class's mean NaN)."""
+    member = tf.logical_and(tf.one_hot(labels, classes, on_value=True, off_value=False, dtype=tf.bool),
+                            valid[:, :, tf.newaxis])  # (R, B, C)
+    counts = tf.reduce_sum(tf.cast(member, tf.float64), axis=1)
+    sums = tf.reduce_sum(tf.where(member, loss[:, :, tf.newaxis], tf.constant(0.0, tf.float64)), axis=1)
     return tf.concat([sums / counts, counts], axis=1)
 
 
@@ -168,18 +170,54 @@ def fingerprint(x):
     if isinstance(x, tf.data.Dataset):
         parts = [_fingerprints(_inputs_of(element)) for element in x]
         return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
-    return _fingerprints(tf.nest.map_structure(_as_keras_hands_it, x))
+    arrays = tf.nest.map_structure(_as_keras_hands_it, x)
+    for a in tf.nest.flatten(arrays):
+        if a.dtype.kind not in "biufcSU" or a.ndim == 0:
+            raise TypeError("fingerprint: x must be inputs as the model gets them (a numpy array with "
+                            "one row per sample, a list or dict of them, or a batched "
+                            "tf.data.Dataset); got %s" % (type(x).__name__ if a.ndim else "a scalar"))
+    return _fingerprints(arrays)
 
 
 def find(x, fingerprints):
-    """The row of ``x`` (as ``fingerprint(x)`` numbers them) of each of ``fingerprints`` (ints, or
-    16-digit hexadecimal strings as the tab shows them); -1 where none matches. With duplicate
-    rows in ``x``, the first."""
+    """The row of ``x`` (as ``fingerprint(x)`` numbers them) of each of ``fingerprints``: a uint64 or
+    int64 array, Python ints of any 64-bit value, 16-digit hexadecimal strings as the tab shows
+    them, or a list mixing them; -1 where none matches. With duplicate rows in ``x``, the first."""
+    wanted = _fingerprint_values(fingerprints)
     table = {}
     for i, fp in enumerate(fingerprint(x).tolist()):
         table.setdefault(fp, i)
-    wanted = [int(f, 16) if isinstance(f, str) else int(f) % (1 << 64) for f in np.ravel(fingerprints)]
     return np.array([table.get(f, -1) for f in wanted], dtype=np.int64)
+
+
+def _fingerprint_values(fingerprints):
+    """The given fingerprints as Python ints in [0, 2**64), one by one: never through a numpy
+    array of Python ints, which turns a list mixing values below and above 2**63 into float64."""
+    if isinstance(fingerprints, (str, bytes, int, np.integer)):
+        fingerprints = [fingerprints]
+    if isinstance(fingerprints, np.ndarray):
+        if fingerprints.dtype.kind not in "iuUSO":
+            raise TypeError("find: fingerprints as %s cannot hold 64-bit values exactly; pass uint64 "
+                            "or int64 values, Python ints or hexadecimal strings" % fingerprints.dtype)
+        fingerprints = fingerprints.ravel().tolist()
+    out = []
+    for f in fingerprints:
+        if isinstance(f, bytes):
+            f = f.decode("ascii", "replace")
+        if isinstance(f, str):
+            try:
+                value = int(f, 16)
+            except ValueError:
+                raise ValueError("find: %r is not a fingerprint (16 hexadecimal digits)" % (f,)) from None
+        elif isinstance(f, (int, np.integer)) and not isinstance(f, (bool, np.bool_)):
+            value = int(f)
+        else:
+            raise TypeError("find: %r is not a fingerprint; pass uint64 or int64 values, Python ints "
+                            "or hexadecimal strings" % (f,))
+        if not -(1 << 63) <= value < (1 << 64):
+            raise ValueError("find: %r is not a 64-bit fingerprint" % (f,))
+        out.append(value % (1 << 64))  # an int64 view of one: the same 64 bits
+    return out
 
 
 def hex_fingerprint(fp):

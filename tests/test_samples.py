@@ -41,7 +41,7 @@ class _WeightsAtEachStep(keras.callbacks.Callback):
 
 def _rows(samples, i):
     """The recorded rows of step i (rows of a batch smaller than k are NaN)."""
-    valid = ~np.isnan(samples.field("loss")[i])
+    valid = ~np.isnan(samples.field("fingerprint_hi")[i])
     return {name: samples.field(name)[i][valid] for name in samples.fields}, samples.fingerprints[i][valid]
 
 
@@ -104,6 +104,36 @@ def test_per_class_losses_match_numpy(tmp_path):
                 np.testing.assert_allclose(per_class.means[i, c], losses[in_class].mean(), rtol=1e-6)
             else:
                 assert np.isnan(per_class.means[i, c])
+
+
+def test_a_nan_sample_is_listed_first_and_only_its_class_is_nan(tmp_path):
+    x, y = _data()
+    sw = np.ones(N, "float32")
+    sw[40] = np.nan  # batch 1, position 8: its loss is NaN
+    weights = _WeightsAtEachStep()
+    with pytest.warns(UserWarning, match="not finite"):
+        _model().fit(x, y, sample_weight=sw, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+                     callbacks=[tbb.BatchStats(tmp_path, samples=4), weights])
+    data = tbb.load(str(tmp_path))
+    rows = data.samples("train").rows(1)
+    assert len(rows["loss"]) == 4 and np.isnan(rows["loss"][0]) and rows["position"][0] == 8
+    assert tbb.find(x, rows["fingerprint"][:1]).tolist() == [40]
+
+    reference = _model()
+    reference.set_weights(weights.weights[1])
+    xb, yb = x[32:64].astype("float32"), y[32:64]
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    loss = ce(yb, reference(xb, training=True)).numpy().astype(np.float64)
+    loss[8] = np.nan
+    np.testing.assert_allclose(rows["loss"][1:], np.sort(loss[~np.isnan(loss)])[::-1][:3], rtol=2e-5)
+    per_class = data.per_class("train")
+    for c in range(CLASSES):
+        in_class = yb == c
+        assert per_class.counts[1, c] == in_class.sum()
+        if c == y[40]:
+            assert np.isnan(per_class.means[1, c])
+        else:
+            np.testing.assert_allclose(per_class.means[1, c], loss[in_class].mean(), rtol=2e-5)
 
 
 def test_hardest_aggregates_by_identity(tmp_path):
@@ -225,3 +255,27 @@ def test_custom_loop_writer(tmp_path):
     per_class = data.per_class("loop")
     np.testing.assert_allclose(per_class.means[0], [loss[y == c].mean() for c in range(CLASSES)], rtol=1e-5)
     np.testing.assert_array_equal(per_class.counts[0], [(y == c).sum() for c in range(CLASSES)])
+
+
+def test_find_takes_every_form_of_fingerprint():
+    x = np.random.default_rng(3).normal(size=(400, FEATURES))
+    fps = tbb.fingerprint(x)
+    high, low = np.flatnonzero(fps >= 2 ** 63), np.flatnonzero(fps < 2 ** 63)
+    assert len(high) and len(low)  # about half of all fingerprints are above 2**63
+    rows = [int(low[0]), int(high[0]), int(low[1]), int(high[1])]
+    as_ints = [int(fps[r]) for r in rows]  # Python ints below and above 2**63
+    for form in (as_ints, fps[rows], fps[rows].view(np.int64), ["%016x" % f for f in as_ints],
+                 [as_ints[0], "%016x" % as_ints[1], np.uint64(as_ints[2]), int(fps[rows].view(np.int64)[3])]):
+        assert tbb.find(x, form).tolist() == rows
+    assert tbb.find(x, as_ints[1]).tolist() == [rows[1]]
+    assert tbb.find(x, [0, 2 ** 64 - 1]).tolist() == [-1, -1]
+    with pytest.raises(TypeError, match="cannot hold 64-bit"):
+        tbb.find(x, fps[rows].astype(np.float64))
+    with pytest.raises(ValueError, match="not a 64-bit"):
+        tbb.find(x, [2 ** 64])
+    with pytest.raises(ValueError, match="hexadecimal"):
+        tbb.find(x, ["not hex"])
+    with pytest.raises(TypeError, match="not a fingerprint"):
+        tbb.find(x, [1.5])
+    with pytest.raises(TypeError, match="one row per sample"):
+        tbb.fingerprint(3)
