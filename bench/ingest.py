@@ -22,10 +22,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # tests/helpers
 
-import _eventgen as eg  # noqa: E402  (fast writer of real tb_batch event files)
-from tb_batch_plugin import index  # noqa: E402
+from helpers import fast_writer  # noqa: E402  (fast writer of real tb_batch event files)
+from tb_batch_plugin import read  # noqa: E402
 
 
 def rss():
@@ -41,11 +41,11 @@ def rss():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def write_logdir(root, runs, per_run, write=eg.write_scalars):
+def write_logdir(root, runs, per_run, write=fast_writer.write_scalars):
     rng = np.random.default_rng(0)
     paths = []
     for r in range(runs):
-        p = eg.event_path(os.path.join(root, "run%02d" % r))
+        p = fast_writer.event_path(os.path.join(root, "run%02d" % r))
         v = rng.normal(size=per_run).astype(np.float32)
         v[per_run // 3] = 100.0  # one spike
         write(p, "loss", np.arange(per_run), v)
@@ -53,7 +53,7 @@ def write_logdir(root, runs, per_run, write=eg.write_scalars):
     return paths
 
 
-def append(path, start, n=1000, write=eg.write_scalars):
+def append(path, start, n=1000, write=fast_writer.write_scalars):
     write(path, "loss", np.arange(start, start + n), np.ones(n, np.float32))
 
 
@@ -69,7 +69,7 @@ def timed(fn, repeat=1):
 def bench_index(root, paths, per_run, runs, write):
     gc.collect()
     r0 = rss()
-    idx, cold = timed(lambda: index.load(root))
+    idx, cold = timed(lambda: read.load(root))
     gc.collect()
     grown = rss() - r0
     points = runs * per_run
@@ -147,11 +147,11 @@ def main():
         from tensorboard.backend.event_processing import plugin_event_accumulator  # noqa: F401
     warm = tempfile.mkdtemp(prefix="tbb-warm-")
     write_logdir(warm, 1, 100)
-    index.load(warm).scalars("run00", "loss")
+    read.load(warm).scalars("run00", "loss")
     shutil.rmtree(warm, ignore_errors=True)
     rows = []
-    cases = ((1, eg.write_scalars, "scalar"), (10, eg.write_scalars, "scalar"),
-             (1, eg.write_simple_values, "simple_value"))
+    cases = ((1, fast_writer.write_scalars, "scalar"), (10, fast_writer.write_scalars, "scalar"),
+             (1, fast_writer.write_simple_values, "simple_value"))
     for runs, write, kind in cases:
         per_run = args.events // runs
         root = tempfile.mkdtemp(prefix="tbb-bench-")

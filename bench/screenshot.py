@@ -24,7 +24,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import _eventgen  # noqa: E402
+from helpers import fast_writer  # noqa: E402
 
 CHROMIUM = os.environ.get("TB_BATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -52,7 +52,7 @@ def main():
         tmp = logdir = tempfile.mkdtemp(prefix="tbb_demo_")
     try:
         subprocess.run([sys.executable, "-m", "tb_batch_plugin.demo", "--logdir", logdir, "--epochs", "25"], check=True)
-        url = _eventgen.launch_tensorboard(logdir)
+        url = fast_writer.launch_tensorboard(logdir)
         deadline = time.time() + 120
         while time.time() < deadline:
             try:

@@ -49,8 +49,8 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import _eventgen as eg  # noqa: E402  (fast writer of real tb_batch event files)
-import helpers_events as he  # noqa: E402  (the TensorBoard launcher script)
+from helpers import fast_writer  # noqa: E402  (fast writer of real tb_batch event files)
+from helpers import event_files  # noqa: E402  (the TensorBoard launcher script)
 
 P = "/data/plugin/tb_batch/"
 SCALE = 1.0  # --scale: fewer steps for a quick try (the tables are for 1.0)
@@ -64,17 +64,17 @@ DIST_FORMAT = "&format=binary"  # as the tab asks (code that predates it ignores
 
 def _write_run(run_dir, steps, dist=True, seed=0):
     rng = np.random.default_rng(seed)
-    path = eg.event_path(run_dir)
+    path = fast_writer.event_path(run_dir)
     loss = (2 + 0.1 * rng.normal(size=steps)).astype(np.float32)
     loss[steps // 3] = 40.0
-    eg.write_scalars(path, "loss", np.arange(steps), loss)
+    fast_writer.write_scalars(path, "loss", np.arange(steps), loss)
     if dist:
-        eg.write_scalars(path, "accuracy", np.arange(steps), rng.uniform(size=steps).astype(np.float32))
+        fast_writer.write_scalars(path, "accuracy", np.arange(steps), rng.uniform(size=steps).astype(np.float32))
         chunk = 100_000
         for a in range(0, steps, chunk):
             b = min(steps, a + chunk)
             samples = rng.gamma(2.0, 1.0 + np.arange(a, b)[:, None] * 1e-6, size=(b - a, 16))
-            eg.write_distributions(path, "per_sample_loss", np.arange(a, b), samples)
+            fast_writer.write_distributions(path, "per_sample_loss", np.arange(a, b), samples)
 
 
 def _n(steps):
@@ -99,7 +99,7 @@ def make_data(root):
 # A TensorBoard process running a given copy of the code
 
 
-class Server(he.TensorBoardProcess):
+class Server(event_files.TensorBoardProcess):
     """TensorBoard (--load_fast auto, as a user starts it) with tb_batch from `code_dir`."""
 
     def __init__(self, logdir, code_dir):
@@ -383,12 +383,12 @@ def _skip_rate(code, kind, size):
     prog = r"""
 import os, sys, tempfile, time, numpy as np
 sys.path.insert(0, sys.argv[3])
-import _eventgen as eg
-from tb_batch_plugin import index as ix
+from helpers import fast_writer
+from tb_batch_plugin import read
 kind, size = sys.argv[1], int(sys.argv[2])
 d = tempfile.mkdtemp(prefix="tbb-skip-")
-path = eg.event_path(os.path.join(d, "run"))
-eg.write_scalars(path, "loss", np.arange(10), np.ones(10, np.float32))
+path = fast_writer.event_path(os.path.join(d, "run"))
+fast_writer.write_scalars(path, "loss", np.arange(10), np.ones(10, np.float32))
 with open(path, "ab") as f:
     if kind == "zeros":
         f.truncate(os.path.getsize(path) + size)
@@ -396,10 +396,10 @@ with open(path, "ab") as f:
         rng = np.random.default_rng(0)
         for _ in range(size >> 24):
             f.write(rng.integers(1, 256, 1 << 24, dtype=np.uint8).tobytes())
-eg.write_scalars(path, "loss", np.arange(10, 20), np.ones(10, np.float32))
+fast_writer.write_scalars(path, "loss", np.arange(10, 20), np.ones(10, np.float32))
 open(path, "rb").read()  # in the page cache, as a file just written is
 t = time.perf_counter()
-idx = ix.load(d)
+idx = read.load(d)
 dt = time.perf_counter() - t
 assert len(idx.scalars("run", "loss").steps) == 20
 print(size / dt / 1e6)
@@ -420,7 +420,7 @@ def phase_files(code, hostile):
     for case in ("zeros", "fifo"):
         d = tempfile.mkdtemp(prefix="tbb-files-")
         try:
-            eg.write_scalars(eg.event_path(os.path.join(d, "ok")), "loss", np.arange(1000), np.ones(1000, np.float32))
+            fast_writer.write_scalars(fast_writer.event_path(os.path.join(d, "ok")), "loss", np.arange(1000), np.ones(1000, np.float32))
             os.makedirs(os.path.join(d, "bad"))
             path = os.path.join(d, "bad", "events.out.tfevents.1.bad")
             if case == "fifo":

@@ -20,7 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tb_batch_plugin import metadata, staging  # noqa: E402
+from tb_batch_plugin import metadata
+from tb_batch_plugin.record import staging  # noqa: E402
 
 ROWS = staging.MAX_ROWS
 

@@ -32,7 +32,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import _eventgen  # noqa: E402
+from helpers import fast_writer  # noqa: E402
 
 CHROMIUM = os.environ.get("TB_BATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,13 +49,13 @@ def write_logdir(d, runs, steps):
     for r in range(runs):
         v = base * (1 + 0.1 * r) + (0.02 * rng.standard_normal(steps)).astype(np.float32)
         v[rng.integers(steps)] = 40.0
-        _eventgen.write_scalars(_eventgen.event_path(os.path.join(d, "run_%02d" % r)), "loss", s, v)
+        fast_writer.write_scalars(fast_writer.event_path(os.path.join(d, "run_%02d" % r)), "loss", s, v)
 
 
 def start_tensorboard(logdir):
     from tensorboard import program
 
-    tb = program.TensorBoard(plugins=_eventgen.tensorboard_plugins())
+    tb = program.TensorBoard(plugins=fast_writer.tensorboard_plugins())
     tb.configure(argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0"])
     return tb.launch().rstrip("/")
 

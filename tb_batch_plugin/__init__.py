@@ -16,15 +16,16 @@ def __getattr__(name):
         from tb_batch_plugin._requirements import require_tensorflow
         require_tensorflow()
     if name == "BatchStats":
-        from tb_batch_plugin.keras_callback import BatchStats
+        from tb_batch_plugin.record.callback import BatchStats
         return BatchStats
     if name in ("fingerprint", "find"):
-        from tb_batch_plugin import samples
+        from tb_batch_plugin.record import samples
         return getattr(samples, name)
     if name == "load":
-        from tb_batch_plugin.index import load
+        from tb_batch_plugin.read import load
         return load
     if name in ("summary", "metadata"):
         import importlib
-        return importlib.import_module("tb_batch_plugin." + name)
+        return importlib.import_module("tb_batch_plugin.record.summary" if name == "summary" else
+                                       "tb_batch_plugin.metadata")
     raise AttributeError("module 'tb_batch_plugin' has no attribute %r" % name)

@@ -24,7 +24,7 @@ class BatchesLoader(_LoaderBase):
 
     def load(self, context):
         try:
-            from tb_batch_plugin.plugin import BatchesPlugin
+            from tb_batch_plugin.serve.plugin import BatchesPlugin
         except Exception:  # e.g. numpy missing: disable the tab, keep TensorBoard running
             import logging
 

@@ -1,0 +1,172 @@
+"""Distribution values staged across steps, then summarized and written in blocks.
+
+Summarizing a step's distributions (sort, exact quantiles, histogram) takes about a hundred
+small graph ops. Run inside every training step, their fixed per-op cost was most of what
+BatchStats cost a small model. A ``DistributionStage`` keeps the step's part to one enqueue into
+a ``PaddingFIFOQueue`` (the step, the size of each name's values, and each name's values as a
+component of its own, so a dequeued block is already one padded matrix per name) and a check.
+Every ``max_rows`` recorded steps (or once ``max_values`` values are queued, or
+``max_delay_secs`` seconds after the last write), one call of a separate, non-inlined function
+takes all queued rows, summarizes each name's rows at once with ``summary.distribution_rows``
+and writes, per row and name at the row's own step, the tb_batch tensor and its standard
+histogram. A step's samples ride in the same queue (its per-sample losses, fingerprints, targets
+and predictions, a component each) and are turned into the samples and per-class rows of the
+whole block at once (``samples.SampleLayout.block_rows``). (A queue, not variables of
+changing shape: those made every call of a one-step ``train_function`` noticeably slower.)
+
+The values, steps and statistics are exactly those of summarizing each step on its own; only
+the events' ``wall_time`` is the time of writing, at most ``max_delay_secs`` plus one step after
+the step itself. ``drain`` writes what is queued (BatchStats calls it at every epoch end, at the
+end of evaluation, at exit and every ``flush_secs`` from its flusher thread, under a lock that
+keeps it apart from the steps, whose own writes dequeue too). Memory is bounded by
+``max_values`` plus one step's values.
+"""
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.ops import gen_summary_ops
+
+from tb_batch_plugin import metadata
+from tb_batch_plugin.record.summary import distribution_rows, histogram_rows, step_cond
+
+MAX_ROWS = 64
+MAX_VALUES = 1 << 16
+MAX_DELAY_SECS = 1.0
+MAX_UNROLLED_ROWS = 256  # a full block up to this size is written without a loop
+
+
+class DistributionStage:
+    """Staged distribution values of one summary writer (used by one replica only)."""
+
+    def __init__(self, writer, quantile_probs, num_bins, max_rows=MAX_ROWS, max_values=MAX_VALUES,
+                 max_delay_secs=MAX_DELAY_SECS, in_loop=False):
+        self.writer = writer
+        self.quantile_probs = tuple(quantile_probs)
+        self.num_bins = int(num_bins)
+        self.max_rows = int(max_rows)
+        self.max_values = int(max_values)
+        self.max_delay_secs = float(max_delay_secs)
+        # Written as soon as max_rows are queued: the queue's capacity is never reached.
+        self.queued_values = tf.Variable(0, dtype=tf.int64, trainable=False, name="tb_batch_queued_values")
+        self.due_at = tf.Variable(tf.timestamp() + self.max_delay_secs, trainable=False,
+                                  name="tb_batch_staged_due_at")
+        # The step's conditional write (in_loop: the steps run in a loop, as Keras' with
+        # steps_per_execution > 1).
+        self._cond = step_cond(in_loop)
+        self.names = None  # the names of the staged distributions, fixed by the first append traced
+        self.samples = None  # the samples.SampleLayout of staged samples, fixed by the first append
+        self.queue = None  # made by the first append: one component per name and sample column
+        self._write = tf.function(self._write_staged, autograph=False,
+                                  experimental_attributes={"_noinline": True})
+
+    def append(self, step, dists, samples=None):
+        """Stages {name: values} of distributions and, with ``samples`` (a SampleLayout and the
+        step's columns of it), the step's samples, at ``step`` (in a traced step); writes when due."""
+        names = tuple(dists)
+        layout, columns = samples if samples is not None else (None, [])
+        if self.names is not None and (self.names, _fields(self.samples)) != (names, _fields(layout)):
+            raise ValueError("BatchStats: staged names changed from %s to %s while staged"
+                             % (self.names + _fields(self.samples), names + _fields(layout)))
+        if self.queue is None:
+            with tf.init_scope():  # created once, eagerly, even when first used in a trace
+                sample_dtypes = [tf.int64] + layout.dtypes() if layout is not None else []
+                self.queue = tf.queue.PaddingFIFOQueue(
+                    2 * self.max_rows, [tf.int64, tf.int64] + [tf.float32] * len(names) + sample_dtypes,
+                    shapes=[[], [len(names)]] + [[None]] * len(names)
+                    + ([[]] + [[None]] * (len(sample_dtypes) - 1) if layout is not None else []),
+                    name="tb_batch_staged_distributions")
+        self.names, self.samples = names, layout
+        flat = [flat_float32(v) for v in dists.values()]
+        sizes = [tf.size(v, out_type=tf.int64) for v in flat]
+        staged = [tf.cast(step, tf.int64), tf.stack(sizes) if sizes else tf.zeros([0], tf.int64)] + flat
+        if layout is not None:  # the batch size, then the columns
+            staged += [tf.size(columns[0], out_type=tf.int64)] + list(columns)
+        enqueue = self.queue.enqueue(staged)
+        with tf.control_dependencies([enqueue]):
+            queued = self.queued_values.assign_add(tf.add_n(sizes) if sizes else tf.constant(0, tf.int64))
+            count = self.queue.size()
+        due = tf.logical_or(tf.logical_or(count >= self.max_rows, queued >= self.max_values),
+                            tf.timestamp() >= self.due_at.value())
+        return self._cond(due, lambda: self._write(names), lambda: tf.constant(False))
+
+    def drain(self):
+        """Writes whatever is staged (eagerly, between steps)."""
+        if self.queue is not None and int(self.queue.size()) > 0:
+            self._write(self.names)
+
+    def _write_staged(self, names):
+        k = len(names)
+        steps, sizes, *values = self.queue.dequeue_up_to(self.queue.size())
+        values, sample_columns = values[:k], values[k:]  # distributions' values; samples' columns
+        # Per block: the (rows, ...) tensors whose row i is written at steps[i], with their tags
+        # and metadata: each name's distribution tensor and histogram, then each fixed row.
+        blocks, tags, mds = [], [], []
+        md = metadata.distribution_metadata(self.quantile_probs, self.num_bins).SerializeToString()
+        histogram_md = metadata.histogram_metadata().SerializeToString()
+        for j, name in enumerate(names):
+            stats = distribution_rows(values[j], sizes[:, j], self.quantile_probs, self.num_bins,
+                                      sort=sort_rows_with_numpy)
+            blocks += [stats, histogram_rows(stats, len(self.quantile_probs), self.num_bins)]
+            tags += [metadata.distribution_tag(name), name]
+            mds += [md, histogram_md]
+        if self.samples is not None:
+            for tag, (rows, meta) in self.samples.block_rows(sample_columns[1:], sample_columns[0]).items():
+                blocks.append(rows)
+                tags.append(tag)
+                mds.append(meta)
+        resource = self.writer._resource
+        count = tf.shape(steps)[0]
+
+        def write(step, row_of_each):
+            for tensor, tag, meta in zip(row_of_each, tags, mds):
+                gen_summary_ops.write_summary(resource, step, tensor, tag, meta)
+
+        def write_full_block():  # the usual case, without a loop's cost per row
+            # Padded to the block's size: grappler may run pure ops like these unstacks outside
+            # their branch, where a shorter block would not unstack into max_rows rows.
+            def full(t):
+                pad = [[0, tf.maximum(self.max_rows - count, 0)]] + [[0, 0]] * (t.shape.rank - 1)
+                return tf.unstack(tf.pad(t, pad)[:self.max_rows], num=self.max_rows)
+
+            unstacked = [full(b) for b in blocks]
+            for i, step in enumerate(full(steps)):
+                write(step, [b[i] for b in unstacked])
+            return tf.constant(True)
+
+        def write_each():
+            def write_row(i):
+                write(tf.gather(steps, i), [tf.gather(b, i) for b in blocks])
+                return [i + 1]
+
+            tf.while_loop(lambda i: i < count, write_row, [tf.constant(0)])
+            return tf.constant(True)
+
+        with tf.device("/cpu:0"):
+            if self.max_rows <= MAX_UNROLLED_ROWS:
+                tf.cond(tf.equal(count, self.max_rows), write_full_block, write_each)
+            else:
+                write_each()
+        self.queued_values.assign(0)
+        self.due_at.assign(tf.timestamp() + self.max_delay_secs)
+        return tf.constant(True)
+
+
+def _fields(layout):
+    return () if layout is None else layout.fields
+
+
+def flat_float32(values):
+    """Values as a float32 vector, with no op where they already are one."""
+    values = tf.convert_to_tensor(values)
+    if values.dtype != tf.float32:
+        values = tf.cast(values, tf.float32)
+    return values if values.shape.rank == 1 else tf.reshape(values, [-1])
+
+
+def sort_rows_with_numpy(matrix):
+    """Sorts each row ascending with numpy, whose SIMD sort is several times faster on CPU than
+    TensorFlow's (an index sort under TopK), the largest cost of a written block. The sorted
+    values are the same; it runs once per written block, never per step."""
+    return tf.ensure_shape(
+        tf.numpy_function(lambda rows: np.sort(rows, axis=-1), [matrix], matrix.dtype, stateful=False),
+        matrix.shape)
