@@ -2,7 +2,7 @@
 // plugin iframe and calls its exported render().
 import uplotCss from "uplot/dist/uPlot.min.css?inline";
 import css from "./style.css?inline";
-import { App } from "./app";
+import { App } from "./app/app";
 
 declare global {
   interface Window {

@@ -1,0 +1,209 @@
+// The shapes of the plugin's HTTP answers (docs/http_api.md) once parsed: what every layer of
+// the tab reads. Types only; parse.ts builds them, client.ts fetches them.
+
+export interface Sampled {
+  n: number;
+  N: number;
+}
+
+export interface TagInfo {
+  tag: string;
+  kind: string;
+  /** "tb_batch", "scalars" or "simple_value" (absent from older servers: "tb_batch") */
+  source?: string;
+  /** "exact", "reported", "custom" or "logged" (absent from older servers) */
+  provenance?: string;
+  count: number;
+  first_step: number;
+  last_step: number;
+  sampled?: Sampled | null;
+}
+
+/** One validation pass of a validation run (docs/http_api.md, `runs`). */
+export interface Evaluation {
+  first_step: number;
+  last_step: number | null;
+  count: number;
+  /** training batches done when it ran: its place on the training axis */
+  train_step: number;
+  epoch: number | null;
+}
+
+export interface RunInfo {
+  run: string;
+  tags: TagInfo[];
+  source: string;
+  role?: "train" | "validation" | null;
+  train_run?: string | null;
+  fits?: number[];
+  /** absent from servers older than the evaluation markers; [] when the data has none */
+  evaluations?: Evaluation[];
+  skipped?: Record<string, number>;
+  /** whether the run recorded its batches' highest-loss samples (absent from older servers) */
+  samples?: boolean;
+  /** the outputs with per-class losses: [null] for a model's single output, [] without */
+  per_class?: (string | null)[];
+}
+
+export interface RunsResponse {
+  runs: RunInfo[];
+  corrupt_records?: number;
+}
+
+export interface Series {
+  run: string;
+  tag: string;
+  start: number;
+  end: number;
+  count: number;
+  reduced: boolean;
+  method: string;
+  steps: Float64Array;
+  values: Float64Array;
+  walls: Float64Array;
+  sampled: Sampled | null;
+  source?: string;
+}
+
+export interface Distribution {
+  run: string;
+  tag: string;
+  count: number;
+  reduced: boolean;
+  probs: number[];
+  steps: Float64Array;
+  stepEnds: Float64Array;
+  min: Float64Array;
+  max: Float64Array;
+  mean: Float64Array;
+  quantiles: Float64Array[];
+  edges: number[];
+  counts: number[][];
+}
+
+export interface StepDist {
+  count: number;
+  nan_count: number;
+  posinf_count: number;
+  neginf_count: number;
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  quantile_probs: number[];
+  quantiles: number[];
+  bin_edges: number[];
+  histogram: number[];
+}
+
+export interface StepData {
+  run: string;
+  step: number;
+  wall_time: number | null;
+  found: boolean;
+  scalars: Record<string, number>;
+  distributions: Record<string, StepDist>;
+  prev_step: number | null;
+  next_step: number | null;
+  evaluation: Evaluation | null;
+}
+
+export interface Anomaly {
+  run: string;
+  tag: string;
+  source?: string;
+  step: number;
+  value: number;
+  kind: "nan" | "inf" | "-inf" | "spike" | string;
+  score: number | null;
+  jump: number | null;
+  level: number | null;
+}
+
+export interface AnomalyCounts {
+  tag: string;
+  source?: string;
+  points: number;
+  spike: number;
+  nan: number;
+  inf: number;
+  "-inf": number;
+}
+
+export interface Anomalies {
+  run: string;
+  threshold: number;
+  min_jump: number | null;
+  warmup: number | null;
+  window: number | null;
+  series: AnomalyCounts[];
+  anomalies: Anomaly[];
+}
+
+/** A typed array of a `format=binary` response, and its shape. */
+export interface BinaryArray {
+  data: Float64Array | Float32Array;
+  shape: number[];
+}
+
+
+export interface AnomalyParams {
+  limit?: number;
+  threshold?: number;
+  min_jump?: number;
+}
+
+
+/** One recorded sample of a step: `fingerprint` (16 hex digits), `loss`, `share`, `id` (NaN
+ * when the run recorded none), `position`, and per output `label`, `predicted`, `probability`,
+ * `label_probability` (names ending in `/<output>` for several outputs): every field as a number
+ * but the fingerprint. */
+export interface SampleRow {
+  fingerprint: string;
+  values: Record<string, number>;
+}
+
+export interface StepSamples {
+  run: string;
+  step: number;
+  found: boolean;
+  num_samples: number;
+  fields: string[];
+  samples: SampleRow[];
+  /** the listed samples' share of the batch loss (NaN when none) */
+  share: number;
+}
+
+/** A sample over a step range (`hardest`): how often it was among its batch's highest losses. */
+export interface HardSample {
+  fingerprint: string;
+  id: number | null;
+  count: number;
+  max_loss: number;
+  mean_loss: number;
+  first_step: number;
+  last_step: number;
+  label: number | null;
+  predicted: number | null;
+}
+
+export interface Hardest {
+  run: string;
+  start: number;
+  end: number;
+  samples: HardSample[];
+}
+
+/** Each class's mean loss and count per pixel column (`per_class`). */
+export interface PerClass {
+  run: string;
+  output: string | null;
+  classes: number;
+  count: number;
+  reduced: boolean;
+  steps: number[];
+  stepEnds: number[];
+  /** [column][class]: NaN where the column has no sample of that class */
+  means: Float64Array[];
+  counts: Float64Array[];
+}

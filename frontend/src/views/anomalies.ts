@@ -1,0 +1,161 @@
+// The anomalies panel: NaN/Inf steps and spikes of every plotted run in one list, scored by the
+// server with one documented score (docs/http_api.md, `anomalies`), so that counts and scores
+// compare across runs. Controls: the score threshold and the minimum jump (both sent to the
+// server), sort by score or by step, filter by tag. A click zooms to the step and opens it.
+import { fetchAnomalies } from "../api/client";
+import type { Anomalies, Anomaly } from "../api/types";
+import { fmtNum, fmtStep } from "../model/format";
+import { sortAnomalies } from "../model/sorting";
+import { clear, debounce, h, swatch } from "../ui/dom";
+import { load, save } from "../ui/store";
+
+export interface AnomalyHost {
+  plotted(): string[];
+  color(run: string): string;
+  /** true while a chart is loading: scoring waits (charts and zooms go first) */
+  busy(): boolean;
+  jumpTo(run: string, tag: string, step: number): void;
+}
+
+interface Prefs {
+  threshold: number;
+  minJump: number; // percent of the series' spread
+  sort: "score" | "step";
+  tag: string;
+}
+
+const DEFAULTS: Prefs = { threshold: 6, minJump: 20, sort: "score", tag: "" };
+const LIMIT = 200;
+
+export class AnomalyPanel {
+  readonly root: HTMLElement;
+  private readonly list: HTMLOListElement;
+  private readonly counts: HTMLDivElement;
+  private readonly tagSel: HTMLSelectElement;
+  private readonly sortSel: HTMLSelectElement;
+  private readonly note: HTMLParagraphElement;
+  private prefs: Prefs;
+  private results = new Map<string, Anomalies | string>();
+  private gen = 0;
+  done = 0;
+
+  constructor(private readonly host: AnomalyHost) {
+    this.prefs = { ...DEFAULTS, ...load<Partial<Prefs>>("anomalies", {}) };
+    const num = (label: string, key: "threshold" | "minJump", min: number, step: number, title: string) => {
+      const inp = h("input", { type: "number", class: "tbb-input tbb-num-input", min, step, value: this.prefs[key], "aria-label": label, title, "data-key": key });
+      inp.addEventListener("input", debounce(() => {
+        const v = Number(inp.value);
+        if (!(v >= min)) return;
+        this.prefs[key] = v;
+        this.savePrefs();
+        void this.load();
+      }, 400));
+      return h("label", { class: "tbb-check tbb-small", title }, `${label} `, inp);
+    };
+    this.sortSel = h("select", { class: "tbb-input tbb-small", "aria-label": "Sort anomalies" },
+      h("option", { value: "score", text: "by score" }), h("option", { value: "step", text: "by step" }));
+    this.sortSel.value = this.prefs.sort;
+    this.sortSel.addEventListener("change", () => { this.prefs.sort = this.sortSel.value === "step" ? "step" : "score"; this.savePrefs(); this.render(); });
+    this.tagSel = h("select", { class: "tbb-input tbb-small", "aria-label": "Anomalies of tag" });
+    this.tagSel.addEventListener("change", () => { this.prefs.tag = this.tagSel.value; this.savePrefs(); this.render(); });
+    this.counts = h("div", { class: "tbb-anom-counts" });
+    this.list = h("ol", { class: "tbb-anom-list", "aria-label": "Anomalies" });
+    this.note = h("p", { class: "tbb-muted tbb-small tbb-anom-help" });
+    this.note.append(
+      "Spike: a point ≥ score robust σ from the median of the 25 points on ",
+      h("em", { text: "each" }), " side, and a jump ≥ min jump × the series' 1…99% range; warm-up (first 25 points) excluded. NaN/Inf first.");
+    this.root = h("div", { class: "tbb-anoms" },
+      h("div", { class: "tbb-row" },
+        num("score ≥", "threshold", 3, 0.5, "Spike score threshold: distance from the local median in robust standard deviations (1.4826 × MAD), the smaller of both sides"),
+        num("jump ≥", "minJump", 0, 5, "Minimum jump, in % of the series' spread (its 1st…99th percentile range): noise on a flat near-zero stretch is not a spike")),
+      h("div", { class: "tbb-row" }, this.sortSel, this.tagSel),
+      this.counts,
+      this.list,
+      this.note,
+    );
+  }
+
+  private savePrefs(): void {
+    save("anomalies", this.prefs);
+  }
+
+  /** (Re)scores the plotted runs, one at a time and only while no chart is loading. */
+  async load(): Promise<void> {
+    const gen = ++this.gen;
+    const runs = this.host.plotted();
+    this.results = new Map(runs.map((r) => [r, "loading…"]));
+    this.render();
+    for (const r of runs) {
+      while (this.host.busy()) await new Promise((res) => setTimeout(res, 50));
+      if (gen !== this.gen) return;
+      let got: Anomalies | string;
+      try {
+        got = await fetchAnomalies(r, { limit: LIMIT, threshold: this.prefs.threshold, min_jump: this.prefs.minJump / 100 });
+      } catch (e) {
+        got = String((e as Error).message);
+      }
+      if (gen !== this.gen) return;
+      this.results.set(r, got);
+      this.render();
+    }
+    this.done = gen;
+  }
+
+  get loaded(): boolean {
+    return this.done === this.gen;
+  }
+
+  /** Every anomaly of the plotted runs, filtered and sorted as the controls say. */
+  rows(): Anomaly[] {
+    const all: Anomaly[] = [];
+    for (const v of this.results.values()) if (typeof v !== "string") all.push(...v.anomalies);
+    const f = this.prefs.tag ? all.filter((a) => a.tag === this.prefs.tag) : all;
+    return sortAnomalies(f, this.prefs.sort);
+  }
+
+  render(): void {
+    // tag filter: every tag with a scored series
+    const tags = new Set<string>();
+    for (const v of this.results.values()) if (typeof v !== "string") for (const s of v.series) tags.add(s.tag);
+    const cur = this.prefs.tag;
+    clear(this.tagSel);
+    this.tagSel.append(h("option", { value: "", text: "all tags" }));
+    for (const t of [...tags].sort()) this.tagSel.append(h("option", { value: t, text: t }));
+    this.tagSel.value = tags.has(cur) ? cur : "";
+    // per-run counts: the comparable number (before any limit)
+    clear(this.counts);
+    if (!this.results.size) this.counts.append(h("p", { class: "tbb-muted tbb-small", text: "No run selected." }));
+    for (const [run, v] of this.results) {
+      let text: string, title = "";
+      if (v === "loading…") text = "…";
+      else if (typeof v === "string") { text = "error"; title = v; }
+      else {
+        const ser = v.series.filter((s) => !this.prefs.tag || s.tag === this.prefs.tag);
+        const spikes = ser.reduce((a, s) => a + s.spike, 0);
+        const nonfin = ser.reduce((a, s) => a + s.nan + s.inf + s["-inf"], 0);
+        const points = ser.reduce((a, s) => a + s.points, 0);
+        text = `${spikes} spike${spikes === 1 ? "" : "s"}${nonfin ? ` · ${nonfin} NaN/Inf` : ""}`;
+        title = `${points.toLocaleString("en-US")} points scored (${ser.length} series)`;
+      }
+      this.counts.append(h("div", { class: "tbb-anom-count", "data-run": run, title },
+        swatch(this.host.color(run)),
+        h("span", { class: "tbb-run-name", text: run }), h("span", { class: "tbb-num tbb-muted", text: ` ${text}` })));
+    }
+    clear(this.list);
+    const rows = this.rows();
+    for (const a of rows.slice(0, 300)) {
+      const b = h("button", {
+        type: "button", class: "tbb-anom", "data-run": a.run, "data-step": a.step, "data-kind": a.kind, "data-tag": a.tag,
+        title: `${a.run}: ${a.tag} = ${fmtNum(a.value)} at step ${fmtStep(a.step)}` + (a.level !== null ? ` (local level ${fmtNum(a.level)}, jump ${fmtNum(a.jump)})` : ""),
+      },
+      swatch(this.host.color(a.run)),
+      h("span", { class: "tbb-anom-what", text: `${a.tag} @ ${fmtStep(a.step)}` }),
+      h("span", { class: "tbb-anom-score tbb-num" + (a.kind === "spike" ? "" : " tbb-bad"), text: a.kind === "spike" ? fmtNum(+(a.score ?? 0).toFixed(1)) : a.kind.toUpperCase() }));
+      b.addEventListener("click", () => this.host.jumpTo(a.run, a.tag, a.step));
+      this.list.append(h("li", {}, b));
+    }
+    if (!rows.length && [...this.results.values()].every((v) => typeof v !== "string" || v !== "loading…")) {
+      this.list.append(h("li", { class: "tbb-muted tbb-small", text: this.results.size ? "None at this threshold." : "" }));
+    }
+  }
+}

@@ -1,0 +1,281 @@
+// One card of the Distributions view: a distribution tag, every plotted run of one axis on
+// shared axes: each run's median line and a quantile band (the `distribution` endpoint), a
+// hover readout of every run's quantiles at the step, and per run a histogram-over-steps
+// heatmap on the shared y range with its colour scale.
+import uPlot from "uplot";
+import { fetchDistribution } from "../api/client";
+import type { Distribution } from "../api/types";
+import type { Axis } from "../model/axes";
+import { distributionBadge } from "../model/badges";
+import { withAlpha } from "../model/colors";
+import { alignRow, BAND_PROBS, bandRows, bandYRange, medianRow, quantileTipRows } from "../model/distributions";
+import { exportFileName, exportHref } from "../model/exports";
+import { fmtNum, fmtStep } from "../model/format";
+import { heatColor, maxOf2D } from "../model/heat-colors";
+import type { Range } from "../model/ranges";
+import { nearestIndex } from "../model/series";
+import { axisNote, CardLoader, cardTitle, colorScale, messageLine, runLabel } from "../ui/card";
+import { ChartHeader } from "../ui/card-header";
+import { baseAxes } from "../ui/chart-axes";
+import {
+  drawDrillLine, onPlainClick, plotWidth, reloadOnResize, selectingCursor, spanRange, stepsScale, takeSelection,
+} from "../ui/chart-kit";
+import type { ViewContext } from "../ui/context";
+import { clear, h } from "../ui/dom";
+import { paintHeatmap } from "../ui/heatmap";
+import { hideTip, showTip } from "../ui/tooltip";
+
+const BAND_HEIGHT = 220;
+const HEAT_HEIGHT = 64;
+
+interface RunDist {
+  run: string;
+  color: string;
+  d: Distribution;
+}
+
+/** The band chart's data and series: per run its band's high and low rows (filled between) when
+ * a band is drawn, and its median. */
+function bandSeries(runs: readonly RunDist[], xs: number[], band: [number, number] | null, log: boolean) {
+  const data: (number | null)[][] = [xs];
+  const series: uPlot.Series[] = [{ label: "step" }];
+  const bands: uPlot.Band[] = [];
+  const add = (row: ArrayLike<number>, d: Distribution, s: uPlot.Series) => { data.push(alignRow(xs, d.steps, row, log)); series.push(s); };
+  for (const { d, color } of runs) {
+    if (band) {
+      const { lo, hi } = bandRows(d, band);
+      add(hi, d, { label: `${d.run} ${band[1]}`, stroke: withAlpha(color, 0.5), width: 0.75, points: { show: false }, spanGaps: true });
+      add(lo, d, { label: `${d.run} ${band[0]}`, stroke: withAlpha(color, 0.5), width: 0.75, points: { show: false }, spanGaps: true });
+      bands.push({ series: [data.length - 2, data.length - 1], fill: withAlpha(color, 0.16) });
+    }
+    add(medianRow(d), d, { label: `${d.run} median`, stroke: color, width: 1.75, points: { show: false }, spanGaps: true });
+  }
+  return { data, series, bands };
+}
+
+export class DistCard {
+  readonly root: HTMLElement;
+  private readonly bandEl: HTMLDivElement;
+  private readonly heatWrap: HTMLDivElement;
+  private readonly header: ChartHeader;
+  private readonly msgEl: HTMLDivElement;
+  private readonly loader: CardLoader;
+  private readonly resizeObserver: ResizeObserver;
+  private bandPlot: uPlot | null = null;
+  private heatPlots: uPlot[] = [];
+  runs: RunDist[] = [];
+  private range: Range | null = null;
+  private lastWidth = 0;
+  private yr: [number, number] = [0, 1];
+  private inside = false;
+  private hoverStep: number | null = null;
+
+  constructor(private readonly app: ViewContext, readonly tag: string, readonly axis: Axis) {
+    this.msgEl = messageLine();
+    this.bandEl = h("div", { class: "tbb-plot", tabindex: 0, role: "img", "aria-label": `Quantiles of ${tag} over steps, every run; click opens a step` });
+    this.heatWrap = h("div", { class: "tbb-heats" });
+    this.header = new ChartHeader({
+      title: cardTitle(tag, axisNote(axis)), provenance: false, chips: [],
+      csvTitle: "Every step's count, moments, quantiles and histogram as CSV", buttons: [],
+    });
+    this.root = h("section", { class: "tbb-card tbb-dist tbb-wide", "data-tag": tag, "data-axis": axis, "data-state": "init" },
+      this.header.root, this.bandEl, this.heatWrap, this.msgEl);
+    this.loader = new CardLoader(this.root, (on) => this.app.chartBusy(this, on));
+    this.resizeObserver = reloadOnResize(this.bandEl, () => this.lastWidth, () => void this.load());
+  }
+
+  get state(): CardLoader["state"] {
+    return this.loader.state;
+  }
+
+  destroy(): void {
+    this.loader.dispose();
+    this.resizeObserver.disconnect();
+    this.bandPlot?.destroy();
+    for (const u of this.heatPlots) u.destroy();
+    this.root.remove();
+  }
+
+  private members(): string[] {
+    return this.app.plotted().filter((r) => {
+      const m = this.app.meta(r);
+      return m && (m.axis === "val") === (this.axis === "val") && this.app.tagInfo(r, this.tag, "distribution");
+    });
+  }
+
+  /** The step offset of a run on the relative step axis (0 on the others). */
+  private offset(run: string): number {
+    return this.app.settings.xAxis === "relstep" ? this.app.stepOffset(run) : 0;
+  }
+
+  load(): Promise<void> {
+    return this.loader.run(async (signal) => {
+      const runs = this.members();
+      const v = this.app.view(this.axis);
+      const full = this.app.fullRange(runs, this.tag, this.axis);
+      this.range = full ? (v ? { ...v } : full) : null;
+      const width = plotWidth(this.bandPlot, this.bandEl, 66);
+      const got = await Promise.all(runs.map((r) => {
+        const ti = this.app.tagInfo(r, this.tag, "distribution")!;
+        const off = this.offset(r);
+        const start = v ? Math.max(v.start + off, ti.first_step) : ti.first_step;
+        const end = v ? Math.min(v.end + off, ti.last_step) : ti.last_step;
+        if (start > end) return Promise.resolve(null);
+        return fetchDistribution(r, this.tag, width, start, end, 32, signal).then((d) => {
+          if (off) for (const a of [d.steps, d.stepEnds]) for (let i = 0; i < a.length; i++) a[i] -= off;
+          return { run: r, color: this.app.color(r), d };
+        });
+      }));
+      if (signal.aborted) return;
+      this.runs = got.filter((x): x is RunDist => !!x);
+      this.msgEl.textContent = this.runs.length ? "" : "No step of the selected runs in this range.";
+      this.draw();
+      return this.runs.length ? "drawn" : "empty";
+    }, (e) => { this.msgEl.textContent = `Could not load ${this.tag}: ${e.message}`; });
+  }
+
+  private draw(): void {
+    this.lastWidth = this.bandEl.clientWidth;
+    this.bandPlot?.destroy();
+    for (const u of this.heatPlots) u.destroy();
+    this.heatPlots = [];
+    clear(this.heatWrap);
+    const width = this.bandEl.clientWidth || 480;
+    const { log, band } = this.app.settings;
+    const xs = [...new Set(this.runs.flatMap(({ d }) => Array.from(d.steps)))].sort((a, b) => a - b);
+    const { data, series, bands } = bandSeries(this.runs, xs, BAND_PROBS[band], log);
+    this.yr = bandYRange(this.runs.map((r) => r.d), band, log);
+    const mode = this.app.settings.xAxis === "relstep" ? "relstep" : "step";
+    const onSelect = (u: uPlot) => {
+      const span = takeSelection(u, "x");
+      if (span) this.app.setView(this.axis, spanRange(span));
+    };
+    const xLabel = this.axis === "val" ? "validation batch" : mode === "relstep" ? "steps since the run's start" : "";
+    // what the band chart and the heatmaps share: step x range, y range, crosshair, drag-zoom
+    const common = (height: number, top: number) => ({
+      width, height,
+      legend: { show: false },
+      padding: [top, 14, 0, 0] as uPlot.Padding,
+      cursor: selectingCursor(this.axis),
+      scales: { x: stepsScale(() => this.range), y: log ? { distr: 3, log: 10, range: () => this.yr } : { range: () => this.yr } } as uPlot.Scales,
+    });
+    this.bandPlot = new uPlot({
+      ...common(BAND_HEIGHT, 8),
+      axes: baseAxes(this.app.theme, mode, xLabel),
+      series, bands,
+      hooks: { setSelect: [onSelect], draw: [(u) => this.drawDrill(u)], setCursor: [(u) => this.onCursor(u)] },
+    }, data as uPlot.AlignedData, this.bandEl);
+    this.wire(this.bandPlot);
+    // one heatmap per run on the shared y range, with a colour scale
+    if (this.app.settings.heatmaps && this.runs.length) {
+      const maxCount = Math.max(0, ...this.runs.map(({ d }) => maxOf2D(d.counts)));
+      const [xAxis, yAxis] = baseAxes(this.app.theme, mode);
+      for (const r of this.runs) {
+        const el = h("div", { class: "tbb-plot tbb-heat", role: "img", "data-run": r.run, "aria-label": `Histogram over steps of ${this.tag}, run ${r.run}` });
+        this.heatWrap.append(runLabel(r.run, r.color), el);
+        const u = new uPlot({
+          ...common(HEAT_HEIGHT, 4),
+          // the band chart's y axis width: every plot of the card starts at the same x
+          axes: [{ ...xAxis, show: false, size: 0 }, { ...yAxis, space: 24, size: () => this.yAxisSize() }],
+          series: [{ label: "step" }, { label: "", stroke: "transparent", points: { show: false } }],
+          hooks: { drawAxes: [(uu) => this.drawHeat(uu, r, maxCount)], setSelect: [onSelect], draw: [(uu) => this.drawDrill(uu)] },
+        }, [xs, xs.map(() => null)] as uPlot.AlignedData, el);
+        this.heatPlots.push(u);
+        this.wire(u);
+      }
+      this.heatWrap.append(this.countScale(maxCount));
+    }
+    const badge = distributionBadge(this.runs.map((r) => r.d));
+    this.header.setBadge(badge.text, badge.kind);
+    this.header.setCsv(this.runs.map((r) => ({ run: r.run, color: r.color, href: exportHref(r.run, this.tag), download: exportFileName(r.run, this.tag) })));
+  }
+
+  private yAxisSize(): number {
+    const a = (this.bandPlot?.axes[1] as { _size?: number } | undefined)?._size;
+    return a && a > 0 ? a : 50;
+  }
+
+  /** A click opens the step nearest it of the plot's run (the band chart: the first run). */
+  private wire(u: uPlot): void {
+    u.over.addEventListener("dblclick", () => this.app.setView(this.axis, null));
+    u.over.addEventListener("mouseenter", () => (this.inside = true));
+    u.over.addEventListener("mouseleave", () => { this.inside = false; hideTip(); });
+    onPlainClick(u.over, (e) => {
+      if (!this.runs.length) return;
+      const x = u.posToVal(e.clientX - u.over.getBoundingClientRect().left, "x");
+      const run = (u.root.parentElement as HTMLElement | null)?.dataset.run ?? this.runs[0].run;
+      const off = this.offset(run);
+      const r = this.runs.find((q) => q.run === run) ?? this.runs[0];
+      const i = nearestIndex(r.d.steps, x);
+      this.app.openDrill(r.run, (i >= 0 ? r.d.steps[i] : Math.round(x)) + off, this.root);
+    });
+  }
+
+  /** The colour scale of the heatmaps: log count from 1 to the largest bin count. */
+  private countScale(max: number): HTMLElement {
+    const dark = this.app.theme.dark;
+    return colorScale({
+      label: "samples per bin (log): ", ariaLabel: `Colour scale: bin count from 1 to ${max}, log scale`,
+      low: "1", high: fmtNum(+max.toPrecision(3)), after: ` (middle ≈ ${fmtNum(Math.round(Math.expm1(0.5 * Math.log1p(max))))})`,
+      colorAt: max > 0 ? (t) => {
+        const [r, g, b, a] = heatColor(Math.max(Math.expm1(t * Math.log1p(max)), 1e-9), max, dark);
+        return `rgba(${r},${g},${b},${(a / 255).toFixed(3)})`;
+      } : null,
+    });
+  }
+
+  private drawHeat(u: uPlot, r: RunDist, max: number): void {
+    const d = r.d;
+    if (!d.counts.length || d.edges.length < 2) return;
+    const log = this.app.settings.log, dark = this.app.theme.dark;
+    paintHeatmap(u, {
+      columns: d.counts.length, x: (j) => [d.steps[j], d.stepEnds[j] + 1], rows: (j) => d.counts[j].length,
+      cell: (j, b) => {
+        const [rr, g, bl, a] = heatColor(d.counts[j][b], max, dark);
+        if (a === 0 || (log && !(d.edges[b + 1] > 0))) return null;
+        return { fill: `rgba(${rr},${g},${bl},${(a / 255).toFixed(3)})`, top: d.edges[b + 1], bottom: d.edges[b] };
+      },
+      yPos: (v) => u.valToPos(log ? Math.max(v, this.yr[0]) : v, "y", true),
+    });
+  }
+
+  private drawDrill(u: uPlot): void {
+    const dr = this.app.drill;
+    if (!dr) return;
+    const m = this.app.meta(dr.run);
+    if (!m || (m.axis === "val") !== (this.axis === "val") || m.placed) return;
+    drawDrillLine(u, u.valToPos(dr.step - this.offset(dr.run), "x", true), this.app.theme.fg);
+  }
+
+  /** Every run's quantiles at the hovered step (its pixel column's when reduced). */
+  private onCursor(u: uPlot): void {
+    const left = u.cursor.left;
+    if (left === undefined || left === null || left < 0) { this.hoverStep = null; return; }
+    this.hoverStep = u.posToVal(left, "x");
+    if (!this.inside) return;
+    const rows = quantileTipRows(this.runs, this.hoverStep);
+    if (!rows.length) { hideTip(); return; }
+    const r = u.over.getBoundingClientRect();
+    showTip(r.left + left, r.top + (u.cursor.top ?? 0), `${this.axis === "val" ? "validation batch" : "step"} ${fmtStep(this.hoverStep)}`, rows,
+      this.runs.some((q) => q.d.reduced) ? "reduced: per pixel column, low quantiles are the column's min, high ones its max, the median the mean of medians" : "");
+  }
+
+  /** The runs' colours changed: redraw with them (no new request). */
+  recolor(): void {
+    for (const r of this.runs) r.color = this.app.color(r.run);
+    if (this.runs.length) this.draw();
+  }
+
+  redraw(): void {
+    this.bandPlot?.redraw(false);
+    for (const u of this.heatPlots) u.redraw(false);
+  }
+
+  debug() {
+    return {
+      tag: this.tag, axis: this.axis, state: this.state, badge: this.header.badgeText,
+      runs: this.runs.map((r) => ({ run: r.run, points: r.d.steps.length, reduced: r.d.reduced, bins: r.d.edges.length - 1 })),
+      heatmaps: this.heatPlots.length, yRange: this.yr,
+    };
+  }
+}

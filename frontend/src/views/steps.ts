@@ -1,0 +1,500 @@
+// One chart of the Steps view: a scalar series (tag, and source where two writers wrote it),
+// every plotted run of one x axis overlaid: runs one by one (line and M4 envelope), run groups
+// (mean and min…max band) and validation runs placed on the training axis (one band per
+// evaluation with its mean). The layers are built and read in model/step-layers.ts and
+// model/step-points.ts, and drawn with ui/chart-paint.ts; StepPointer (below) is the pointer and
+// keys: tooltip with exact values, a click opens a step, drag, wheel and keys zoom.
+import uPlot from "uplot";
+import { fetchSeries } from "../api/client";
+import type { Series } from "../api/types";
+import type { Axis } from "../model/axes";
+import { badgeHelp, badgeText, provenanceRuns } from "../model/badges";
+import { exportFileName, exportHref } from "../model/exports";
+import { fmtNum, hoverXLabel } from "../model/format";
+import { keyRange, Range, wheelRange } from "../model/ranges";
+import { nearestCandidate } from "../model/series";
+import type { XMode } from "../model/settings";
+import {
+  chartMembers, constantLevels, evalLayer, groupLayer, isConstant, Layer, layerRequests, layersSummary,
+  layersXRange, layersYRange, plotData, RunLayer, runLayer, SeriesRequest, XPlacement,
+} from "../model/step-layers";
+import { exactKey, pointsNear, stepUnder, stepX, tipRowsAt, viewStepAt } from "../model/step-points";
+import { axisNote, CardLoader, cardTitle, messageLine } from "../ui/card";
+import { ChartHeader, FullScreenToggle, pinButton, showPinned } from "../ui/card-header";
+import { baseAxes } from "../ui/chart-axes";
+import {
+  DragAxis, DrawWaiters, drawDrillLine, onPlainClick, plotWidth, pointToClient, selectingCursor, spanRange, takeSelection,
+} from "../ui/chart-kit";
+import { layerSeries, paintOverLines, paintUnderLines } from "../ui/chart-paint";
+import type { ViewContext } from "../ui/context";
+import { clear, debounce, h, swatch } from "../ui/dom";
+import { hideTip, showTip } from "../ui/tooltip";
+
+export const CHART_HEIGHT = 200;
+const COMPACT_HEIGHT = 84;
+
+export class StepChart {
+  readonly root: HTMLElement;
+  readonly plotEl: HTMLDivElement;
+  private readonly header: ChartHeader;
+  private readonly msgEl: HTMLDivElement;
+  private readonly yChip: HTMLButtonElement;
+  private readonly pinBtn: HTMLButtonElement;
+  private readonly fullScreen: FullScreenToggle;
+  private readonly loader: CardLoader;
+  private readonly pointer: StepPointer;
+  private readonly resizeObserver: ResizeObserver;
+  readonly tag: string;
+  /** the plot (tests read it) */
+  u: uPlot | null = null;
+  layers: Layer[] = [];
+  /** the layer each series of the plot draws (0: x), and the key of that series set */
+  private seriesLayer: (Layer | null)[] = [];
+  private structKey = "";
+  /** the y range drawn (tests read it) */
+  yr: [number, number] = [0, 1];
+  /** y range set by a modifier-drag (null: automatic) */
+  yZoom: [number, number] | null = null;
+  range: Range | null = null;
+  compact = false;
+  /** the width the layers were loaded for, and the plot element's when last sized */
+  loadedWidth = 0;
+  private lastWidth = 0;
+  private readonly draws = new DrawWaiters();
+
+  constructor(readonly app: ViewContext, readonly key: string, readonly axis: Axis, readonly source?: string) {
+    this.tag = key.split("\u0000")[0];
+    this.msgEl = messageLine();
+    this.plotEl = h("div", {
+      class: "tbb-plot", tabindex: 0, role: "img",
+      "aria-label": `Chart of ${this.tag}. Drag to zoom, Alt+drag zooms y, wheel zooms, shift+wheel pans; keys: + and - zoom, arrows pan, 0 resets, Enter opens the step in the middle.`,
+    });
+    this.yChip = h("button", { type: "button", class: "tbb-chip", text: "y zoomed ✕", title: "Back to the automatic y range", hidden: true });
+    this.yChip.addEventListener("click", () => { this.yZoom = null; this.render(); });
+    this.pinBtn = pinButton(this.tag, () => this.app.pin(this.key));
+    this.fullScreen = new FullScreenToggle(() => this.root, this.tag, () => !!this.app.drill, () => this.resize(true));
+    this.header = new ChartHeader({
+      title: cardTitle(this.tag, source ? h("span", { class: "tbb-muted tbb-sep", text: `· ${source}` }) : null, axisNote(axis)),
+      provenance: true, chips: [this.yChip], csvTitle: "Download every point of a run as CSV", buttons: [this.pinBtn, this.fullScreen.button],
+    });
+    this.root = h("section",
+      { class: "tbb-card tbb-chart", "data-tag": this.tag, "data-source": source ?? null, "data-axis": axis, "data-state": "init" },
+      this.header.root, this.plotEl, this.msgEl);
+    this.loader = new CardLoader(this.root, (on) => this.app.chartBusy(this, on));
+    this.pointer = new StepPointer(this);
+    this.resizeObserver = new ResizeObserver(() => this.resize(false));
+    this.resizeObserver.observe(this.plotEl);
+  }
+
+  get state(): CardLoader["state"] {
+    return this.loader.state;
+  }
+
+  get full(): boolean {
+    return this.fullScreen.on;
+  }
+
+  get mode(): XMode {
+    return this.app.settings.xAxis;
+  }
+
+  /** Where the runs' points lie on this chart's x axis. */
+  get place(): XPlacement {
+    return { mode: this.mode, stepOffset: (r) => this.app.stepOffset(r), wall0: (r) => this.app.wall0(r) };
+  }
+
+  destroy(): void {
+    this.loader.dispose();
+    this.resizeObserver.disconnect();
+    this.pointer.destroy();
+    this.fullScreen.dispose();
+    this.u?.destroy();
+    this.u = null;
+    this.root.remove();
+  }
+
+  setFull(on: boolean): void {
+    this.fullScreen.set(on);
+  }
+
+  setPinned(on: boolean): void {
+    showPinned(this.pinBtn, on);
+  }
+
+  private height(): number {
+    if (this.full) return Math.max(240, window.innerHeight - 110);
+    return this.compact ? COMPACT_HEIGHT : CHART_HEIGHT;
+  }
+
+  /** Width of the plotting area in CSS pixels: the `width` asked of the server. */
+  plotWidth(): number {
+    return plotWidth(this.u, this.plotEl, 66);
+  }
+
+  private resize(force: boolean): void {
+    const w = this.plotEl.clientWidth;
+    if (!this.u || w === 0 || (!force && Math.abs(w - this.lastWidth) < 2)) return;
+    this.lastWidth = w;
+    this.u.setSize({ width: w, height: this.height() });
+    this.reloadAfterResize();
+  }
+
+  private reloadAfterResize = debounce(() => {
+    if (Math.abs(this.plotWidth() - this.loadedWidth) > 4) void this.load();
+  }, 250);
+
+  /** The runs drawn one by one (or grouped), and the validation runs placed by evaluation. */
+  members(): { runs: string[]; placed: string[] } {
+    return chartMembers(this.app.plotted(), this.axis, (r) => this.app.meta(r), (r) => this.app.tagInfo(r, this.tag, "scalar", this.source)?.count ?? 0);
+  }
+
+  /** The union of the members' ranges (x units). */
+  fullX(): Range | null {
+    const { runs, placed } = this.members();
+    return this.app.fullRange([...runs, ...placed], this.tag, this.axis, this.source);
+  }
+
+  /** Fetches every plotted run's series for the current view and redraws. */
+  load(): Promise<void> {
+    return this.loader.run((signal) => this.loadLayers(signal), (e) => {
+      this.layers = [];
+      this.msgEl.textContent = `Could not load ${this.tag}: ${e.message}`;
+      this.render();
+    });
+  }
+
+  private async loadLayers(signal: AbortSignal): Promise<"drawn" | "empty" | void> {
+    const { runs, placed } = this.members();
+    const view = this.app.view(this.axis);
+    const full = this.fullX();
+    this.range = full ? (view ? { ...view } : full) : null;
+    if (!runs.length && !placed.length) {
+      if (!this.u) this.build([[]]);
+      this.layers = [];
+      this.loader.setState("empty");
+      this.msgEl.textContent = "No selected run has this tag.";
+      this.render();
+      return this.draws.next();
+    }
+    const width = this.plotWidth();
+    const jobs = fetchLayers(this, runs, placed, view, width, signal);
+    // the requests are out: build the empty chart meanwhile (its size is known)
+    if (!this.u) this.build([[]]);
+    const got = await Promise.all(jobs);
+    if (signal.aborted) return;
+    this.loadedWidth = width;
+    this.layers = got.filter((l): l is Layer => !!l);
+    this.pointer.clearExact();
+    this.msgEl.textContent = this.layers.length ? "" : "No point of the selected runs in this range.";
+    this.render();
+    await this.draws.next();
+    return this.layers.length ? "drawn" : "empty";
+  }
+
+  /** Rebuilds uPlot when the series set changes, else swaps the data in. */
+  render(): void {
+    const { log, outliers } = this.app.settings;
+    const { data, seriesLayer } = plotData(this.layers, log);
+    this.compact = isConstant(this.layers);
+    this.yr = layersYRange(this.layers, { log, outliers, yZoom: this.yZoom });
+    const key = [this.mode, log, this.compact, seriesLayer.map((l, i) => (l ? `${l.kind}:${"run" in l ? l.run : l.name}:${l.color}:${i}` : "x")).join("|"),
+      this.app.theme.dark].join(";");
+    if (!this.u || key !== this.structKey) {
+      this.seriesLayer = seriesLayer;
+      this.build(data, key);
+    } else {
+      this.u.setData(data as uPlot.AlignedData, true);
+    }
+    this.root.classList.toggle("tbb-compact", this.compact);
+    showConstants(this.msgEl, this.compact ? this.layers : null);
+    this.yChip.hidden = !this.yZoom;
+    const x = this.xRange();
+    if (this.u && x) this.u.setScale("x", { min: x[0], max: x[1] });
+    this.renderBadges();
+  }
+
+  /** The x range to show: the view (steps or relative steps); on wall-time axes the data's extent. */
+  private xRange(): [number, number] | null {
+    return layersXRange(this.layers, this.mode, this.range);
+  }
+
+  private build(data: (number | null)[][], key = ""): void {
+    this.u?.destroy();
+    this.structKey = key;
+    this.u = new uPlot(plotOptions(this, this.seriesLayer, {
+      width: this.plotEl.clientWidth || 480, height: this.height(), xRange: () => this.xRange(),
+      drawOver: (u) => this.drawOverlay(u), pointer: this.pointer,
+    }), data as uPlot.AlignedData, this.plotEl);
+    this.lastWidth = this.plotEl.clientWidth;
+    this.pointer.wire(this.u.over);
+  }
+
+  /** Over the lines: markers, carets and the marked sample (ui/chart-paint.ts), the drill-down's
+   * step; then whoever waits for a draw. */
+  private drawOverlay(u: uPlot): void {
+    const marks = this.app.marks;
+    paintOverLines(u, this.layers, {
+      yRange: this.yr, log: this.app.settings.log, bad: this.app.theme.bad, marks: marks ? { xs: this.marksX(), color: this.app.color(marks.run) } : null,
+    });
+    const d = this.app.drill;
+    const dx = d ? this.stepX(d.run, d.step) : null;
+    if (dx !== null) drawDrillLine(u, u.valToPos(dx, "x", true), this.app.theme.fg);
+    this.draws.release();
+  }
+
+  /** x of a run's step on this chart (a placed validation step: its evaluation's). */
+  stepX(run: string, step: number): number | null {
+    return stepX(this.layers, this.app.meta(run), this.axis, this.place, run, step);
+  }
+
+  /** The xs of the marked sample's steps drawn on this chart. */
+  private marksX(): number[] {
+    const marks = this.app.marks;
+    return marks ? marks.steps.map((st) => this.stepX(marks.run, st)).filter((x): x is number => x !== null) : [];
+  }
+
+  /** The badge (raw, reduced, sampled), one per provenance, and the CSV menu. */
+  private renderBadges(): void {
+    const all = [...this.layers.filter((l): l is RunLayer => l.kind === "run").map((l) => l.series),
+      ...this.layers.flatMap((l) => (l.kind === "group" ? l.series : l.kind === "eval" ? [l.series] : []))];
+    const b = badgeText(all.map((s) => ({ reduced: s.reduced, count: s.count, points: s.steps.length, sampled: s.sampled })));
+    this.header.setBadge(b.text, b.kind, badgeHelp(b.kind));
+    this.header.setProvenance(provenanceRuns(all, (r) => this.app.tagInfo(r, this.tag, "scalar", this.source)?.provenance));
+    const runs = new Set(this.layers.flatMap((l) => (l.kind === "group" ? l.runs : [l.run])));
+    this.header.setCsv([...runs].map((r) => ({
+      run: r, color: this.app.color(r), download: exportFileName(r, this.tag), title: `Every point of ${this.tag} in ${r}`,
+      href: exportHref(r, this.tag) + (this.source ? `&source=${encodeURIComponent(this.source)}` : ""),
+    })));
+  }
+
+  redraw(): void {
+    this.u?.redraw(false);
+  }
+
+  /** The runs' colours changed: redraw with them (no new request). */
+  recolor(): void {
+    for (const l of this.layers) l.color = this.app.color(l.kind === "group" ? l.runs[0] : l.run);
+    if (this.layers.length) this.render();
+  }
+
+  /** Summary for tests and the benchmark (window.__tbb). */
+  debug() {
+    return {
+      tag: this.tag, key: this.key, axis: this.axis, state: this.state, width: this.loadedWidth, range: this.range,
+      badge: this.header.badgeText, provenance: this.header.provenances(),
+      compact: this.compact, ...layersSummary(this.layers), yRange: this.yr, yZoom: this.yZoom, marks: this.marksX(),
+    };
+  }
+
+  /** Client position of a data point, for tests. */
+  pointToClient(x: number, y: number): { x: number; y: number } | null {
+    return this.u ? pointToClient(this.u, x, y) : null;
+  }
+}
+
+/** The uPlot options of a chart: its axes (one tick per level on a constant chart), scales (y
+ * from the chart's range), series, and hooks (painting, drag, cursor). */
+function plotOptions(chart: StepChart, seriesLayer: readonly (Layer | null)[], o: {
+  width: number; height: number; xRange: () => [number, number] | null; drawOver: (u: uPlot) => void; pointer: StepPointer;
+}): uPlot.Options {
+  const { app, axis, mode } = chart;
+  const { log, smoothing } = app.settings;
+  const xLabel = axis === "val" ? "validation batch" : mode === "relstep" ? "steps since the run's start"
+    : mode === "relwall" ? "time since the run's start" : "";
+  const axes = baseAxes(app.theme, mode, xLabel);
+  if (chart.compact) axes[1] = { ...axes[1], splits: () => constantLevels(chart.layers) };
+  const yRange = () => chart.yr;
+  return {
+    width: o.width, height: o.height,
+    legend: { show: false },
+    padding: [10, mode === "wall" ? 30 : 14, 0, 0],
+    cursor: selectingCursor(axis),
+    scales: {
+      x: { time: mode === "wall", range: (_u, mn, mx) => o.xRange() ?? [mn, mx] },
+      y: log ? { distr: 3, log: 10, range: () => (yRange()[0] > 0 && yRange()[1] > yRange()[0] ? yRange() : [0.1, 10]) } : { range: yRange },
+    },
+    axes,
+    series: layerSeries(seriesLayer, smoothing > 0, app.theme.bg),
+    hooks: {
+      drawAxes: [(u) => paintUnderLines(u, chart.layers, { log, floor: chart.yr[0], faint: app.settings.smoothing > 0 })],
+      draw: [o.drawOver],
+      setSelect: [(u) => o.pointer.onSelect(u)],
+      setCursor: [(u) => o.pointer.onCursor(u)],
+    },
+  };
+}
+
+/** Asks for every layer of a chart (model/step-layers.ts: which requests) and builds each from
+ * its answer. */
+function fetchLayers(
+  chart: StepChart, runs: string[], placed: string[], view: Range | null, width: number, signal: AbortSignal,
+): Promise<Layer | null>[] {
+  const { app, tag, source, place, axis } = chart;
+  const smoothing = app.settings.smoothing;
+  const get = (r: SeriesRequest) => fetchSeries(r.run, tag, r.width, r.start, r.end, signal, source);
+  return layerRequests({
+    runs, placed, groups: app.groups(runs), view, width, place,
+    tagInfo: (r) => app.tagInfo(r, tag, "scalar", source)!,
+    evaluations: (r) => app.meta(r)!.info.evaluations ?? [],
+    fullRange: (rs) => app.fullRange(rs, tag, axis, source),
+  }).map((q): Promise<Layer | null> => {
+    if (q.kind === "run") return get(q.request).then((s) => runLayer(s, width, app.color(s.run), smoothing, place));
+    if (q.kind === "eval") return get(q.request).then((s) => evalLayer(s, app.meta(s.run)!, app.color(s.run), place));
+    return Promise.all(q.requests.map(get)).then((ss: Series[]) => groupLayer(q.name, q.runs, ss, q.range, width, app.color(q.runs[0]), place));
+  });
+}
+
+/** A constant chart (`layers` given) says its values in words (the plot is only as tall as a
+ * strip); else a message saying so is cleared. */
+function showConstants(msgEl: HTMLElement, layers: readonly Layer[] | null): void {
+  if (!layers) {
+    if (msgEl.dataset.kind === "constant") { msgEl.textContent = ""; delete msgEl.dataset.kind; }
+    return;
+  }
+  clear(msgEl);
+  msgEl.dataset.kind = "constant";
+  msgEl.append("constant: ");
+  layers.forEach((l, i) => {
+    if (l.kind === "run") msgEl.append(i ? " · " : "", swatch(l.color), h("span", { text: `${fmtNum(l.envelope.yMin)} ` }), h("span", { class: "tbb-muted", text: l.run }));
+  });
+}
+
+/** The pointer and keys of a Steps chart: the tooltip (exact values fetched for reduced data), a
+ * click opens the nearest point's step, a drag zooms x (Alt/Ctrl/⌘+drag: y), the wheel and
+ * keys zoom and pan the axis' shared view, a double-click shows everything. */
+class StepPointer {
+  private hoverX: number | null = null;
+  private inside = false;
+  /** a mouse button is down (a drag): no tooltip */
+  private pressed = false;
+  private readonly dragAxis: DragAxis;
+  private readonly exact = new Map<string, number>();
+  private readonly onUp = () => { this.pressed = false; };
+
+  constructor(private readonly chart: StepChart) {
+    this.dragAxis = new DragAxis(chart.plotEl, () => chart.u);
+    chart.plotEl.addEventListener("keydown", (e) => this.onKey(e));
+    document.addEventListener("mouseup", this.onUp);
+  }
+
+  destroy(): void {
+    document.removeEventListener("mouseup", this.onUp);
+  }
+
+  clearExact(): void {
+    this.exact.clear();
+  }
+
+  /** Listens to a newly built plot. */
+  wire(over: HTMLElement): void {
+    const chart = this.chart;
+    // (kept after a drag: the click that ends a drag is not a click on a point)
+    over.addEventListener("mousedown", () => { this.pressed = true; hideTip(); });
+    onPlainClick(over, (e) => this.onClick(e));
+    over.addEventListener("dblclick", () => { chart.yZoom = null; chart.app.setView(chart.axis, null); chart.render(); });
+    over.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
+    over.addEventListener("mouseenter", () => (this.inside = true));
+    over.addEventListener("mouseleave", () => { this.inside = false; hideTip(); });
+  }
+
+  onSelect(u: uPlot): void {
+    const chart = this.chart;
+    if (this.dragAxis.y) {
+      const span = takeSelection(u, "y");
+      if (!span) return;
+      this.dragAxis.reset(u);
+      if (span[1] > span[0]) { chart.yZoom = span; chart.render(); }
+      return;
+    }
+    const span = takeSelection(u, "x");
+    if (!span) return;
+    const s0 = viewStepAt(chart.layers, span[0], chart.place), s1 = viewStepAt(chart.layers, span[1], chart.place);
+    if (!Number.isFinite(s0) || !Number.isFinite(s1)) return;
+    chart.app.setView(chart.axis, spanRange([Math.min(s0, s1), Math.max(s0, s1)]));
+  }
+
+  private onWheel(e: WheelEvent): void {
+    const { u, app, axis, mode } = this.chart;
+    const full = this.chart.fullX();
+    if (!u || !full || mode === "wall" || mode === "relwall") return;
+    e.preventDefault();
+    const center = u.posToVal(e.clientX - u.over.getBoundingClientRect().left, "x");
+    app.setView(axis, wheelRange(app.view(axis) ?? full, full, e, center));
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    const chart = this.chart, app = chart.app;
+    const full = chart.fullX();
+    if (!full) return;
+    const cur = app.view(chart.axis) ?? full;
+    const zoomed = (e.key === "ArrowLeft" || e.key === "ArrowRight") && app.drill ? null : keyRange(e.key, cur, full);
+    if (zoomed) app.setView(chart.axis, zoomed);
+    else if (e.key === "0" || e.key === "Home") { chart.yZoom = null; app.setView(chart.axis, null); }
+    else if (e.key === "Enter" && chart.layers.length) {
+      const l = chart.layers.find((q): q is RunLayer => q.kind === "run");
+      if (l) app.openDrill(l.run, Math.round((cur.start + cur.end) / 2) + chart.place.stepOffset(l.run), chart.root);
+    } else return;
+    e.preventDefault();
+  }
+
+  /** A click opens the drill-down at the point nearest the cursor: column extremes included, so
+   * clicking a spike's column opens the spike's step; an evaluation band opens its nearest batch. */
+  private onClick(e: MouseEvent): void {
+    const u = this.chart.u;
+    if (!u || !this.chart.layers.length) return;
+    const rect = u.over.getBoundingClientRect();
+    const cx = e.clientX - rect.left, cy = e.clientY - rect.top;
+    const x = u.posToVal(cx, "x");
+    const slack = Math.abs(u.posToVal(cx + 3, "x") - x);
+    const near = Math.abs(u.posToVal(cx + 4, "x") - x);
+    // a value beyond the y range (ignored outliers, y zoom) counts as on that edge
+    const yOf = (v: number) => (Number.isFinite(v) ? Math.min(rect.height, Math.max(0, u.valToPos(v, "y"))) : v === Infinity || Number.isNaN(v) ? 0 : rect.height);
+    const candidates = pointsNear(this.chart.layers, x, near, slack, this.chart.place)
+      .map((p) => ({ run: p.run, step: p.step, px: u.valToPos(p.x, "x"), py: yOf(p.y) }));
+    const best = nearestCandidate(candidates, cx, cy);
+    if (best) this.chart.app.openDrill(best.run, best.step, this.chart.root);
+  }
+
+  onCursor(u: uPlot): void {
+    const left = u.cursor.left;
+    if (left === undefined || left === null || left < 0) {
+      this.hoverX = null;
+      if (this.inside) hideTip();
+      return;
+    }
+    this.hoverX = u.posToVal(left, "x");
+    if (this.inside && !this.pressed) {
+      this.showTooltip();
+      this.fetchExact();
+    }
+  }
+
+  private showTooltip(): void {
+    const x = this.hoverX, u = this.chart.u;
+    if (x === null || !u) { hideTip(); return; }
+    const pxSlack = Math.abs(u.posToVal(12, "x") - u.posToVal(0, "x"));
+    const rows = tipRowsAt(this.chart.layers, x, { place: this.chart.place, exact: this.exact, loadedWidth: this.chart.loadedWidth, pxSlack });
+    if (!rows.length) { hideTip(); return; }
+    const note = this.chart.layers.some((l) => l.kind === "run" && l.series.reduced) ? "≈: nearest drawn point; exact value follows" : "";
+    const r = u.over.getBoundingClientRect();
+    showTip(r.left + (u.cursor.left ?? 0), r.top + (u.cursor.top ?? 0), hoverXLabel(this.chart.mode, this.chart.axis, x), rows, note);
+  }
+
+  /** For reduced data the point under the cursor may not be loaded: ask for that one step (one
+   * request per run). Not during a drag, and not while a chart loads: a zoom's requests go first
+   * (this asks again once every chart is drawn). */
+  private fetchExact = debounce(async () => {
+    const x = this.hoverX;
+    const { app, tag, source, place } = this.chart;
+    if (x === null || !this.inside || this.pressed) return;
+    if (app.loading()) { this.fetchExact(); return; }
+    const todo = this.chart.layers.filter((l): l is RunLayer => l.kind === "run" && l.series.reduced).map((l) => ({ l, step: stepUnder(l, x, place) }))
+      .filter(({ l, step }) => Number.isFinite(step) && !this.exact.has(exactKey(l.run, step)) && step >= l.series.start && step <= l.series.end);
+    if (!todo.length) return;
+    const got = await Promise.all(todo.map(({ l, step }) => fetchSeries(l.run, tag, 1, step, step, undefined, source).catch(() => null)));
+    got.forEach((s, i) => {
+      if (s && s.steps.length && s.steps[0] === todo[i].step) this.exact.set(exactKey(todo[i].l.run, todo[i].step), s.values[0]);
+    });
+    if (this.hoverX === x && this.inside) this.showTooltip();
+  }, 120);
+}
