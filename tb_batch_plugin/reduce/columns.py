@@ -1,39 +1,34 @@
-"""Reductions of per-step series to what a chart can show, without hiding a spike.
-
-* ``m4``: per pixel column (by step range) the first, last, min and max point of the finite
-  values, plus the first NaN, +Inf and -Inf point of the column. Any point that is the extreme of
-  its column survives at every zoom.
-* ``bands``: per column quantile bands of a distribution tag (low quantiles: column min; high
-  quantiles: column max; median: mean of the medians), and a heatmap re-binned onto common bins.
-* ``spike_scores``: a spike is a single point far from the local level on *both* sides of it.
-  For point i, the level and noise of each side are the median and 1.4826 * MAD of the
-  SPIKE_WINDOW (25) finite points before i and the 25 after it; its score is the smaller of the
-  two sides' |x_i - level| / noise (one side where the other is not full, e.g. at the end), and
-  its jump the smaller |x_i - level|. A point is a spike when score >= threshold (default 6: a
-  "6 sigma" event that a heavy tail cannot mask, since median and MAD ignore the spike itself)
-  AND jump >= min_jump * spread (default 0.2 of the series' spread, its 1st..99th percentile
-  range), so that noise on a flat near-zero stretch, however large relative to its own tiny
-  MAD, is not a spike. A level shift (a learning-rate step, a resumed run) is close to one side
-  and is not a spike. The first SPIKE_WARMUP (25) points of a series, and of every segment that
-  starts at a given index (a new `fit`), are not scored: warm-up is not an anomaly.
-
-Everything is numpy, vectorised over points; no Python loop per point.
+"""Reductions of per-step series to the pixel columns of a chart, without hiding a spike: M4
+(``series``), the quantile bands and per-step heatmap of a distribution, per-class columns.
+Design in docs/backend.md (Reductions); numpy, vectorised, no Python loop per point.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
-SPIKE_THRESHOLD = 6.0
-SPIKE_MIN_THRESHOLD = 3.0  # the lowest threshold served: only points scoring this much are kept
-SPIKE_WINDOW = 25
-SPIKE_MIN_JUMP = 0.2
-SPIKE_WARMUP = 25
-MAD_SCALE = 1.4826
+from tb_batch_plugin import metadata
+
 SNAP_RATIO = 4  # a bands column boundary moves by at most 1/(2 * SNAP_RATIO) of a column
 
-__all__ = ["columns", "m4", "bands", "heatmap", "per_class_columns", "spike_scores", "spikes", "SpikeScores", "SPIKE_THRESHOLD",
-           "SPIKE_WINDOW", "SPIKE_MIN_JUMP", "SPIKE_WARMUP", "SPIKE_MIN_THRESHOLD", "spike_candidates"]
+StepRange = namedtuple("StepRange", "start end first stop")
+StepRange.__doc__ = """A query's inclusive step range [start, end] and the indices [first, stop) of
+the series' points in it."""
+
+
+def step_range(steps, start, end):
+    """The StepRange of [start, end] in the sorted `steps`."""
+    first = int(np.searchsorted(steps, start, side="left"))
+    stop = int(np.searchsorted(steps, end, side="right"))
+    return StepRange(start, end, first, stop)
+
+
+def m4_points(steps, values, start, end, width):
+    """Indices of the points a chart of `width` columns over [start, end] shows (``m4``), or
+    None for all of them (the range holds at most 4 * width: M4 would keep them all)."""
+    if steps.size > 4 * width:
+        return m4(steps, values, start, end, width)
+    return None
 
 
 def columns(steps, start, end, width):
@@ -291,104 +286,21 @@ def add_rows(out, ids, rows):
         out[ids[seg]] += np.add.reduceat(rows, seg, axis=0)
 
 
-def _window_stats(x, w):
-    """Median and MAD of each length-w window of x (len(x) - w + 1 windows)."""
-    view = np.lib.stride_tricks.sliding_window_view(x, w)
-    m = view.shape[0]
-    med = np.empty(m)
-    mad = np.empty(m)
-    rows = max(1, (1 << 22) // w)
-    h = w // 2
-    for a in range(0, m, rows):
-        v = view[a:a + rows]
-        if w % 2:  # odd window: the median is the middle order statistic (partition is cheap)
-            md = np.partition(v, h, axis=1)[:, h]
-            dev = np.abs(v - md[:, None])
-            md_dev = np.partition(dev, h, axis=1)[:, h]
-        else:
-            md = np.median(v, axis=1)
-            md_dev = np.median(np.abs(v - md[:, None]), axis=1)
-        med[a:a + rows] = md
-        mad[a:a + rows] = md_dev
-    return med, mad
+
+def step_mass(vmin, vmax, hist):
+    """The mass each step's histogram puts on the heatmap (rebin's rule: its finite counts, none
+    without a finite range)."""
+    h = np.where(np.isfinite(hist), hist, 0.0).sum(axis=1)
+    return np.where(np.isfinite(vmin) & np.isfinite(vmax), h, 0.0)
 
 
-SpikeScores = namedtuple("SpikeScores", "score jump level spread")
-SpikeScores.__doc__ = """Per point (NaN where not scored: non-finite, warm-up, no full side): the
-score (robust sigmas from the local level, the smaller of both sides), the jump |x - level| and
-that side's level; and the series' spread (1st..99th percentile range of its finite values)."""
+def finite_counts(data):
+    """Each step's count of finite values, from a distribution series' (N, 8+Q+B) data."""
+    return (data[:, metadata.COUNT] - data[:, metadata.NAN_COUNT] - data[:, metadata.POSINF_COUNT]
+            - data[:, metadata.NEGINF_COUNT])
 
 
-def _global_noise(x):
-    """Robust noise of a whole series from its first differences (a trend does not inflate it):
-    1.4826 * MAD of the differences / sqrt(2); the mean absolute difference when that is 0."""
-    d = np.abs(np.diff(x))
-    if not d.size:
-        return 0.0
-    g = MAD_SCALE * float(np.median(d)) / np.sqrt(2.0)
-    return g if g > 0 else 1.2533 * float(d.mean()) / np.sqrt(2.0)
-
-
-def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_starts=()):
-    """SpikeScores of every point of `values` (see the module docstring).
-
-    Non-finite points are left out of the windows and get no score. ``segment_starts``: indices
-    into `values` where a segment (a `fit`) starts; the first `warmup` finite points from each
-    of them (and from the series' start) are not scored. A side's noise of 0 (a constant
-    window) is replaced by the series' global noise (_global_noise); if that is 0 too, any
-    deviation scores inf."""
-    values = np.asarray(values, dtype=np.float64)
-    score = np.full(values.shape, np.nan)
-    jump = np.full(values.shape, np.nan)
-    level = np.full(values.shape, np.nan)
-    fi = np.flatnonzero(np.isfinite(values))
-    x = values[fi]
-    n = x.size
-    if n < 3:
-        return SpikeScores(score, jump, level, 0.0)
-    spread = float(np.quantile(x, 0.99) - np.quantile(x, 0.01))
-    w = max(1, min(int(window), (n - 1) // 2))
-    med, mad = _window_stats(x, w)  # window k covers x[k : k + w]
-    g = _global_noise(x)
-    noise = MAD_SCALE * mad
-    noise = np.where(noise > 0, noise, g)
-    j = np.arange(n)
-    has_before = j >= w             # x[j - w : j] is window j - w
-    has_after = j + w < n           # x[j + 1 : j + 1 + w] is window j + 1
-    big = np.inf
-    with np.errstate(divide="ignore", invalid="ignore"):
-        def side(ok, k):
-            k = np.clip(k, 0, med.size - 1)
-            d = np.abs(x - med[k])
-            z = np.where(noise[k] > 0, d / np.where(noise[k] > 0, noise[k], 1.0), np.where(d > 0, big, 0.0))
-            return np.where(ok, d, big), np.where(ok, z, big), med[k]
-
-        db, zb, lb = side(has_before, j - w)
-        da, za, la = side(has_after, j + 1)
-    scored = has_before | has_after
-    starts = np.searchsorted(fi, np.asarray(sorted(set(int(s) for s in segment_starts) | {0}), dtype=np.int64))
-    for s0 in starts:
-        scored[s0:s0 + int(warmup)] = False
-    s = np.minimum(zb, za)
-    d = np.where(db <= da, db, da)
-    lv = np.where(db <= da, lb, la)
-    score[fi[scored]] = s[scored]
-    jump[fi[scored]] = d[scored]
-    level[fi[scored]] = lv[scored]
-    return SpikeScores(score, jump, level, spread)
-
-
-def spike_candidates(scores, floor=SPIKE_MIN_THRESHOLD):
-    """(indices, SpikeScores of only those points) of the points scoring at least ``floor``:
-    what a cache keeps of a series' scores (a few per cent of its points on noise)."""
-    with np.errstate(invalid="ignore"):
-        keep = np.flatnonzero(scores.score >= floor)
-    return keep, SpikeScores(scores.score[keep], scores.jump[keep], scores.level[keep], scores.spread)
-
-
-def spikes(scores, threshold=SPIKE_THRESHOLD, min_jump=SPIKE_MIN_JUMP):
-    """Indices of the spikes among SpikeScores: score >= threshold and jump >= min_jump * spread
-    (and a jump > 0)."""
-    with np.errstate(invalid="ignore"):
-        hit = (scores.score >= threshold) & (scores.jump >= min_jump * scores.spread) & (scores.jump > 0)
-    return np.flatnonzero(hit)
+def distribution_columns(data, quantile_count):
+    """(vmin, vmax, hist) column views of a distribution series' (N, 8+Q+B) data."""
+    h0 = metadata.HEADER_LENGTH + quantile_count
+    return data[:, metadata.MIN], data[:, metadata.MAX], data[:, h0:]

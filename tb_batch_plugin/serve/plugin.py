@@ -1,5 +1,5 @@
 """The ``tb_batch`` TensorBoard plugin: HTTP routes over the index (index.py) and the reductions
-(reduce.py, pyramid.py). The API is specified in docs/http_api.md.
+(reduce/). The API is specified in docs/http_api.md.
 
 Data source: when TensorBoard has a log directory (``context.logdir``), the plugin reads the
 event files itself (lossless). With ``--logdir_spec`` (no single logdir) it falls back to
@@ -34,8 +34,10 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 
 from tb_batch_plugin import metadata as md
+from tb_batch_plugin.reduce import aggregates
 from tb_batch_plugin.reduce import pyramid as pm
 from tb_batch_plugin.reduce import columns as rd
+from tb_batch_plugin.reduce import spikes as sp
 from tb_batch_plugin.read import (SOURCES, DistributionSeries, LogdirIndex, ScalarSeries, SeriesInfo,
                                   UnknownKey, release_freed_memory)
 
@@ -638,10 +640,10 @@ class BatchesPlugin(base_plugin.TBPlugin):
                 if info.kind != "distribution":
                     continue
                 uid, generation, _ = snap.series_key(run, info.tag, "distribution")
-                p, s = self._derived.get((run, info.tag)) or (pm.HistogramPyramid(), pm.ColumnAggregates())
+                p, s = self._derived.get((run, info.tag)) or (pm.HistogramPyramid(), aggregates.ColumnAggregates())
                 d = snap.distributions(run, info.tag)
                 s.update((uid, generation), d.data, d.quantile_probs)
-                p.update((uid, generation), *pm.distribution_columns(d.data, len(d.quantile_probs)))
+                p.update((uid, generation), *rd.distribution_columns(d.data, len(d.quantile_probs)))
                 derived[(run, info.tag)] = (p, s)
         self._derived = derived
 
@@ -813,7 +815,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
         counts = None
         if n and method == "bands" and derived is not None:
             edges = rd.heatmap_edges(omin, omax, bins)  # the columns' extremes: the range's
-            all_min, all_max, all_hist = pm.distribution_columns(d.data, Q)
+            all_min, all_max, all_hist = rd.distribution_columns(d.data, Q)
             mass = functools.partial(agg.between, name="mass") if agg is not None else None
             counts = derived[0].heatmap(ident[:2], a, b, a + seg, edges,
                                         lambda idx: (all_min[idx], all_max[idx], all_hist[idx]), mass)
@@ -1004,7 +1006,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
         hit = self._spike_cache.get((run, tag, source))
         if hit is not None and hit[0] == key:
             return hit[1]
-        scores = rd.spike_candidates(rd.spike_scores(s.values, warmup=warmup, segment_starts=starts))
+        scores = sp.spike_candidates(sp.spike_scores(s.values, warmup=warmup, segment_starts=starts))
         self._spike_cache[(run, tag, source)] = (key, scores)
         return scores
 
@@ -1013,9 +1015,9 @@ class BatchesPlugin(base_plugin.TBPlugin):
         src = self._source(request)
         run = self._run(request, src)
         limit = _int(request, "limit", required=False, lo=1, hi=MAX_LIMIT, default=DEFAULT_LIMIT)
-        threshold = _float(request, "threshold", lo=rd.SPIKE_MIN_THRESHOLD, hi=1e6, default=rd.SPIKE_THRESHOLD)
-        min_jump = _float(request, "min_jump", lo=0.0, hi=1e6, default=rd.SPIKE_MIN_JUMP)
-        warmup = _int(request, "warmup", required=False, lo=0, hi=MAX_LIMIT, default=rd.SPIKE_WARMUP)
+        threshold = _float(request, "threshold", lo=sp.SPIKE_MIN_THRESHOLD, hi=1e6, default=sp.SPIKE_THRESHOLD)
+        min_jump = _float(request, "min_jump", lo=0.0, hi=1e6, default=sp.SPIKE_MIN_JUMP)
+        warmup = _int(request, "warmup", required=False, lo=0, hi=MAX_LIMIT, default=sp.SPIKE_WARMUP)
         if _get(request, "tag", required=False) is not None:
             tag, source, _ = self._tag(request, src, run, "scalar")
             names = [(tag, source)]
@@ -1036,7 +1038,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
                     nonfinite.append({"tag": t, "source": source, "step": int(s.steps[i]), "value": num(x),
                                       "kind": kind, "score": None, "jump": None, "level": None})
             points, sc = self._spikes(run, t, source, s, fits, warmup)
-            hit = rd.spikes(sc, threshold, min_jump)  # into the candidates
+            hit = sp.spikes(sc, threshold, min_jump)  # into the candidates
             count["spike"] = int(hit.size)
             count["spread"] = num(sc.spread)
             series.append(count)
@@ -1052,7 +1054,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
                                    a["step"], a["tag"]))
         return _json(request, {
             "run": run, "threshold": threshold, "min_jump": min_jump, "warmup": warmup,
-            "window": rd.SPIKE_WINDOW, "series": series,
+            "window": sp.SPIKE_WINDOW, "series": series,
             "anomalies": (nonfinite + spikes)[:limit],
         })
 

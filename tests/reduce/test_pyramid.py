@@ -1,5 +1,5 @@
 """The heatmap from block histograms (pyramid.py) against the exact per-step heatmap
-(reduce.heatmap, itself checked against per-column loops in test_reduce): the same mass in every
+(columns.heatmap, itself checked against per-column loops in test_columns): the same mass in every
 column, a single step's mass in its own column, the same picture up to the resolution of the
 aligned grid; incremental updates equal a build in one go. Block histograms are float32: masses
 agree to 1e-6 relative."""
@@ -7,8 +7,7 @@ agree to 1e-6 relative."""
 import numpy as np
 import pytest
 
-from tb_batch_plugin.reduce import pyramid as pm
-from tb_batch_plugin.reduce import columns as rd
+from tb_batch_plugin.reduce import columns, pyramid
 
 B = 30
 BATCH = 64.0  # every step's histogram holds the same count, as a batch does
@@ -30,16 +29,16 @@ def _series(n, seed=0):
 
 
 def _columns(a, b, width):
-    seg = rd._segments(rd.columns(np.arange(a, b), a, b - 1, width))
+    seg = columns._segments(columns.columns(np.arange(a, b), a, b - 1, width))
     return seg, a + seg
 
 
 def _both(vmin, vmax, hist, p, a, b, width, bins=32, ident=(1, 0), snap=False):
     seg, starts = _columns(a, b, width)
-    if snap:  # the route's columns: boundaries on aligned blocks (reduce.snap_bounds)
-        seg = rd.snap_bounds(seg, b - a, a)
+    if snap:  # the route's columns: boundaries on aligned blocks (columns.snap_bounds)
+        seg = columns.snap_bounds(seg, b - a, a)
         starts = a + seg
-    edges, exact = rd.heatmap(vmin[a:b], vmax[a:b], hist[a:b], seg, bins)
+    edges, exact = columns.heatmap(vmin[a:b], vmax[a:b], hist[a:b], seg, bins)
     got = p.heatmap(ident, a, b, starts, edges, lambda idx: (vmin[idx], vmax[idx], hist[idx]))
     return seg, exact, got
 
@@ -47,7 +46,7 @@ def _both(vmin, vmax, hist, p, a, b, width, bins=32, ident=(1, 0), snap=False):
 @pytest.fixture(scope="module")
 def built():
     vmin, vmax, hist = _series(60_001)
-    p = pm.HistogramPyramid()
+    p = pyramid.HistogramPyramid()
     p.update((1, 0), vmin, vmax, hist)
     return vmin, vmax, hist, p
 
@@ -79,10 +78,10 @@ def test_a_single_steps_mass_stays_in_its_column(built):
     vmin, vmax, hist = vmin.copy(), vmax.copy(), hist.copy()
     spike = 31_337
     vmin[spike], vmax[spike] = 40.0, 50.0  # far above everything else
-    p = pm.HistogramPyramid()
+    p = pyramid.HistogramPyramid()
     p.update((2, 0), vmin, vmax, hist)
     seg, starts = _columns(0, vmin.size, 1000)
-    edges = rd.heatmap_edges(vmin, vmax, 32)
+    edges = columns.heatmap_edges(vmin, vmax, 32)
     got = p.heatmap((2, 0), 0, vmin.size, starts, edges, lambda idx: (vmin[idx], vmax[idx], hist[idx]))
     col = int(np.searchsorted(starts, spike, side="right") - 1)
     top = edges[:-1] >= 30.0  # everything else is below 5
@@ -93,13 +92,13 @@ def test_a_single_steps_mass_stays_in_its_column(built):
 def test_few_steps_per_column_are_left_to_the_exact_heatmap(built):
     vmin, vmax, hist, p = built
     seg, starts = _columns(100, 2100, 1000)
-    assert p.heatmap((1, 0), 100, 2100, starts, rd.heatmap_edges(vmin, vmax, 32), None) is None
-    assert p.heatmap((9, 9), 0, 60_001, _columns(0, 60_001, 100)[1], rd.heatmap_edges(vmin, vmax, 32), None) is None
+    assert p.heatmap((1, 0), 100, 2100, starts, columns.heatmap_edges(vmin, vmax, 32), None) is None
+    assert p.heatmap((9, 9), 0, 60_001, _columns(0, 60_001, 100)[1], columns.heatmap_edges(vmin, vmax, 32), None) is None
 
 
 def test_incremental_updates_equal_one_build(built):
     vmin, vmax, hist, p = built
-    q = pm.HistogramPyramid()
+    q = pyramid.HistogramPyramid()
     for n in (5, 1000, 1001, 33_333, 60_001):
         q.update((1, 0), vmin[:n], vmax[:n], hist[:n])
     assert q._published[1] == p._published[1]
@@ -108,7 +107,7 @@ def test_incremental_updates_equal_one_build(built):
         for name in ("lo", "hi", "e", "o", "hist"):
             np.testing.assert_array_equal(getattr(lq, name)[:k], getattr(lp, name)[:k], err_msg=name)
     seg, starts = _columns(0, 60_001, 1500)
-    edges = rd.heatmap_edges(vmin, vmax, 32)
+    edges = columns.heatmap_edges(vmin, vmax, 32)
     rows = lambda idx: (vmin[idx], vmax[idx], hist[idx])  # noqa: E731
     np.testing.assert_array_equal(q.heatmap((1, 0), 0, 60_001, starts, edges, rows),
                                   p.heatmap((1, 0), 0, 60_001, starts, edges, rows))
@@ -116,7 +115,7 @@ def test_incremental_updates_equal_one_build(built):
 
 def test_steps_not_yet_aggregated_are_binned_exactly(built):
     vmin, vmax, hist, _ = built
-    q = pm.HistogramPyramid()
+    q = pyramid.HistogramPyramid()
     q.update((1, 0), vmin[:50_000], vmax[:50_000], hist[:50_000])  # the last 10,001 steps are new
     seg, exact, got = _both(vmin, vmax, hist, q, 0, 60_001, 1000)
     np.testing.assert_allclose(got.sum(axis=1), exact.sum(axis=1), rtol=1e-6)
@@ -129,58 +128,8 @@ def test_all_values_equal(built):
     vmin = vmax = np.full(n, 2.5)
     hist = np.zeros((n, B))
     hist[:, 0] = BATCH
-    p = pm.HistogramPyramid()
+    p = pyramid.HistogramPyramid()
     p.update((3, 0), vmin, vmax, hist)
     seg, exact, got = _both(vmin, vmax, hist, p, 0, n, 500, bins=8, ident=(3, 0))
     np.testing.assert_allclose(got, exact)
     assert (got[:, 0] > 0).all() and (got[:, 1:] == 0).all()
-
-
-def test_precomputed_aggregates_give_the_bands():
-    """Column extremes, means and medians from ColumnAggregates equal the reductions over each
-    column's steps (extremes exactly, sums to rounding)."""
-    from tb_batch_plugin import metadata as md
-    from tb_batch_plugin.serve.plugin import BatchesPlugin
-
-    rng = np.random.default_rng(4)
-    n, Q = 30_000, len(md.DEFAULT_QUANTILE_PROBS)
-    data = np.zeros((n, md.distribution_length(Q, B)))
-    data[:, md.COUNT] = rng.integers(60, 65, n)
-    data[:, md.NAN_COUNT] = rng.integers(0, 3, n)
-    data[:, md.MIN] = rng.normal(size=n) - 3
-    data[:, md.MAX] = data[:, md.MIN] + 6
-    data[:, md.MEAN] = rng.normal(size=n)
-    data[::97, md.MEAN] = np.nan
-    data[:, md.HEADER_LENGTH:md.HEADER_LENGTH + Q] = np.sort(rng.normal(size=(n, Q)), axis=1)
-    data[::89, md.HEADER_LENGTH + 5] = np.nan  # the median (p = 0.5)
-    data[1000:1040, md.HEADER_LENGTH + 1] = np.nan  # a column's worth of one quantile
-    data[:, md.HEADER_LENGTH + Q:] = rng.random((n, B))
-    data = np.asfortranarray(data)  # column-major, as the index keeps it
-    agg = pm.ColumnAggregates()
-    agg.update((1, 0), data[:20_000], md.DEFAULT_QUANTILE_PROBS)
-    agg.update((1, 0), data, md.DEFAULT_QUANTILE_PROBS)
-    assert agg.covers((1, 0), n) and not agg.covers((2, 0), n)
-    steps = np.arange(n) * 3
-    for a, b, width in ((1234, 29_000, 700), (0, n, 2000), (1000, 1100, 20), (5, 30_000, 29_000)):
-        d = data[a:b]
-        fc = d[:, md.COUNT] - d[:, md.NAN_COUNT]
-        args = (steps[a:b], d[:, md.HEADER_LENGTH:md.HEADER_LENGTH + Q], md.DEFAULT_QUANTILE_PROBS,
-                d[:, md.MIN], d[:, md.MAX], d[:, md.MEAN])
-        start, end = int(steps[a]), int(steps[b - 1])
-        for origin in (None, a):  # pixel columns, and columns snapped to aligned blocks
-            direct = rd.bands(*args, fc, start, end, width, origin=origin)
-            via = rd.bands(*args, None, start, end, width,
-                           lambda seg, seg_end: BatchesPlugin._column_aggregates(agg, a, data, Q, seg, seg_end),
-                           origin=origin)
-            _same_bands(via, direct)
-
-
-def _same_bands(via, direct):
-    """Extremes equal, sums to rounding."""
-    from tb_batch_plugin import metadata as md
-    np.testing.assert_array_equal(via["min"], direct["min"])
-    np.testing.assert_array_equal(via["max"], direct["max"])
-    np.testing.assert_allclose(via["mean"], direct["mean"], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(via["quantiles"], direct["quantiles"], rtol=1e-12, atol=1e-12)
-    extremes = [i for i, p in enumerate(md.DEFAULT_QUANTILE_PROBS) if p != 0.5]
-    np.testing.assert_array_equal(via["quantiles"][extremes], direct["quantiles"][extremes])

@@ -1,10 +1,10 @@
-"""M4, distribution bands, heatmap re-binning and spike scores, against plain per-column loops."""
+"""M4, distribution bands and heatmap re-binning (reduce/columns.py), against plain per-column loops."""
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tb_batch_plugin.reduce import columns as rd
+from tb_batch_plugin.reduce import columns
 
 
 def _col(step, start, end, width):
@@ -25,7 +25,7 @@ def test_m4_keeps_every_column_extreme(args):
     order = np.argsort(steps)
     steps, values = steps[order], values[order]
     start, end = int(steps[0]), int(steps[-1])
-    kept = rd.m4(steps, values, start, end, width)
+    kept = columns.m4(steps, values, start, end, width)
     assert np.all(np.diff(kept) > 0)  # sorted, each point once
     kept_set = set(kept.tolist())
     assert len(kept) <= 7 * width
@@ -58,15 +58,15 @@ def test_m4_spike_survives_any_zoom():
     for width in (1, 7, 500, 2000):
         for start, end in ((0, n - 1), (70_000, 80_000), (73_000, 73_200)):
             a, b = np.searchsorted(steps, [start, end + 1])
-            k = rd.m4(steps[a:b], values[a:b], start, end, width)
+            k = columns.m4(steps[a:b], values[a:b], start, end, width)
             assert 73_123 - a in k.tolist()
 
 
 def test_columns_are_exact_at_boundaries():
     steps = np.arange(0, 9)
-    np.testing.assert_array_equal(rd.columns(steps, 0, 8, 3), [0, 0, 0, 1, 1, 1, 2, 2, 2])
+    np.testing.assert_array_equal(columns.columns(steps, 0, 8, 3), [0, 0, 0, 1, 1, 1, 2, 2, 2])
     huge = np.array([-(2**62), 0, 2**62], dtype=np.int64)
-    np.testing.assert_array_equal(rd.columns(huge, -(2**62), 2**62, 2), [0, 1, 1])
+    np.testing.assert_array_equal(columns.columns(huge, -(2**62), 2**62, 2), [0, 1, 1])
 
 
 def test_bands_match_per_column_loop():
@@ -80,7 +80,7 @@ def test_bands_match_per_column_loop():
     mean = q[:, 2] + 0.1
     fc = rng.integers(1, 100, n).astype(float)
     start, end = int(steps[0]), int(steps[-1])
-    r = rd.bands(steps, q, probs, vmin, vmax, mean, fc, start, end, width)
+    r = columns.bands(steps, q, probs, vmin, vmax, mean, fc, start, end, width)
     groups = {}
     for i, s in enumerate(steps.tolist()):
         groups.setdefault(_col(s, start, end, width), []).append(i)
@@ -95,8 +95,6 @@ def test_bands_match_per_column_loop():
         np.testing.assert_allclose(r["mean"][c], np.sum(mean[ok] * fc[ok]) / np.sum(fc[ok]))
 
 
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.integers(1, 500), st.integers(-1000, 1000), st.integers(0, 60), st.integers(0, 60), st.integers(1, 300))
 def test_bounds_of_consecutive_steps_as_by_search(n, s0, before, after, width):
@@ -107,7 +105,8 @@ def test_bounds_of_consecutive_steps_as_by_search(n, s0, before, after, width):
     c = np.arange(1, width)
     b = np.concatenate([[0], np.searchsorted(steps, start + (c * span + width - 1) // width)])
     want = b[np.concatenate([b[1:] > b[:-1], [b[-1] < n]])]
-    np.testing.assert_array_equal(rd._bounds(steps, start, end, width), want)
+    np.testing.assert_array_equal(columns._bounds(steps, start, end, width), want)
+
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(1, 3000), min_size=1, max_size=60), st.integers(0, 10**6))
@@ -116,13 +115,13 @@ def test_snapped_columns_move_little_and_stay_whole(lens, origin):
     both neighbouring columns, moved by at most 1/(2 * SNAP_RATIO) of either, none emptied."""
     seg = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
     n = int(np.sum(lens))
-    got = rd.snap_bounds(seg, n, origin)
+    got = columns.snap_bounds(seg, n, origin)
     assert got[0] == 0 and got.size == seg.size and (np.diff(np.append(got, n)) > 0).all()
     for i in range(1, seg.size):
-        m = min(lens[i - 1], lens[i]) // rd.SNAP_RATIO
+        m = min(lens[i - 1], lens[i]) // columns.SNAP_RATIO
         k = 4 ** int(np.floor(np.log(m) / np.log(4) + 1e-9)) if m >= 1 else 1
         assert (origin + got[i]) % k == 0 and 2 * abs(got[i] - seg[i]) <= k
-        assert abs(got[i] - seg[i]) * 2 * rd.SNAP_RATIO <= min(lens[i - 1], lens[i])
+        assert abs(got[i] - seg[i]) * 2 * columns.SNAP_RATIO <= min(lens[i - 1], lens[i])
 
 
 def test_snapped_bands_are_exact_over_their_columns():
@@ -137,16 +136,16 @@ def test_snapped_bands_are_exact_over_their_columns():
     vmin, vmax, mean = q[:, 0], q[:, -1], q[:, 2] + 0.1
     fc = rng.integers(1, 100, n).astype(float)
     start, end = int(steps[0]), int(steps[-1])
-    r = rd.bands(steps, q, probs, vmin, vmax, mean, fc, start, end, width, origin=a)
+    r = columns.bands(steps, q, probs, vmin, vmax, mean, fc, start, end, width, origin=a)
     first = np.searchsorted(steps, r["steps"])
     last = np.searchsorted(steps, r["step_ends"])
     assert first[0] == 0 and last[-1] == n - 1 and (first[1:] == last[:-1] + 1).all()
     assert ((a + first[1:]) % 64 == 0).mean() > 0.5  # ~267 steps a column: blocks of 16 or 64
     assert ((a + first[1:]) % 16 == 0).all()
-    pixel = rd._bounds(steps, start, end, width)
+    pixel = columns._bounds(steps, start, end, width)
     np.testing.assert_array_equal(r["segments"], first)
     lens = np.diff(np.append(pixel, n))
-    assert (np.abs(first - pixel)[1:] * 2 * rd.SNAP_RATIO <= np.minimum(lens[:-1], lens[1:])).all()
+    assert (np.abs(first - pixel)[1:] * 2 * columns.SNAP_RATIO <= np.minimum(lens[:-1], lens[1:])).all()
     for c in range(first.size):
         i = slice(first[c], last[c] + 1)
         assert r["min"][c] == vmin[i].min() and r["max"][c] == vmax[i].max()
@@ -154,112 +153,18 @@ def test_snapped_bands_are_exact_over_their_columns():
         np.testing.assert_allclose(r["quantiles"][2][c], q[i, 2].mean())
         np.testing.assert_allclose(r["mean"][c], np.sum(mean[i] * fc[i]) / np.sum(fc[i]))
 
+
 def test_heatmap_rebinning():
     # Two steps; the first's bins coincide with the common bins, the second is a point mass.
     vmin = np.array([0.0, 2.0, np.nan])
     vmax = np.array([4.0, 2.0, np.nan])
     hist = np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 0, 0, 0], [0, 0, 0, 0]])
-    edges, counts = rd.heatmap(vmin, vmax, hist, np.array([0, 1, 2]), 4)
+    edges, counts = columns.heatmap(vmin, vmax, hist, np.array([0, 1, 2]), 4)
     np.testing.assert_allclose(edges, [0, 1, 2, 3, 4])
     np.testing.assert_allclose(counts, [[1, 2, 3, 4], [0, 0, 5, 0], [0, 0, 0, 0]])
     # Halving the bins merges pairs; one column for everything conserves the mass.
-    edges, counts = rd.heatmap(vmin, vmax, hist, np.array([0]), 2)
+    edges, counts = columns.heatmap(vmin, vmax, hist, np.array([0]), 2)
     np.testing.assert_allclose(counts, [[3, 12]])
     # Uniform spreading: one source bin [0, 4] over 4 target bins.
-    edges, counts = rd.heatmap(np.array([0.0]), np.array([4.0]), np.array([[8.0]]), np.array([0]), 4)
+    edges, counts = columns.heatmap(np.array([0.0]), np.array([4.0]), np.array([[8.0]]), np.array([0]), 4)
     np.testing.assert_allclose(counts, [[2, 2, 2, 2]])
-
-
-def _direct_scores(x, w, warmup, starts=()):
-    """The definition of reduce's module docstring, one point at a time (no numpy windows)."""
-    fin = [i for i in range(len(x)) if np.isfinite(x[i])]
-    xf = [float(x[i]) for i in fin]
-    n = len(xf)
-    w = max(1, min(w, (n - 1) // 2))
-    d = sorted(abs(xf[k + 1] - xf[k]) for k in range(n - 1))
-    g = 1.4826 * float(np.median(d)) / np.sqrt(2)
-    if g == 0:
-        g = 1.2533 * float(np.mean(d)) / np.sqrt(2)
-    out = {}
-    skip = set()
-    for s0 in [0] + [fin.index(s) for s in starts]:
-        skip.update(range(s0, s0 + warmup))
-    for j in range(n):
-        sides = []
-        for side in ([xf[j - w:j]] if j >= w else []) + ([xf[j + 1:j + 1 + w]] if j + w < n else []):
-            med = float(np.median(side))
-            noise = 1.4826 * float(np.median([abs(v - med) for v in side])) or g
-            dev = abs(xf[j] - med)
-            sides.append((dev / noise if noise > 0 else (np.inf if dev > 0 else 0.0), dev, med))
-        if sides and j not in skip:
-            out[fin[j]] = (min(z for z, _, _ in sides), min(sides, key=lambda t: t[1])[1:])
-    return out
-
-
-def test_spike_scores_match_direct_definition():
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=300)
-    x[150] = 25.0
-    x[7] = np.nan
-    x[200:] += 50.0  # a level shift: close to one side, not a spike
-    s = rd.spike_scores(x, segment_starts=[100])
-    ref = _direct_scores(x, rd.SPIKE_WINDOW, rd.SPIKE_WARMUP, starts=[100])
-    assert np.isnan(s.score[7])
-    for i in range(len(x)):
-        if i in ref:
-            np.testing.assert_allclose(s.score[i], ref[i][0], rtol=1e-12)
-            np.testing.assert_allclose([s.jump[i], s.level[i]], ref[i][1], rtol=1e-12)
-        else:
-            assert np.isnan(s.score[i]) and np.isnan(s.jump[i]), i
-    assert 0 not in ref and 100 not in ref and 124 not in ref and 130 in ref  # warm-ups
-    fin = x[np.isfinite(x)]
-    np.testing.assert_allclose(s.spread, np.quantile(fin, 0.99) - np.quantile(fin, 0.01))
-    assert rd.spikes(s).tolist() == [150]
-
-
-def test_no_spikes_in_noise_near_zero_or_warm_up_but_the_injected_ones():
-    """A loss decaying to a flat near-zero level with log-normal batch noise (20%), very
-    heavy-tailed near zero (bumps of 10x the level and more, as a well-fit model's per-batch
-    loss), has no spike;
-    warm-up is never one; spikes injected into the same curve are found exactly."""
-    rng = np.random.default_rng(3)
-    t = np.arange(5000)
-    level = 2.3 * np.exp(-t / 300) + 0.002
-    calm = level * np.exp(np.where(level > 0.01, 0.2, 1.0) * rng.standard_normal(t.size))
-    assert calm[t > 3000].max() > 10 * 0.002
-    assert rd.spikes(rd.spike_scores(calm)).tolist() == []
-    spiky = calm.copy()
-    at = [800, 2100, 2161, 4500]
-    spiky[at] += 1.5
-    sc = rd.spike_scores(spiky)
-    assert rd.spikes(sc).tolist() == at
-    # a lower threshold or min_jump flags more, never fewer
-    assert set(at) <= set(rd.spikes(sc, threshold=3, min_jump=0.0).tolist())
-
-
-def test_spike_in_constant_series_and_tiny_series():
-    x = np.ones(200)
-    x[100] = 2.0
-    s = rd.spike_scores(x)
-    assert rd.spikes(s).tolist() == [100]
-    # a constant window has no noise: the series' global noise (mean |difference|) stands in
-    np.testing.assert_allclose(s.score[100], 1.0 / (1.2533 * (2.0 / 199) / np.sqrt(2.0)))
-    assert s.jump[100] == 1.0 and s.level[100] == 1.0
-    assert rd.spikes(rd.spike_scores(np.ones(100))).tolist() == []
-    assert np.all(np.isnan(rd.spike_scores(np.array([1.0, np.inf])).score))
-    # a step change (a learning-rate schedule) is not a spike
-    lr = np.where(np.arange(1000) < 900, 0.1, 0.01)
-    assert rd.spikes(rd.spike_scores(lr)).tolist() == []
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2**31 - 1), st.floats(3.0, 20.0), st.floats(0.0, 1.0))
-def test_spike_candidates_keep_every_spike_a_request_can_ask_for(seed, threshold, min_jump):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_t(3, size=400)
-    x[rng.integers(0, 400, 5)] += 30.0
-    full = rd.spike_scores(x)
-    points, compact = rd.spike_candidates(full)
-    assert points.size < x.size
-    np.testing.assert_array_equal(points[rd.spikes(compact, threshold, min_jump)],
-                                  rd.spikes(full, threshold, min_jump))
