@@ -1,2 +1,4 @@
-"""The TensorBoard plugin: its route table and reload thread, HTTP bodies and parameters, one
-module per route family. Imports ``read`` and ``reduce``; never TensorFlow."""
+"""The TensorBoard plugin: ``plugin`` (route table, hooks, reload thread), ``http`` (bodies, cache,
+errors), ``params`` (parameters), ``sources`` (index or data provider) and one module per route
+family: ``charts``, ``samples``, ``anomalies``, ``export``, ``static``. Imports ``read`` (through
+the package) and ``reduce``; never TensorFlow. docs/backend.md (Serving), docs/http_api.md."""
