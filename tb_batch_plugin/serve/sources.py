@@ -157,10 +157,14 @@ class ProviderSource:
         return []
 
     @staticmethod
-    def samples(run):  # the provider does not list tb-batch's samples (no data class)
+    def samples(run, *_):  # the provider does not list tb-batch's samples (no data class)
         raise UnknownKey("no samples recorded in run %r" % (run,))
 
-    per_class = hardest = samples
+    hardest = samples
+
+    @staticmethod
+    def per_class(run, output=None):
+        raise UnknownKey("no per-class losses in run %r" % (run,))
 
     @staticmethod
     def per_class_outputs(run):

@@ -386,6 +386,8 @@ def test_sampled_fallback_through_data_provider(data):
     assert get(c, "step?run=train&step=%d" % s["steps"][1])["found"] is True
     assert get(c, "anomalies?run=train")["run"] == "train"
     assert get(c, "series?run=x&tag=loss&width=3", 404)
+    for query in ("samples?run=train&step=1", "hardest?run=train", "per_class?run=train&width=4"):
+        assert get(c, query, 404)["error"]  # the provider lists no samples: 404, never a 500
 
 
 def test_entry_module_imports_nothing_heavy():
