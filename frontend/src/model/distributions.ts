@@ -81,9 +81,9 @@ export function alignRow(xs: readonly number[], steps: ArrayLike<number>, row: A
 
 /** Every run's quantiles at step x (its pixel column's when reduced): the median, the quantiles
  * it has of min, 5, 25, 75, 95% and max, and its mean. */
-export function quantileTipRows(runs: readonly { color: string; d: Distribution }[], x: number): TipRow[] {
+export function quantileTipRows(runs: readonly { color: string; dist: Distribution }[], x: number): TipRow[] {
   const rows: TipRow[] = [];
-  for (const { d, color } of runs) {
+  for (const { dist: d, color } of runs) {
     let i = -1;
     for (let k = 0; k < d.steps.length; k++) if (d.steps[k] <= x + 0.5) i = k; else break;
     if (i < 0 || x > d.stepEnds[i] + 1) continue;

@@ -16,7 +16,7 @@ import { hideTip, showTip } from "./tooltip";
 export interface RunStepDist {
   run: string;
   color: string;
-  d: StepDist;
+  dist: StepDist;
 }
 
 /** Draws the chart into `el` (when it is still in the page); null when nothing was plotted (a
@@ -24,12 +24,12 @@ export interface RunStepDist {
 export function stepDistChart(el: HTMLElement, tag: string, ds: readonly RunStepDist[], o: { logX: boolean; cdf: boolean; theme: Theme }): uPlot | null {
   if (!el.isConnected) return null;
   const { logX, cdf } = o;
-  let xr = sharedRange(ds.map((x) => x.d), logX);
+  let xr = sharedRange(ds.map((x) => x.dist), logX);
   if (xr && logX) xr = [Math.pow(10, Math.floor(Math.log10(xr[0]))), Math.pow(10, Math.ceil(Math.log10(xr[1])))];
   if (!xr) { el.append(h("p", { class: "tbb-muted", text: "No finite value at this step." })); return null; }
   const xRange = xr;
   let ymax = 1;
-  if (!cdf) for (const { d } of ds) for (const c of d.histogram) if (c > ymax) ymax = c;
+  if (!cdf) for (const { dist } of ds) for (const c of dist.histogram) if (c > ymax) ymax = c;
   const [ax, ay] = baseAxes(o.theme, "step");
   const u = new uPlot({
     width: Math.max(300, el.clientWidth || 440), height: 190,
@@ -49,9 +49,9 @@ export function stepDistChart(el: HTMLElement, tag: string, ds: readonly RunStep
     },
   }, [[xRange[0], xRange[1]], [null, null]] as uPlot.AlignedData, el);
   u.over.addEventListener("mouseleave", () => hideTip());
-  const zeros = logX ? ds.filter((x) => nonPositiveCount(x.d) > 0) : [];
+  const zeros = logX ? ds.filter((x) => nonPositiveCount(x.dist) > 0) : [];
   if (zeros.length) {
-    el.append(h("p", { class: "tbb-muted tbb-small", text: `log x leaves out values ≤ 0: ${zeros.map((x) => `${x.run} ≈${nonPositiveCount(x.d)}`).join(", ")}` }));
+    el.append(h("p", { class: "tbb-muted tbb-small", text: `log x leaves out values ≤ 0: ${zeros.map((x) => `${x.run} ≈${nonPositiveCount(x.dist)}`).join(", ")}` }));
   }
   return u;
 }
@@ -63,7 +63,7 @@ function drawDists(u: uPlot, ds: readonly RunStepDist[], cdf: boolean, logX: boo
   const xmin = u.scales.x.min!;
   const xPos = (v: number) => u.valToPos(logX ? Math.max(v, xmin) : v, "x", true);
   const yPos = (v: number) => u.valToPos(v, "y", true);
-  for (const { color, d } of ds) {
+  for (const { color, dist: d } of ds) {
     c.strokeStyle = color;
     c.lineWidth = 1.75 * px;
     c.beginPath();
@@ -94,7 +94,7 @@ function hover(u: uPlot, ds: readonly RunStepDist[], cdf: boolean, tag: string):
   const left = u.cursor.left;
   if (left === undefined || left === null || left < 0) { hideTip(); return; }
   const x = u.posToVal(left, "x");
-  const rows: TipRow[] = ds.map(({ run, color, d }) => {
+  const rows: TipRow[] = ds.map(({ run, color, dist: d }) => {
     if (cdf) {
       const p = cdfAt(cdfPoints(d), x);
       return { color, label: run, value: p, text: `${fmtNum(+(p * 100).toFixed(2))}% ≤ x` };

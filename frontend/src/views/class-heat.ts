@@ -26,9 +26,9 @@ const ROW_PX = 13;
 interface Heat {
   run: string;
   output: string | null;
-  pc: PerClass;
+  perClass: PerClass;
   /** steps → x of the view (steps since the run's start on that axis) */
-  off: number;
+  offset: number;
 }
 
 /** Per-class mean losses over steps: one class × step heatmap per run (and output), on the
@@ -78,16 +78,16 @@ export class ClassHeatCard {
       const width = plotWidth(this.plots[0], this.heatWrap, 50);
       const rel = this.app.settings.xAxis === "relstep";
       const got = await Promise.all(this.members().map(async ({ run, output }) => {
-        const off = rel ? this.app.stepOffset(run) : 0;
+        const offset = rel ? this.app.stepOffset(run) : 0;
         // (no step of this run in the view: a 400 on its range, and no heatmap)
-        const { value } = await settled(fetchPerClass(run, width, v ? v.start + off : undefined, v ? v.end + off : undefined, output, signal), signal);
-        return value ? { run, output, pc: value, off } : null;
+        const { value } = await settled(fetchPerClass(run, width, v ? v.start + offset : undefined, v ? v.end + offset : undefined, output, signal), signal);
+        return value ? { run, output, perClass: value, offset } : null;
       }));
       if (signal.aborted) return;
-      this.heats = got.filter((x): x is Heat => !!x && x.pc.steps.length > 0);
+      this.heats = got.filter((x): x is Heat => !!x && x.perClass.steps.length > 0);
       if (!this.range) {
         let lo = Infinity, hi = -Infinity;
-        for (const x of this.heats) { lo = Math.min(lo, x.pc.steps[0] - x.off); hi = Math.max(hi, x.pc.stepEnds[x.pc.stepEnds.length - 1] - x.off); }
+        for (const x of this.heats) { lo = Math.min(lo, x.perClass.steps[0] - x.offset); hi = Math.max(hi, x.perClass.stepEnds[x.perClass.stepEnds.length - 1] - x.offset); }
         this.range = lo <= hi ? { start: lo, end: hi } : null;
       }
       this.msgEl.textContent = this.heats.length ? "" : "No selected training run recorded per-class losses in these steps (a classification loss records them).";
@@ -102,20 +102,20 @@ export class ClassHeatCard {
     clear(this.heatWrap);
     this.lastWidth = this.heatWrap.clientWidth;
     const width = this.heatWrap.clientWidth || 480;
-    this.scale = lossScale(this.heats.map((x) => x.pc));
+    this.scale = lossScale(this.heats.map((x) => x.perClass));
     const scale = this.scale ?? [1e-3, 1];
     const [xAxis, yAxis] = baseAxes(this.app.theme, this.app.settings.xAxis === "relstep" ? "relstep" : "step");
     for (const heat of this.heats) {
-      const { run, output, pc } = heat;
-      const classes = pc.classes;
+      const { run, output, perClass } = heat;
+      const classes = perClass.classes;
       const el = h("div", { class: "tbb-plot tbb-heat tbb-class-heat", role: "img", "data-run": run, "data-output": output ?? "",
         "aria-label": `Mean loss per class over steps, run ${run}${output ? `, output ${output}` : ""}` });
-      const steps = pc.count.toLocaleString("en-US");
+      const steps = perClass.count.toLocaleString("en-US");
       this.heatWrap.append(runLabel(run, this.app.color(run), output ? h("span", { class: "tbb-sep", text: `· ${output}` }) : null,
-        h("span", { class: "tbb-sep", text: `· ${classes} classes · ${pc.reduced ? `${steps} steps in ${pc.steps.length} columns` : `${steps} steps`}` })), el);
+        h("span", { class: "tbb-sep", text: `· ${classes} classes · ${perClass.reduced ? `${steps} steps in ${perClass.steps.length} columns` : `${steps} steps`}` })), el);
       const every = Math.max(1, Math.ceil(classes / 12));
       const splits = Array.from({ length: Math.ceil(classes / every) }, (_, i) => classes - i * every - 0.5);
-      const xs = pc.steps.map((s) => s - heat.off);
+      const xs = perClass.steps.map((s) => s - heat.offset);
       const u = new uPlot({
         width, height: Math.max(56, classes * ROW_PX) + 24,
         legend: { show: false },
@@ -142,11 +142,11 @@ export class ClassHeatCard {
 
   /** The column and class under a point of a heatmap (null outside the cells). */
   private cellAt(u: uPlot, heat: Heat, left: number, top: number): { j: number; c: number } | null {
-    const x = u.posToVal(left, "x") + heat.off;
+    const x = u.posToVal(left, "x") + heat.offset;
     const y = u.posToVal(top, "y");
-    const classes = heat.pc.classes;
+    const classes = heat.perClass.classes;
     const c = classes - 1 - Math.floor(y);
-    const j = columnOfStep(heat.pc, x);
+    const j = columnOfStep(heat.perClass, x);
     return j >= 0 && c >= 0 && c < classes ? { j, c } : null;
   }
 
@@ -163,8 +163,8 @@ export class ClassHeatCard {
   /** Opens the drill-down at a cell's step: its only step, or (a column of several) the step at
    * which that class had its highest mean loss. */
   async openCell(heat: Heat, j: number, c: number): Promise<void> {
-    const pc = heat.pc;
-    const a = pc.steps[j], b = pc.stepEnds[j];
+    const perClass = heat.perClass;
+    const a = perClass.steps[j], b = perClass.stepEnds[j];
     let step = a;
     if (b > a) {
       try {
@@ -181,9 +181,9 @@ export class ClassHeatCard {
     if (left === undefined || left === null || left < 0 || top === undefined || top === null || top < 0 || !u.over.matches(":hover")) return;
     const cell = this.cellAt(u, heat, left, top);
     if (!cell) { hideTip(); return; }
-    const pc = heat.pc;
-    const a = pc.steps[cell.j], b = pc.stepEnds[cell.j];
-    const mean = pc.means[cell.j][cell.c], n = pc.counts[cell.j][cell.c];
+    const perClass = heat.perClass;
+    const a = perClass.steps[cell.j], b = perClass.stepEnds[cell.j];
+    const mean = perClass.means[cell.j][cell.c], n = perClass.counts[cell.j][cell.c];
     const r = u.over.getBoundingClientRect();
     showTip(r.left + left, r.top + top, `${a === b ? `step ${fmtStep(a)}` : `steps ${fmtStep(a)}–${fmtStep(b)}`} · class ${cell.c}`,
       [{ color: this.app.color(heat.run), label: heat.run, value: mean, text: n > 0 ? `mean loss ${fmtNum(mean)}` : "not in the batch",
@@ -191,13 +191,13 @@ export class ClassHeatCard {
   }
 
   private drawCells(u: uPlot, heat: Heat, scale: [number, number]): void {
-    const pc = heat.pc, classes = pc.classes;
+    const perClass = heat.perClass, classes = perClass.classes;
     const dark = this.app.theme.dark;
     paintHeatmap(u, {
-      columns: pc.steps.length, x: (j) => [pc.steps[j] - heat.off, pc.stepEnds[j] + 1 - heat.off], rows: () => classes,
+      columns: perClass.steps.length, x: (j) => [perClass.steps[j] - heat.offset, perClass.stepEnds[j] + 1 - heat.offset], rows: () => classes,
       cell: (j, k) => {
-        if (!(pc.counts[j][k] > 0)) return null;
-        const v = pc.means[j][k];
+        if (!(perClass.counts[j][k] > 0)) return null;
+        const v = perClass.means[j][k];
         const [r, g, b, a] = Number.isNaN(v) ? [0, 0, 0, 0] : lossColor(v, scale, dark);
         // a NaN loss: the "bad" colour
         return { fill: a ? `rgb(${r},${g},${b})` : this.app.theme.bad, top: classes - k, bottom: classes - k - 1 };
@@ -217,7 +217,7 @@ export class ClassHeatCard {
       c.strokeStyle = withAlpha(this.app.color(heat.run), 0.9);
       c.lineWidth = 2 * px;
       for (const st of mk.steps) {
-        const x = u.valToPos(st - heat.off, "x", true);
+        const x = u.valToPos(st - heat.offset, "x", true);
         if (x < left || x > left + width) continue;
         c.beginPath();
         c.moveTo(x - 4 * px, top); c.lineTo(x + 4 * px, top); c.lineTo(x, top + 6 * px);
@@ -230,7 +230,7 @@ export class ClassHeatCard {
     }
     c.restore();
     const dr = this.app.drill;
-    if (dr && dr.run === heat.run) drawDrillLine(u, u.valToPos(dr.step - heat.off, "x", true), this.app.theme.fg);
+    if (dr && dr.run === heat.run) drawDrillLine(u, u.valToPos(dr.step - heat.offset, "x", true), this.app.theme.fg);
   }
 
   /** The colour scale: mean loss per class, log, from its 1st percentile to its largest. */
@@ -263,9 +263,9 @@ export class ClassHeatCard {
     return {
       state: this.state, scale: this.scale,
       heats: this.heats.map((x, i) => ({
-        run: x.run, output: x.output, classes: x.pc.classes, columns: x.pc.steps.length, reduced: x.pc.reduced,
+        run: x.run, output: x.output, classes: x.perClass.classes, columns: x.perClass.steps.length, reduced: x.perClass.reduced,
         width: this.plots[i] ? Math.round(this.plots[i].bbox.width / uPlot.pxRatio) : null,
-        first: x.pc.steps[0], last: x.pc.stepEnds[x.pc.stepEnds.length - 1],
+        first: x.perClass.steps[0], last: x.perClass.stepEnds[x.perClass.stepEnds.length - 1],
       })),
     };
   }
@@ -276,9 +276,9 @@ export class ClassHeatCard {
     const u = this.plots[i];
     if (!u) return null;
     const heat = this.heats[i];
-    const j = columnOfStep(heat.pc, step);
+    const j = columnOfStep(heat.perClass, step);
     if (j < 0) return null;
-    const xm = (heat.pc.steps[j] + heat.pc.stepEnds[j] + 1) / 2 - heat.off;
-    return pointToClient(u, xm, heat.pc.classes - cls - 0.5);
+    const xm = (heat.perClass.steps[j] + heat.perClass.stepEnds[j] + 1) / 2 - heat.offset;
+    return pointToClient(u, xm, heat.perClass.classes - cls - 0.5);
   }
 }

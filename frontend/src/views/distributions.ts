@@ -31,7 +31,7 @@ const HEAT_HEIGHT = 64;
 interface RunDist {
   run: string;
   color: string;
-  d: Distribution;
+  dist: Distribution;
 }
 
 /** The band chart's data and series: per run its band's high and low rows (filled between) when
@@ -41,7 +41,7 @@ function bandSeries(runs: readonly RunDist[], xs: number[], band: [number, numbe
   const series: uPlot.Series[] = [{ label: "step" }];
   const bands: uPlot.Band[] = [];
   const add = (row: ArrayLike<number>, d: Distribution, s: uPlot.Series) => { data.push(alignRow(xs, d.steps, row, log)); series.push(s); };
-  for (const { d, color } of runs) {
+  for (const { dist: d, color } of runs) {
     if (band) {
       const { lo, hi } = bandRows(d, band);
       add(hi, d, { label: `${d.run} ${band[1]}`, stroke: withAlpha(color, 0.5), width: 0.75, points: { show: false }, spanGaps: true });
@@ -123,7 +123,7 @@ export class DistCard {
         if (start > end) return Promise.resolve(null);
         return fetchDistribution(r, this.tag, width, start, end, 32, signal).then((d) => {
           if (off) for (const a of [d.steps, d.stepEnds]) for (let i = 0; i < a.length; i++) a[i] -= off;
-          return { run: r, color: this.app.color(r), d };
+          return { run: r, color: this.app.color(r), dist: d };
         });
       }));
       if (signal.aborted) return;
@@ -142,9 +142,9 @@ export class DistCard {
     clear(this.heatWrap);
     const width = this.bandEl.clientWidth || 480;
     const { log, band } = this.app.settings;
-    const xs = [...new Set(this.runs.flatMap(({ d }) => Array.from(d.steps)))].sort((a, b) => a - b);
+    const xs = [...new Set(this.runs.flatMap(({ dist }) => Array.from(dist.steps)))].sort((a, b) => a - b);
     const { data, series, bands } = bandSeries(this.runs, xs, BAND_PROBS[band], log);
-    this.yr = bandYRange(this.runs.map((r) => r.d), band, log);
+    this.yr = bandYRange(this.runs.map((r) => r.dist), band, log);
     const mode = this.app.settings.xAxis === "relstep" ? "relstep" : "step";
     const onSelect = (u: uPlot) => {
       const span = takeSelection(u, "x");
@@ -168,7 +168,7 @@ export class DistCard {
     this.wire(this.bandPlot);
     // one heatmap per run on the shared y range, with a colour scale
     if (this.app.settings.heatmaps && this.runs.length) {
-      const maxCount = Math.max(0, ...this.runs.map(({ d }) => maxOf2D(d.counts)));
+      const maxCount = Math.max(0, ...this.runs.map(({ dist }) => maxOf2D(dist.counts)));
       const [xAxis, yAxis] = baseAxes(this.app.theme, mode);
       for (const r of this.runs) {
         const el = h("div", { class: "tbb-plot tbb-heat", role: "img", "data-run": r.run, "aria-label": `Histogram over steps of ${this.tag}, run ${r.run}` });
@@ -185,7 +185,7 @@ export class DistCard {
       }
       this.heatWrap.append(this.countScale(maxCount));
     }
-    const badge = distributionBadge(this.runs.map((r) => r.d));
+    const badge = distributionBadge(this.runs.map((r) => r.dist));
     this.header.setBadge(badge.text, badge.kind);
     this.header.setCsv(this.runs.map((r) => ({ run: r.run, color: r.color, href: exportHref(r.run, this.tag), download: exportFileName(r.run, this.tag) })));
   }
@@ -206,8 +206,8 @@ export class DistCard {
       const run = (u.root.parentElement as HTMLElement | null)?.dataset.run ?? this.runs[0].run;
       const off = this.offset(run);
       const r = this.runs.find((q) => q.run === run) ?? this.runs[0];
-      const i = nearestIndex(r.d.steps, x);
-      this.app.openDrill(r.run, (i >= 0 ? r.d.steps[i] : Math.round(x)) + off, this.root);
+      const i = nearestIndex(r.dist.steps, x);
+      this.app.openDrill(r.run, (i >= 0 ? r.dist.steps[i] : Math.round(x)) + off, this.root);
     });
   }
 
@@ -225,7 +225,7 @@ export class DistCard {
   }
 
   private drawHeat(u: uPlot, r: RunDist, max: number): void {
-    const d = r.d;
+    const d = r.dist;
     if (!d.counts.length || d.edges.length < 2) return;
     const log = this.app.settings.log, dark = this.app.theme.dark;
     paintHeatmap(u, {
@@ -257,7 +257,7 @@ export class DistCard {
     if (!rows.length) { hideTip(); return; }
     const r = u.over.getBoundingClientRect();
     showTip(r.left + left, r.top + (u.cursor.top ?? 0), `${this.axis === "val" ? "validation batch" : "step"} ${fmtStep(this.hoverStep)}`, rows,
-      this.runs.some((q) => q.d.reduced) ? "reduced: per pixel column, low quantiles are the column's min, high ones its max, the median the mean of medians" : "");
+      this.runs.some((q) => q.dist.reduced) ? "reduced: per pixel column, low quantiles are the column's min, high ones its max, the median the mean of medians" : "");
   }
 
   /** The runs' colours changed: redraw with them (no new request). */
@@ -274,7 +274,7 @@ export class DistCard {
   debug() {
     return {
       tag: this.tag, axis: this.axis, state: this.state, badge: this.header.badgeText,
-      runs: this.runs.map((r) => ({ run: r.run, points: r.d.steps.length, reduced: r.d.reduced, bins: r.d.edges.length - 1 })),
+      runs: this.runs.map((r) => ({ run: r.run, points: r.dist.steps.length, reduced: r.dist.reduced, bins: r.dist.edges.length - 1 })),
       heatmaps: this.heatPlots.length, yRange: this.yr,
     };
   }

@@ -339,7 +339,7 @@ class DrillContent {
     const without = withData.filter((d) => !d.data!.distributions[tag]).map((d) => d.run);
     if (without.length) block.append(this.runList(`${tag} not recorded in: `, without));
     requestAnimationFrame(() => {
-      const u = stepDistChart(chartEl, tag, have.map((d) => ({ run: d.run, color: this.app.color(d.run), d: d.data!.distributions[tag] })),
+      const u = stepDistChart(chartEl, tag, have.map((d) => ({ run: d.run, color: this.app.color(d.run), dist: d.data!.distributions[tag] })),
         { logX: this.useLogX(ds), cdf: this.mode(ds) === "cdf", theme: this.app.theme });
       if (u) this.charts.push(u);
     });

@@ -2,7 +2,7 @@
 // every plotted run of one x axis overlaid: runs one by one (line and M4 envelope), run groups
 // (mean and min…max band) and validation runs placed on the training axis (one band per
 // evaluation with its mean). The layers are built and read in model/step-layers.ts and
-// model/step-points.ts, and drawn with ui/chart-paint.ts; StepPointer (below) is the pointer and
+// model/step-points.ts, and drawn with ui/layer-drawing.ts; StepPointer (below) is the pointer and
 // keys: tooltip with exact values, a click opens a step, drag, wheel and keys zoom.
 import uPlot from "uplot";
 import { fetchSeries } from "../api/client";
@@ -10,24 +10,23 @@ import type { Series } from "../api/types";
 import type { Axis } from "../model/axes";
 import { badgeHelp, badgeText, provenanceRuns } from "../model/badges";
 import { exportFileName, exportHref } from "../model/exports";
-import { fmtNum, hoverXLabel } from "../model/format";
+import { hoverXLabel } from "../model/format";
 import { keyRange, Range, wheelRange } from "../model/ranges";
 import { nearestCandidate } from "../model/series";
 import type { XMode } from "../model/settings";
 import {
-  chartMembers, constantLevels, evalLayer, groupLayer, isConstant, Layer, layerRequests, layersSummary,
+  chartMembers, evalLayer, groupLayer, isConstant, Layer, layerRequests, layersSummary,
   layersXRange, layersYRange, plotData, RunLayer, runLayer, SeriesRequest, XPlacement,
 } from "../model/step-layers";
 import { exactKey, pointsNear, stepUnder, stepX, tipRowsAt, viewStepAt } from "../model/step-points";
 import { axisNote, CardLoader, cardTitle, messageLine } from "../ui/card";
 import { ChartHeader, FullScreenToggle, pinButton, showPinned } from "../ui/card-header";
-import { baseAxes } from "../ui/chart-axes";
 import {
-  DragAxis, DrawWaiters, drawDrillLine, onPlainClick, plotWidth, pointToClient, selectingCursor, spanRange, takeSelection,
+  DragAxis, DrawWaiters, drawDrillLine, onPlainClick, plotWidth, pointToClient, spanRange, takeSelection,
 } from "../ui/chart-kit";
-import { layerSeries, paintOverLines, paintUnderLines } from "../ui/chart-paint";
 import type { ViewContext } from "../ui/context";
-import { clear, debounce, h, swatch } from "../ui/dom";
+import { debounce, h } from "../ui/dom";
+import { layerPlotOptions, paintOverLines, showConstants } from "../ui/layer-drawing";
 import { hideTip, showTip } from "../ui/tooltip";
 
 export const CHART_HEIGHT = 200;
@@ -90,10 +89,6 @@ export class StepChart {
     return this.loader.state;
   }
 
-  get full(): boolean {
-    return this.fullScreen.on;
-  }
-
   get mode(): XMode {
     return this.app.settings.xAxis;
   }
@@ -113,16 +108,12 @@ export class StepChart {
     this.root.remove();
   }
 
-  setFull(on: boolean): void {
-    this.fullScreen.set(on);
-  }
-
   setPinned(on: boolean): void {
     showPinned(this.pinBtn, on);
   }
 
   private height(): number {
-    if (this.full) return Math.max(240, window.innerHeight - 110);
+    if (this.fullScreen.on) return Math.max(240, window.innerHeight - 110);
     return this.compact ? COMPACT_HEIGHT : CHART_HEIGHT;
   }
 
@@ -221,15 +212,17 @@ export class StepChart {
   private build(data: (number | null)[][], key = ""): void {
     this.u?.destroy();
     this.structKey = key;
-    this.u = new uPlot(plotOptions(this, this.seriesLayer, {
-      width: this.plotEl.clientWidth || 480, height: this.height(), xRange: () => this.xRange(),
-      drawOver: (u) => this.drawOverlay(u), pointer: this.pointer,
+    const { log, smoothing } = this.app.settings;
+    this.u = new uPlot(layerPlotOptions({
+      axis: this.axis, mode: this.mode, theme: this.app.theme, log, smoothing, compact: this.compact, seriesLayer: this.seriesLayer,
+      width: this.plotEl.clientWidth || 480, height: this.height(), layers: () => this.layers, xRange: () => this.xRange(), yRange: () => this.yr,
+      hooks: { draw: (u) => this.drawOverlay(u), select: (u) => this.pointer.onSelect(u), cursor: (u) => this.pointer.onCursor(u) },
     }), data as uPlot.AlignedData, this.plotEl);
     this.lastWidth = this.plotEl.clientWidth;
     this.pointer.wire(this.u.over);
   }
 
-  /** Over the lines: markers, carets and the marked sample (ui/chart-paint.ts), the drill-down's
+  /** Over the lines: markers, carets and the marked sample (ui/layer-drawing.ts), the drill-down's
    * step; then whoever waits for a draw. */
   private drawOverlay(u: uPlot): void {
     const marks = this.app.marks;
@@ -292,38 +285,6 @@ export class StepChart {
   }
 }
 
-/** The uPlot options of a chart: its axes (one tick per level on a constant chart), scales (y
- * from the chart's range), series, and hooks (painting, drag, cursor). */
-function plotOptions(chart: StepChart, seriesLayer: readonly (Layer | null)[], o: {
-  width: number; height: number; xRange: () => [number, number] | null; drawOver: (u: uPlot) => void; pointer: StepPointer;
-}): uPlot.Options {
-  const { app, axis, mode } = chart;
-  const { log, smoothing } = app.settings;
-  const xLabel = axis === "val" ? "validation batch" : mode === "relstep" ? "steps since the run's start"
-    : mode === "relwall" ? "time since the run's start" : "";
-  const axes = baseAxes(app.theme, mode, xLabel);
-  if (chart.compact) axes[1] = { ...axes[1], splits: () => constantLevels(chart.layers) };
-  const yRange = () => chart.yr;
-  return {
-    width: o.width, height: o.height,
-    legend: { show: false },
-    padding: [10, mode === "wall" ? 30 : 14, 0, 0],
-    cursor: selectingCursor(axis),
-    scales: {
-      x: { time: mode === "wall", range: (_u, mn, mx) => o.xRange() ?? [mn, mx] },
-      y: log ? { distr: 3, log: 10, range: () => (yRange()[0] > 0 && yRange()[1] > yRange()[0] ? yRange() : [0.1, 10]) } : { range: yRange },
-    },
-    axes,
-    series: layerSeries(seriesLayer, smoothing > 0, app.theme.bg),
-    hooks: {
-      drawAxes: [(u) => paintUnderLines(u, chart.layers, { log, floor: chart.yr[0], faint: app.settings.smoothing > 0 })],
-      draw: [o.drawOver],
-      setSelect: [(u) => o.pointer.onSelect(u)],
-      setCursor: [(u) => o.pointer.onCursor(u)],
-    },
-  };
-}
-
 /** Asks for every layer of a chart (model/step-layers.ts: which requests) and builds each from
  * its answer. */
 function fetchLayers(
@@ -341,21 +302,6 @@ function fetchLayers(
     if (q.kind === "run") return get(q.request).then((s) => runLayer(s, width, app.color(s.run), smoothing, place));
     if (q.kind === "eval") return get(q.request).then((s) => evalLayer(s, app.meta(s.run)!, app.color(s.run), place));
     return Promise.all(q.requests.map(get)).then((ss: Series[]) => groupLayer(q.name, q.runs, ss, q.range, width, app.color(q.runs[0]), place));
-  });
-}
-
-/** A constant chart (`layers` given) says its values in words (the plot is only as tall as a
- * strip); else a message saying so is cleared. */
-function showConstants(msgEl: HTMLElement, layers: readonly Layer[] | null): void {
-  if (!layers) {
-    if (msgEl.dataset.kind === "constant") { msgEl.textContent = ""; delete msgEl.dataset.kind; }
-    return;
-  }
-  clear(msgEl);
-  msgEl.dataset.kind = "constant";
-  msgEl.append("constant: ");
-  layers.forEach((l, i) => {
-    if (l.kind === "run") msgEl.append(i ? " · " : "", swatch(l.color), h("span", { text: `${fmtNum(l.envelope.yMin)} ` }), h("span", { class: "tbb-muted", text: l.run }));
   });
 }
 

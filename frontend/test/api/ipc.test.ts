@@ -1,3 +1,4 @@
+// The guest side of TensorBoard's dynamic-plugin IPC (src/api/ipc.ts).
 import { describe, expect, it } from "vitest";
 import { IPC } from "../../src/api/ipc";
 

@@ -1,3 +1,4 @@
+// Parsing the plugin's HTTP answers, non-finite strings and the binary layout (src/api/parse.ts).
 import { describe, expect, it } from "vitest";
 import { apiUrl } from "../../src/api/client";
 import {

@@ -1,3 +1,4 @@
+// Which axis a run is drawn on, and evaluations on the training axis (src/model/axes.ts).
 import { describe, expect, it } from "vitest";
 import type { Evaluation, RunInfo } from "../../src/api/types";
 import {

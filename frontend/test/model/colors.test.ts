@@ -1,3 +1,4 @@
+// Run colours in TensorBoard's palette and order, and its theme setting (src/model/colors.ts).
 import { describe, expect, it } from "vitest";
 import {
   resolveDark, runColorIndex, runColors, TB_PALETTE, themeFromSettings, withAlpha,

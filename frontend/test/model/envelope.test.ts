@@ -1,3 +1,4 @@
+// The M4 envelope of a run's series (src/model/envelope.ts).
 import { describe, expect, it } from "vitest";
 import { buildEnvelope, columnAt, columnOf, columnsNear } from "../../src/model/envelope";
 

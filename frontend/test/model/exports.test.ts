@@ -1,3 +1,4 @@
+// CSV download links (src/model/exports.ts).
 import { describe, expect, it } from "vitest";
 import { exportFileName, exportHref } from "../../src/model/exports";
 

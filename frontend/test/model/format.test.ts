@@ -1,5 +1,6 @@
+// How numbers read on screen (src/model/format.ts).
 import { describe, expect, it } from "vitest";
-import { compactNum, fmtNum } from "../../src/model/format";
+import { compactNum, fmtDuration, fmtNum, fmtShort, hoverXLabel } from "../../src/model/format";
 
 describe("fmtNum / compactNum", () => {
   it("formats values", () => {
@@ -16,5 +17,19 @@ describe("fmtNum / compactNum", () => {
     expect(compactNum(950)).toBe("950");
     expect(compactNum(200000)).toBe("200k");
     expect(compactNum(1500000)).toBe("1.5M");
+  });
+});
+
+describe("short values, durations, the x under the pointer", () => {
+  it("4 significant digits, durations in s, m, h, d", () => {
+    expect(fmtShort(3.14159265)).toBe("3.142");
+    expect(fmtShort(NaN)).toBe("NaN");
+    expect([fmtDuration(42), fmtDuration(-90), fmtDuration(7200), fmtDuration(86400 * 4), fmtDuration(NaN)]).toEqual(["42s", "-1.5m", "2h", "4d", ""]);
+  });
+  it("names the x of each axis", () => {
+    expect(hoverXLabel("step", "train", 12.4)).toBe("step 12");
+    expect(hoverXLabel("step", "val", 3)).toBe("validation batch 3");
+    expect(hoverXLabel("relstep", "train", 5)).toBe("5 steps since start");
+    expect(hoverXLabel("relwall", "train", 90)).toBe("1.5m since start");
   });
 });

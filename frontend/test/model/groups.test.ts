@@ -1,5 +1,6 @@
+// Run groups and their mean with a min…max band (src/model/groups.ts).
 import { describe, expect, it } from "vitest";
-import { aggregate, groupOf, groupRuns } from "../../src/model/groups";
+import { aggregate, groupOf, groupRuns, groupsOf } from "../../src/model/groups";
 
 describe("run groups", () => {
   it("by path prefix: a directory, Keras' train/validation one level up", () => {
@@ -40,5 +41,16 @@ describe("run groups", () => {
     expect(a.hi).toEqual([30, 7]);
     expect(a.mean).toEqual([(3 + 20) / 2, (7 + 2) / 2]);
     expect(a.x).toEqual([(2 + 2) / 2, (7 + 6) / 2]);
+  });
+});
+
+describe("run groups of a setting", () => {
+  it("none, prefix, and regex (an empty or invalid one groups nothing)", () => {
+    const runs = ["lr_1/seed_0", "lr_1/seed_1", "lr_2/seed_0"];
+    expect(groupsOf(runs, "none", "")).toBeNull();
+    expect(groupsOf(runs, "prefix", "")).toEqual([{ name: "lr_1/*", runs: ["lr_1/seed_0", "lr_1/seed_1"] }, { name: "lr_2/*", runs: ["lr_2/seed_0"] }]);
+    expect(groupsOf(runs, "regex", "(seed_\\d)")?.map((g) => g.name)).toEqual(["seed_0", "seed_1"]);
+    expect(groupsOf(runs, "regex", "")).toBeNull();
+    expect(groupsOf(runs, "regex", "(")).toBeNull();
   });
 });

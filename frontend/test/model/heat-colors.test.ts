@@ -1,3 +1,4 @@
+// The heatmaps' colour ramp, and the steps x range they share (src/model/heat-colors.ts).
 import { describe, expect, it } from "vitest";
 import { heatColor, rampColor } from "../../src/model/heat-colors";
 import { stepsXRange } from "../../src/model/ranges";

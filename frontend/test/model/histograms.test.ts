@@ -1,7 +1,8 @@
+// Distributions of several runs at one step (src/model/histograms.ts).
 import { describe, expect, it } from "vitest";
 import type { StepDist } from "../../src/api/types";
 import {
-  binAt, canLogX, cdfAt, cdfPoints, nonPositiveCount, quantileLabel, sharedRange,
+  binAt, canLogX, cdfAt, cdfPoints, nonPositiveCount, quantileLabel, quantileTableRows, sharedRange,
 } from "../../src/model/histograms";
 
 const dist = (p: Partial<StepDist>): StepDist => ({
@@ -32,5 +33,16 @@ describe("drill-down distributions on shared axes", () => {
     expect(binAt(d, 5)).toBeNull();
     expect(nonPositiveCount(d)).toBe(2);
     expect([quantileLabel(0), quantileLabel(0.01), quantileLabel(0.5), quantileLabel(1)]).toEqual(["min", "p1", "median", "max"]);
+  });
+});
+
+describe("drill-down quantile table", () => {
+  it("count, mean ± std, non-finite counts when any, every quantile of any run", () => {
+    const rows = quantileTableRows([dist({}), dist({ nan_count: 2, quantile_probs: [0.5], quantiles: [3] })]);
+    expect(rows.map((r) => r.label)).toEqual(["count", "mean ± std", "NaN/+Inf/-Inf", "min", "median", "max"]);
+    expect(rows[2].cells).toEqual([{ text: "0/0/0", bad: false }, { text: "2/0/0", bad: true }]);
+    expect(rows[3].cells.map((c) => c.text)).toEqual(["0", "–"]);
+    expect(rows[4].cells.map((c) => c.text)).toEqual(["2", "3"]);
+    expect(quantileTableRows([dist({})]).map((r) => r.label)).not.toContain("NaN/+Inf/-Inf");
   });
 });

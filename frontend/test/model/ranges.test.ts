@@ -1,6 +1,7 @@
+// The shared view (zoom, pan, clamp, wheel, keys) and y ranges (src/model/ranges.ts).
 import { describe, expect, it } from "vitest";
 import {
-  clampRange, padRange, panRange, quantileSorted, robustYRange, windowAround, yRange, zoomRange,
+  clampRange, keyRange, padRange, panRange, quantileSorted, robustYRange, wheelRange, windowAround, yRange, zoomRange,
 } from "../../src/model/ranges";
 
 function yRangeOf(ys: number[]): [number, number] {
@@ -89,5 +90,21 @@ describe("robustYRange (ignore outliers)", () => {
     expect(quantileSorted([1, 2, 3, 4], 0.5)).toBe(2.5);
     expect(quantileSorted([1, 2, 3, 4], 0.05)).toBeCloseTo(1.15, 12);
     expect(quantileSorted([], 0.5)).toBeNaN();
+  });
+});
+
+describe("wheel and keys", () => {
+  const full = { start: 0, end: 1000 }, cur = { start: 400, end: 600 };
+  it("a vertical wheel zooms around the pointer, a horizontal one (or shift) pans", () => {
+    expect(wheelRange(cur, full, { deltaX: 0, deltaY: -1, shiftKey: false }, 500)).toEqual(zoomRange(cur, full, 1 / 1.3, 500));
+    expect(wheelRange(cur, full, { deltaX: 0, deltaY: 1, shiftKey: false }, 400)).toEqual(zoomRange(cur, full, 1.3, 400));
+    expect(wheelRange(cur, full, { deltaX: 5, deltaY: 1, shiftKey: false }, 0)).toEqual({ start: 430, end: 630 });
+    expect(wheelRange(cur, full, { deltaX: 0, deltaY: -1, shiftKey: true }, 0)).toEqual({ start: 370, end: 570 });
+  });
+  it("+ and - zoom, arrows pan, other keys do nothing", () => {
+    expect(keyRange("+", cur, full)).toEqual({ start: 450, end: 550 });
+    expect(keyRange("_", cur, full)).toEqual({ start: 300, end: 700 });
+    expect(keyRange("ArrowLeft", cur, full)).toEqual({ start: 360, end: 560 });
+    expect(keyRange("x", cur, full)).toBeNull();
   });
 });

@@ -1,3 +1,4 @@
+// The run filter and the default selection (src/model/runs.ts).
 import { describe, expect, it } from "vitest";
 import { makeRunFilter, mergeSelection } from "../../src/model/runs";
 

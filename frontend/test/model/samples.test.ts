@@ -1,8 +1,9 @@
+// The samples behind a step and per-class losses (src/model/samples.ts).
 import { describe, expect, it } from "vitest";
 import { parseHardest, parsePerClass, parseSamples } from "../../src/api/parse";
 import { rampColor } from "../../src/model/heat-colors";
 import {
-  columnOfStep, fingerprintList, fmtPct, fmtProb, identity, lossColor, lossScale, lossSummary, lossSummaryText, lossT,
+  columnOfStep, fingerprintList, fmtPct, fmtProb, identity, lossColor, lossScale, lossSummary, lossSummaryText, lossT, marksSummary,
   outputsOf, predictions, predictionText, sampleKey, worstStepOfClass,
 } from "../../src/model/samples";
 
@@ -137,5 +138,15 @@ describe("per-class heatmap", () => {
     const nan = parsePerClass({ steps: [2, 3], classes: 1, means: [[5], ["NaN"]], counts: [[1], [1]] });
     expect(worstStepOfClass(nan, 0)).toBe(3); // a NaN loss ranks highest
     expect(worstStepOfClass(parsePerClass({ steps: [2], classes: 1, means: [["NaN"]], counts: [[0]] }), 0)).toBeNaN();
+  });
+});
+
+describe("the marked sample's chip", () => {
+  it("how many steps are marked, or that only the first and last are", () => {
+    expect(marksSummary({ run: "a/train", complete: true, count: 1 }).text).toBe(" of a/train: 1 step marked");
+    expect(marksSummary({ run: "a/train", complete: true, count: 25 }).text).toBe(" of a/train: 25 steps marked");
+    expect(marksSummary({ run: "b", complete: false, count: 7 })).toEqual({
+      text: " of b: first and last of its 7 steps", title: "This server does not list every step of a sample: only the first and last are marked",
+    });
   });
 });

@@ -1,3 +1,4 @@
+// Smoothing, aligning and nearest-point lookups of drawn series (src/model/series.ts).
 import { describe, expect, it } from "vitest";
 import { alignSeries, nearestCandidate, nearestIndex, smooth, wallToStep } from "../../src/model/series";
 

@@ -1,3 +1,4 @@
+// The orders of hover rows and anomalies (src/model/sorting.ts).
 import { describe, expect, it } from "vitest";
 import { type AnomalyRow, type HoverRow, sortAnomalies, sortRows } from "../../src/model/sorting";
 

@@ -1,3 +1,4 @@
+// Tag order, sections and series keys (src/model/tags.ts).
 import { describe, expect, it } from "vitest";
 import {
   keySource, keyTag, orderTags, seriesKey, splitTags, tagPrefix, tagRank, tagSections,

@@ -1,17 +1,71 @@
-// How the layers of a Steps chart are drawn (model/step-layers.ts): their lines as uPlot series,
-// and on the canvas what a series cannot show: M4 envelopes, min…max bands of groups and
-// evaluations, non-finite markers, carets for values beyond the y range, and the marked sample's
-// steps. Painting is in device pixels; `yPos` maps a value to a canvas y (clamped as the chart
-// needs).
+// How the layers of a Steps chart (model/step-layers.ts) are drawn: the chart's uPlot options,
+// the layers' lines as uPlot series, and on the canvas what a series cannot show: M4 envelopes,
+// min…max bands of groups and evaluations, non-finite markers, carets for values beyond the y
+// range, and the marked sample's steps; a constant chart says its values in words. Painting is
+// in device pixels; `yPos` maps a value to a canvas y (clamped as the chart needs).
 import uPlot from "uplot";
 import type { EvalBand } from "../model/axes";
 import { withAlpha } from "../model/colors";
 import type { Envelope, Marker } from "../model/envelope";
 import type { Aggregate } from "../model/groups";
-import { beyondRange, Layer } from "../model/step-layers";
-import { clipToPlot } from "./chart-kit";
+import type { Axis } from "../model/axes";
+import { fmtNum } from "../model/format";
+import type { Theme, XMode } from "../model/settings";
+import { beyondRange, constantLevels, Layer } from "../model/step-layers";
+import { baseAxes } from "./chart-axes";
+import { clipToPlot, selectingCursor } from "./chart-kit";
+import { clear, h, swatch } from "./dom";
 
 type YPos = (v: number) => number;
+
+/** The uPlot options of a Steps chart: its axes (one tick per level on a constant chart), scales
+ * (x from `xRange`, y from `yRange`), the layers' series, and hooks: painting under the lines,
+ * then `draw`, the drag (`select`) and the cursor. */
+export function layerPlotOptions(o: {
+  axis: Axis; mode: XMode; theme: Theme; log: boolean; smoothing: number; compact: boolean; seriesLayer: readonly (Layer | null)[];
+  width: number; height: number; layers: () => readonly Layer[]; xRange: () => [number, number] | null; yRange: () => [number, number];
+  hooks: { draw: (u: uPlot) => void; select: (u: uPlot) => void; cursor: (u: uPlot) => void };
+}): uPlot.Options {
+  const { axis, mode, log } = o;
+  const xLabel = axis === "val" ? "validation batch" : mode === "relstep" ? "steps since the run's start"
+    : mode === "relwall" ? "time since the run's start" : "";
+  const axes = baseAxes(o.theme, mode, xLabel);
+  if (o.compact) axes[1] = { ...axes[1], splits: () => constantLevels(o.layers()) };
+  const logRange = (): [number, number] => { const [lo, hi] = o.yRange(); return lo > 0 && hi > lo ? [lo, hi] : [0.1, 10]; };
+  return {
+    width: o.width, height: o.height,
+    legend: { show: false },
+    padding: [10, mode === "wall" ? 30 : 14, 0, 0],
+    cursor: selectingCursor(axis),
+    scales: {
+      x: { time: mode === "wall", range: (_u, mn, mx) => o.xRange() ?? [mn, mx] },
+      y: log ? { distr: 3, log: 10, range: logRange } : { range: o.yRange },
+    },
+    axes,
+    series: layerSeries(o.seriesLayer, o.smoothing > 0, o.theme.bg),
+    hooks: {
+      drawAxes: [(u) => paintUnderLines(u, o.layers(), { log, floor: o.yRange()[0], faint: o.smoothing > 0 })],
+      draw: [o.hooks.draw],
+      setSelect: [o.hooks.select],
+      setCursor: [o.hooks.cursor],
+    },
+  };
+}
+
+/** A constant chart (`layers` given) says its values in words (the plot is only as tall as a
+ * strip); else a message saying so is cleared. */
+export function showConstants(msgEl: HTMLElement, layers: readonly Layer[] | null): void {
+  if (!layers) {
+    if (msgEl.dataset.kind === "constant") { msgEl.textContent = ""; delete msgEl.dataset.kind; }
+    return;
+  }
+  clear(msgEl);
+  msgEl.dataset.kind = "constant";
+  msgEl.append("constant: ");
+  layers.forEach((l, i) => {
+    if (l.kind === "run") msgEl.append(i ? " · " : "", swatch(l.color), h("span", { text: `${fmtNum(l.envelope.yMin)} ` }), h("span", { class: "tbb-muted", text: l.run }));
+  });
+}
 
 /** Under the lines: M4 envelopes of reduced runs, group bands, evaluation bands (values ≤ 0 at
  * `floor` on a log scale). */
@@ -50,7 +104,7 @@ export function paintOverLines(
 
 /** uPlot's series of the layers (`seriesLayer[i]` draws series i; 0 is x): each run's line
  * (faint under its smoothed line, when smoothing), each group's mean, each evaluation's mean. */
-export function layerSeries(seriesLayer: readonly (Layer | null)[], smoothing: boolean, background: string): uPlot.Series[] {
+function layerSeries(seriesLayer: readonly (Layer | null)[], smoothing: boolean, background: string): uPlot.Series[] {
   const series: uPlot.Series[] = [{ label: "x" }];
   const smoothed = new Set<Layer>();
   for (const l of seriesLayer.slice(1)) {
