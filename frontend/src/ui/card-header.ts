@@ -91,16 +91,16 @@ export function showPinned(button: HTMLButtonElement, on: boolean): void {
  * (Esc closes an open drill-down first: `escapeTaken`). `changed` follows each switch. */
 export class FullScreenToggle {
   readonly button: HTMLButtonElement;
-  on = false;
+  active = false;
 
   constructor(private readonly card: () => HTMLElement, label: string, private readonly escapeTaken: () => boolean, private readonly changed: () => void) {
     this.button = h("button", { type: "button", class: "tbb-icon", title: "Full screen (Esc leaves)", "aria-label": `Full screen ${label}`, "data-action": "full" }, icon("full"));
-    this.button.addEventListener("click", () => this.set(!this.on));
+    this.button.addEventListener("click", () => this.set(!this.active));
   }
 
   set(on: boolean): void {
-    if (on === this.on) return;
-    this.on = on;
+    if (on === this.active) return;
+    this.active = on;
     this.card().classList.toggle("tbb-full", on);
     this.button.setAttribute("aria-pressed", String(on));
     this.button.replaceChildren(icon(on ? "exit" : "full"));

@@ -103,23 +103,24 @@ export class DrawWaiters {
 
 /** Which axis a drag on a plot selects: x, or y while Alt, Ctrl or ⌘ is held as it starts. */
 export class DragAxis {
-  y = false;
+  /** the drag under way selects a y range */
+  selectsY = false;
 
   /** Listens (capturing) to mousedowns on the element holding the plot `plot()`. */
   constructor(el: HTMLElement, plot: () => uPlot | null) {
     el.addEventListener("mousedown", (e) => {
-      this.y = e.altKey || e.ctrlKey || e.metaKey;
+      this.selectsY = e.altKey || e.ctrlKey || e.metaKey;
       const u = plot();
       if (u) {
-        u.cursor.drag!.x = !this.y;
-        u.cursor.drag!.y = this.y;
+        u.cursor.drag!.x = !this.selectsY;
+        u.cursor.drag!.y = this.selectsY;
       }
     }, true);
   }
 
   /** The y drag is over: drags select x again. */
   reset(u: uPlot): void {
-    this.y = false;
+    this.selectsY = false;
     u.cursor.drag!.x = true;
     u.cursor.drag!.y = false;
   }

@@ -36,7 +36,7 @@ export class AnomalyPanel {
   private readonly note: HTMLParagraphElement;
   private prefs: Prefs;
   private results = new Map<string, Anomalies | string>();
-  private gen = 0;
+  private generation = 0;
   done = 0;
 
   constructor(private readonly host: AnomalyHost) {
@@ -81,20 +81,20 @@ export class AnomalyPanel {
 
   /** (Re)scores the plotted runs, one at a time and only while no chart is loading. */
   async load(): Promise<void> {
-    const gen = ++this.gen;
+    const gen = ++this.generation;
     const runs = this.host.plotted();
     this.results = new Map(runs.map((r) => [r, "loading…"]));
     this.render();
     for (const r of runs) {
       while (this.host.busy()) await new Promise((res) => setTimeout(res, 50));
-      if (gen !== this.gen) return;
+      if (gen !== this.generation) return;
       let got: Anomalies | string;
       try {
         got = await fetchAnomalies(r, { limit: LIMIT, threshold: this.prefs.threshold, min_jump: this.prefs.minJump / 100 });
       } catch (e) {
         got = String((e as Error).message);
       }
-      if (gen !== this.gen) return;
+      if (gen !== this.generation) return;
       this.results.set(r, got);
       this.render();
     }
@@ -102,7 +102,7 @@ export class AnomalyPanel {
   }
 
   get loaded(): boolean {
-    return this.done === this.gen;
+    return this.done === this.generation;
   }
 
   /** Every anomaly of the plotted runs, filtered and sorted as the controls say. */

@@ -113,7 +113,7 @@ export class StepChart {
   }
 
   private height(): number {
-    if (this.fullScreen.on) return Math.max(240, window.innerHeight - 110);
+    if (this.fullScreen.active) return Math.max(240, window.innerHeight - 110);
     return this.compact ? COMPACT_HEIGHT : CHART_HEIGHT;
   }
 
@@ -345,7 +345,7 @@ class StepPointer {
 
   onSelect(u: uPlot): void {
     const chart = this.chart;
-    if (this.dragAxis.y) {
+    if (this.dragAxis.selectsY) {
       const span = takeSelection(u, "y");
       if (!span) return;
       this.dragAxis.reset(u);
