@@ -26,16 +26,16 @@ export interface CompareContext {
 }
 
 /** The columns to show for a run's step: itself first, then what it is compared with. */
-export function comparedColumns(run: string, step: number, ctx: CompareContext): Column[] {
-  const m = ctx.meta(run);
+export function comparedColumns(run: string, step: number, context: CompareContext): Column[] {
+  const m = context.meta(run);
   const cols: Column[] = [{ run, step, label: `step ${fmtStep(step)}` }];
   if (!m) return cols;
-  const others = ctx.plotted.filter((r) => r !== run);
-  const rel = ctx.relative;
-  const same = (q: string) => (rel ? step - ctx.stepOffset(run) + ctx.stepOffset(q) : step);
+  const others = context.plotted.filter((r) => r !== run);
+  const rel = context.relative;
+  const same = (q: string) => (rel ? step - context.stepOffset(run) + context.stepOffset(q) : step);
   if (m.axis === "val") {
     cols[0].label = `validation batch ${fmtStep(step)}`;
-    for (const q of others) if (ctx.meta(q)?.axis === "val") cols.push({ run: q, step: same(q), label: `validation batch ${fmtStep(same(q))}` });
+    for (const q of others) if (context.meta(q)?.axis === "val") cols.push({ run: q, step: same(q), label: `validation batch ${fmtStep(same(q))}` });
     return cols;
   }
   if (m.placed) {
@@ -43,20 +43,20 @@ export function comparedColumns(run: string, step: number, ctx: CompareContext):
     const e = evaluationOf(evals, step);
     if (e) cols[0].label = `validation batch ${fmtStep(step)} (${step - e.first_step + 1} of ${e.count})`;
     for (const q of others) {
-      const mq = ctx.meta(q);
+      const mq = context.meta(q);
       if (!mq) continue;
       if (mq.placed) {
         const s = pairedValidationStep(evals, mq.info.evaluations ?? [], step);
         if (s !== null) cols.push({ run: q, step: s, label: `validation batch ${fmtStep(s)} (same batch)` });
       } else if (mq.axis === "train" && e) {
-        const s = e.train_step - 1 - (rel ? ctx.stepOffset(run) - ctx.stepOffset(q) : 0);
+        const s = e.train_step - 1 - (rel ? context.stepOffset(run) - context.stepOffset(q) : 0);
         cols.push({ run: q, step: s, label: `step ${fmtStep(s)} (last before this evaluation)` });
       }
     }
     return cols;
   }
   for (const q of others) {
-    const mq = ctx.meta(q);
+    const mq = context.meta(q);
     if (!mq || mq.axis !== "train") continue;
     if (mq.placed) {
       // a placed run's step offset is its train run's: `same` is a step of that train run

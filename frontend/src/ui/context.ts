@@ -1,6 +1,6 @@
 // What a view may ask of the app (the app implements it): the runs and their axes, colours,
 // settings, the shared view of each axis, the drill-down and the marked sample. Views hold a
-// Ctx and never the app itself.
+// ViewContext and never the app itself.
 import type { HardSample, TagInfo } from "../api/types";
 import type { Axis } from "../model/axes";
 import type { Range } from "../model/ranges";
