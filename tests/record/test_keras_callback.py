@@ -16,92 +16,20 @@ import pytest
 import tensorflow as tf
 
 import tb_batch_plugin as tbb
-
-N, FEATURES, CLASSES, BATCH = 203, 8, 3, 32  # 203 = 6 full batches + a partial one of 11
-EPOCHS = 2
-
-
-def _data(seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(N, FEATURES)).astype("float32")
-    y = rng.integers(0, CLASSES, N)
-    sw = rng.uniform(0.1, 2.0, N).astype("float32")
-    return x, y, sw
-
-
-def _model(steps_per_execution=1, jit_compile=False, metrics=("accuracy",), loss=None):
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential([
-        keras.Input((FEATURES,)),
-        keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(CLASSES),
-    ])
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.1),
-        loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=list(metrics),
-        steps_per_execution=steps_per_execution,
-        jit_compile=jit_compile,
-    )
-    return model
-
-
-def _reference(x, y, sw, epochs=EPOCHS, val=None, batch=BATCH):
-    """Per-step values from a plain GradientTape loop, with Keras' definitions:
-    loss = sum(per-sample loss * weight) / batch size; accuracy unweighted (a `metrics` entry)."""
-    model = _model()
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-    opt = model.optimizer
-    opt.build(model.trainable_weights)
-    out = {"loss": [], "accuracy": [], "grad_norm": [], "size": [], "per_sample_loss": [],
-           "predictions": [], "val_loss": [], "val_accuracy": []}
-    for _ in range(epochs):
-        for i in range(0, N, batch):
-            xb, yb = x[i:i + batch], y[i:i + batch]
-            wb = sw[i:i + batch] if sw is not None else np.ones(len(xb), "float32")
-            with tf.GradientTape() as tape:
-                logits = model(xb, training=True)
-                per_sample = ce(yb, logits) * wb
-                loss = tf.reduce_sum(per_sample) / len(xb)
-            grads = tape.gradient(loss, model.trainable_weights)
-            out["loss"].append(float(loss))
-            out["accuracy"].append(float(np.mean(np.argmax(logits, 1) == yb)))
-            out["grad_norm"].append(float(tf.linalg.global_norm(grads)))
-            out["size"].append(len(xb))
-            out["per_sample_loss"].append(per_sample.numpy())
-            out["predictions"].append(logits.numpy().ravel())
-            opt.apply(grads, model.trainable_weights)
-        if val is not None:
-            vx, vy = val
-            for i in range(0, len(vx), BATCH):
-                logits = model(vx[i:i + BATCH], training=False)
-                out["val_loss"].append(float(tf.reduce_mean(ce(vy[i:i + BATCH], logits))))
-                out["val_accuracy"].append(float(np.mean(np.argmax(logits, 1) == vy[i:i + BATCH])))
-    return {k: (np.array(v) if k not in ("per_sample_loss", "predictions") else v) for k, v in out.items()}
-
-
-class AllBatchLogs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.logs = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.logs.append(("train", batch, {k: float(v) for k, v in logs.items()}))
-
-    def on_test_batch_end(self, batch, logs=None):
-        self.logs.append(("test", batch, {k: float(v) for k, v in logs.items()}))
+from helpers.keras_reference import (BATCH, CLASSES, EPOCHS, N, AllBatchLogs, gradient_tape_reference,
+                                     make_data, make_model)
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_per_step_values_match_gradient_tape_loop(tmp_path, steps_per_execution, weighted):
-    x, y, sw = _data()
+    x, y, sw = make_data()
     sw = sw if weighted else None
     val = (x[:70], y[:70])  # 3 validation batches, the last partial
-    plain, seen_plain = _model(steps_per_execution), AllBatchLogs()
+    plain, seen_plain = make_model(steps_per_execution), AllBatchLogs()
     h_plain = plain.fit(x, y, sample_weight=sw, batch_size=BATCH, epochs=EPOCHS, shuffle=False,
                         verbose=0, validation_data=val, callbacks=[seen_plain])
-    model, seen = _model(steps_per_execution), AllBatchLogs()
+    model, seen = make_model(steps_per_execution), AllBatchLogs()
     h = model.fit(x, y, sample_weight=sw, batch_size=BATCH, epochs=EPOCHS, shuffle=False,
                   verbose=0, validation_data=val, callbacks=[tbb.BatchStats(tmp_path), seen])
 
@@ -112,7 +40,7 @@ def test_per_step_values_match_gradient_tape_loop(tmp_path, steps_per_execution,
     for a, b in zip(model.get_weights(), plain.get_weights()):
         np.testing.assert_array_equal(a, b)
 
-    ref = _reference(x, y, sw, val=val)
+    ref = gradient_tape_reference(x, y, sw, val=val)
     steps_per_epoch = -(-N // BATCH)
     data = tbb.load(str(tmp_path))
     assert set(data.runs()) == {"train", "validation"}
@@ -169,12 +97,12 @@ class StepsOnDisk(keras.callbacks.Callback):
 def test_distributions_of_every_step_across_staged_blocks(tmp_path):
     """More steps than one staged block, epochs ending mid-block: every step is on disk at each
     epoch end, at its own step, with its batch's exact values."""
-    x, y, sw = _data()
+    x, y, sw = make_data()
     batch = 3  # 68 steps an epoch: staged blocks of staging.MAX_ROWS = 64 rows end mid-epoch
     on_disk = StepsOnDisk(str(tmp_path))
-    _model().fit(x, y, sample_weight=sw, batch_size=batch, epochs=EPOCHS, shuffle=False, verbose=0,
-                 callbacks=[tbb.BatchStats(tmp_path), on_disk])
-    ref = _reference(x, y, sw, batch=batch)
+    make_model().fit(x, y, sample_weight=sw, batch_size=batch, epochs=EPOCHS, shuffle=False, verbose=0,
+                     callbacks=[tbb.BatchStats(tmp_path), on_disk])
+    ref = gradient_tape_reference(x, y, sw, batch=batch)
     steps = EPOCHS * -(-N // batch)
     assert on_disk.seen == [steps // EPOCHS, steps]
     data = tbb.load(str(tmp_path))
@@ -188,8 +116,8 @@ def test_distributions_of_every_step_across_staged_blocks(tmp_path):
 
 
 def test_every_n_and_evaluate_and_resume(tmp_path):
-    x, y, _ = _data()
-    model = _model()
+    x, y, _ = make_data()
+    model = make_model()
     cb = tbb.BatchStats(tmp_path, every=3, distributions=False)
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[cb])
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[cb])
@@ -213,12 +141,12 @@ def test_every_n_and_evaluate_and_resume(tmp_path):
 
 
 def test_jit_compile(tmp_path):
-    x, y, _ = _data()
-    model = _model(jit_compile=True)
+    x, y, _ = make_data()
+    model = make_model(jit_compile=True)
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
               callbacks=[tbb.BatchStats(tmp_path)])
     assert model.jit_compile
-    ref = _reference(x, y, None, epochs=1)
+    ref = gradient_tape_reference(x, y, None, epochs=1)
     data = tbb.load(str(tmp_path))
     # XLA fuses differently: equal to float32 precision, not bit for bit.
     np.testing.assert_allclose(data.scalars("train", "loss").values, ref["loss"], rtol=1e-5)
@@ -246,8 +174,8 @@ class LastBatchLogs(keras.callbacks.Callback):
 
 
 def test_non_additive_metric_is_left_alone_and_warned(tmp_path):
-    x, y, _ = _data()
-    model = _model(metrics=("accuracy", RunningMax()))
+    x, y, _ = make_data()
+    model = make_model(metrics=("accuracy", RunningMax()))
     seen = LastBatchLogs()
     with pytest.warns(UserWarning, match="running_max"):
         model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
@@ -256,17 +184,17 @@ def test_non_additive_metric_is_left_alone_and_warned(tmp_path):
     # Recorded as Keras reports it (the running max), the additive ones per batch.
     assert data.scalars("train", "running_max").values[-1] == pytest.approx(seen.last["running_max"])
     np.testing.assert_allclose(data.scalars("train", "loss").values,
-                               _reference(x, y, None, epochs=1)["loss"], rtol=1e-6)
+                               gradient_tape_reference(x, y, None, epochs=1)["loss"], rtol=1e-6)
 
 
 def test_custom_loss_without_reduction_and_nonfinite(tmp_path):
-    x, y, _ = _data()
+    x, y, _ = make_data()
     yf = np.eye(CLASSES, dtype="float32")[y]
 
     def scalar_loss(y_true, y_pred):  # reduces itself: cannot be made per-sample
         return tf.reduce_mean(tf.square(y_true - y_pred)) * 1.0
 
-    model = _model(metrics=(), loss=scalar_loss)
+    model = make_model(metrics=(), loss=scalar_loss)
     with pytest.warns(UserWarning, match="per-sample"):
         model.fit(x, yf, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
                   callbacks=[tbb.BatchStats(tmp_path)])
@@ -278,7 +206,7 @@ def test_custom_loss_without_reduction_and_nonfinite(tmp_path):
     bad = tmp_path / "nan"
     sw = np.ones(N, "float32")
     sw[40] = np.nan
-    model = _model()
+    model = make_model()
     with pytest.warns(UserWarning, match="not finite"):
         model.fit(x, y, sample_weight=sw, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
                   callbacks=[tbb.BatchStats(bad)])
@@ -297,19 +225,20 @@ def test_unwritable_log_dir_is_a_clear_error(tmp_path):
         tbb.BatchStats(tmp_path, every=0)
 
 
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # holds helpers/
 MIRRORED_SCRIPT = textwrap.dedent("""
     import json, sys, numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, sys.argv[2])
-    import test_keras_callback as t
+    from helpers import keras_reference
     import tb_batch_plugin as tbb
-    x, y, _ = t._data()
+    x, y, _ = keras_reference.make_data()
     with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
-        model = t._model()
-    h = model.fit(x, y, batch_size=t.BATCH, epochs=1, shuffle=False, verbose=0,
+        model = keras_reference.make_model()
+    h = model.fit(x, y, batch_size=keras_reference.BATCH, epochs=1, shuffle=False, verbose=0,
                   callbacks=[tbb.BatchStats(sys.argv[1])])
-    ref = t._reference(x, y, None, epochs=1)
+    ref = keras_reference.gradient_tape_reference(x, y, None, epochs=1)
     data = tbb.load(sys.argv[1])
     print(json.dumps({k: [float(v) for v in data.scalars("train", k).values] for k in ("loss", "accuracy", "grad_norm")}
                      | {"ref_" + k: [float(v) for v in ref[k]] for k in ("loss", "accuracy", "grad_norm")}
@@ -321,7 +250,7 @@ def test_mirrored_strategy_two_cpus(tmp_path):
     """Two logical CPUs must be configured before TensorFlow starts: run in a subprocess."""
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "logs"), os.path.dirname(__file__)],
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "logs"), TESTS_DIR],
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -335,10 +264,10 @@ def test_mirrored_strategy_two_cpus(tmp_path):
 
 
 def test_mixed_precision_counts_every_step(tmp_path):
-    x, y, _ = _data()
+    x, y, _ = make_data()
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = _model()
+        model = make_model()
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
                   callbacks=[tbb.BatchStats(tmp_path)])
@@ -348,13 +277,13 @@ def test_mixed_precision_counts_every_step(tmp_path):
     np.testing.assert_array_equal(data.scalars("train", "loss").steps, np.arange(7))
     gn = data.scalars("train", "grad_norm").values
     # Unscaled: a float32 run's gradient norms are of the same size (not 2**15 larger).
-    ref = _reference(x, y, None, epochs=1)["grad_norm"]
+    ref = gradient_tape_reference(x, y, None, epochs=1)["grad_norm"]
     np.testing.assert_allclose(gn[np.isfinite(gn)][:3], ref[:3], rtol=0.05)
 
 
 def test_model_is_restored_after_fit_and_recompile(tmp_path):
-    x, y, _ = _data()
-    model = _model()
+    x, y, _ = make_data()
+    model = make_model()
     cb = tbb.BatchStats(tmp_path, distributions=False)
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[cb])
     model.compile(optimizer=keras.optimizers.SGD(0.05),
@@ -376,8 +305,8 @@ def test_model_is_restored_after_fit_and_recompile(tmp_path):
 
 
 def test_two_batchstats_on_one_model_is_a_clear_error_before_anything_starts(tmp_path):
-    x, y, _ = _data()
-    model = _model()
+    x, y, _ = make_data()
+    model = make_model()
     two = [tbb.BatchStats(tmp_path / "a"), tbb.BatchStats(tmp_path / "b", every=3)]
     with pytest.raises(ValueError, match="one BatchStats records a model at a time"):
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[two[0], keras.callbacks.History(), two[1]])

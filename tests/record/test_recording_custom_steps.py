@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import tb_batch_plugin as tbb
-from test_keras_callback import AllBatchLogs
+from helpers.keras_reference import AllBatchLogs
 
 N, FEATURES, BATCH, EPOCHS = 200, 8, 32, 2  # 7 batches an epoch, the last one of 8
 STEPS = -(-N // BATCH)

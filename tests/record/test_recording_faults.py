@@ -24,7 +24,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 import tb_batch_plugin as tbb
-from test_keras_callback import BATCH, N, _data, _model, _reference
+from helpers.keras_reference import BATCH, N, gradient_tape_reference, make_data, make_model
 
 STEPS = -(-N // BATCH)  # 7
 HOOKS_OF_BATCHSTATS = {"train_step", "test_step", "make_train_function", "make_test_function"}
@@ -49,7 +49,7 @@ class RaiseAt(keras.callbacks.Callback):
 
 def _fit(model, callbacks=(), x=None, epochs=2, **kwargs):
     if x is None:
-        x, y, _ = _data()
+        x, y, _ = make_data()
         kwargs.update(y=y, batch_size=BATCH)
     return model.fit(x, epochs=epochs, shuffle=False, verbose=0, callbacks=list(callbacks), **kwargs)
 
@@ -65,7 +65,7 @@ def _assert_restored_and_silent(model, log_dir, plain, at_once=True, **fit_kwarg
     assert not at_once or not HOOKS_OF_BATCHSTATS & set(model.__dict__)
     sizes = _file_sizes(log_dir)
     history = _fit(model, epochs=1, **fit_kwargs).history
-    model.evaluate(*_data()[:2], batch_size=BATCH, verbose=0)
+    model.evaluate(*make_data()[:2], batch_size=BATCH, verbose=0)
     assert not HOOKS_OF_BATCHSTATS & set(model.__dict__)
     assert _file_sizes(log_dir) == sizes
     assert history == _fit(plain, epochs=1, **fit_kwargs).history
@@ -76,10 +76,10 @@ def _assert_restored_and_silent(model, log_dir, plain, at_once=True, **fit_kwarg
 @pytest.mark.parametrize("hook, batch, error", [("on_train_batch_end", 3, KeyboardInterrupt),
                                                 ("on_epoch_end", None, RuntimeError("from a callback"))])
 def test_exception_in_another_callback(tmp_path, hook, batch, error):
-    x, y, _ = _data()
+    x, y, _ = make_data()
     val = (x[:70], y[:70])
     expected = error if isinstance(error, type) else type(error)
-    model, plain = _model(), _model()
+    model, plain = make_model(), make_model()
     # flush_secs of an hour: what is on disk right after the exception was written for it.
     for m, callbacks in ((model, [tbb.BatchStats(tmp_path, flush_secs=3600)]), (plain, [])):
         with pytest.raises(expected):
@@ -89,7 +89,7 @@ def test_exception_in_another_callback(tmp_path, hook, batch, error):
     data = tbb.load(str(tmp_path))
     loss = data.scalars("train", "loss")
     np.testing.assert_array_equal(loss.steps, np.arange(done))
-    np.testing.assert_allclose(loss.values, _reference(x, y, None)["loss"][:done], rtol=1e-6)
+    np.testing.assert_allclose(loss.values, gradient_tape_reference(x, y, None)["loss"][:done], rtol=1e-6)
     np.testing.assert_array_equal(data.distributions("train", "per_sample_loss").steps, np.arange(done))
     assert len(data.scalars("validation", "loss")) == 3 * (2 if batch is None else 1)
     _assert_restored_and_silent(model, tmp_path, plain)
@@ -105,14 +105,15 @@ def _batches(x, y, interrupt_at):
 def test_keyboard_interrupt_in_the_data(tmp_path):
     """A KeyboardInterrupt in a generator reaches fit inside the model's train function (as
     TensorFlow's error for the data pipeline)."""
-    x, y, _ = _data()
-    model, plain = _model(), _model()
+    x, y, _ = make_data()
+    model, plain = make_model(), make_model()
     for m, callbacks in ((model, [tbb.BatchStats(tmp_path, flush_secs=3600)]), (plain, [])):
         with pytest.raises((KeyboardInterrupt, tf.errors.OpError)):
             _fit(m, callbacks, x=_batches(x, y, interrupt_at=5), epochs=1)
     data = tbb.load(str(tmp_path))
     np.testing.assert_array_equal(data.scalars("train", "loss").steps, np.arange(5))
-    np.testing.assert_allclose(data.scalars("train", "loss").values, _reference(x, y, None)["loss"][:5], rtol=1e-6)
+    np.testing.assert_allclose(data.scalars("train", "loss").values,
+                               gradient_tape_reference(x, y, None)["loss"][:5], rtol=1e-6)
     np.testing.assert_array_equal(data.distributions("train", "predictions").steps, np.arange(5))
     _assert_restored_and_silent(model, tmp_path, plain)
 
@@ -131,9 +132,9 @@ def test_removed_log_dir(tmp_path):
     """The log directory is removed after epoch 0: one warning naming it, fit and ModelCheckpoint
     go on, and recording goes on in a new event file (epoch 1's events, written to the removed
     file, are lost)."""
-    x, y, _ = _data()
+    x, y, _ = make_data()
     log_dir, checkpoints = tmp_path / "logs", tmp_path / "checkpoints"
-    model = _model()
+    model = make_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = _fit(model, [tbb.BatchStats(log_dir), RemoveDirAtEpochEnd(log_dir, 0),
@@ -146,7 +147,8 @@ def test_removed_log_dir(tmp_path):
     assert len(ours) == 1 and "removed" in ours[0] and str(log_dir) in ours[0]
     loss = tbb.load(str(log_dir)).scalars("train", "loss")
     np.testing.assert_array_equal(loss.steps, np.arange(2 * STEPS, 3 * STEPS))
-    np.testing.assert_allclose(loss.values, _reference(x, y, None, epochs=3)["loss"][2 * STEPS:], rtol=1e-6)
+    np.testing.assert_allclose(loss.values, gradient_tape_reference(x, y, None, epochs=3)["loss"][2 * STEPS:],
+                               rtol=1e-6)
 
 
 def _run_script(tmp_path, script, *args, timeout=300):
@@ -161,10 +163,10 @@ FILE_SIZE_LIMIT_SCRIPT = """
     import json, resource, sys, warnings
     import keras
     import tb_batch_plugin as tbb
-    from test_keras_callback import _data, _model
+    from helpers.keras_reference import make_data, make_model
     log_dir, checkpoints, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    x, y, _ = _data()
-    model = _model()
+    x, y, _ = make_data()
+    model = make_model()
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -190,7 +192,7 @@ def test_file_size_limit(tmp_path):
     result = json.loads(out.strip().splitlines()[-1])
     assert result["epochs"] == 3
     assert sorted(os.listdir(checkpoints)) == ["e1.weights.h5", "e2.weights.h5", "e3.weights.h5"]
-    model = _model()
+    model = make_model()
     model.load_weights(str(checkpoints / "e3.weights.h5"))
     assert len(result["warnings"]) == 1, result["warnings"]
     assert "File too large" in result["warnings"][0] and str(log_dir / "train") in result["warnings"][0]
@@ -208,7 +210,7 @@ SIGKILL_SCRIPT = """
     import pathlib, sys, time
     import keras
     import tb_batch_plugin as tbb
-    from test_keras_callback import _data, _model
+    from helpers.keras_reference import make_data, make_model
     log_dir, marker = sys.argv[1], pathlib.Path(sys.argv[2])
 
     class Pause(keras.callbacks.Callback):  # a data stall, a long checkpoint
@@ -217,8 +219,8 @@ SIGKILL_SCRIPT = """
                 marker.write_text("paused")
                 time.sleep(600)
 
-    x, y, _ = _data()
-    _model().fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
+    x, y, _ = make_data()
+    make_model().fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
                  callbacks=[tbb.BatchStats(log_dir, flush_secs=1.0), Pause()])
 """
 
@@ -236,8 +238,8 @@ def test_sigkill_after_a_pause_loses_no_step_before_it(tmp_path):
     finally:
         proc.kill()
         proc.communicate()
-    x, y, _ = _data()
-    ref = _reference(x, y, None, epochs=1, batch=8)
+    x, y, _ = make_data()
+    ref = gradient_tape_reference(x, y, None, epochs=1, batch=8)
     data = tbb.load(str(log_dir))
     loss = data.scalars("train", "loss")
     np.testing.assert_array_equal(loss.steps, np.arange(21))
@@ -256,7 +258,7 @@ def test_exception_before_the_hooks_are_guarded(tmp_path):
     """An exception while fit's callbacks start, after BatchStats installed its step (outside
     the hooks it guards): the next fit or evaluate without BatchStats finds the model restored
     (the safety net in make_train_function/make_test_function) and records nothing."""
-    model, plain = _model(), _model()
+    model, plain = make_model(), make_model()
     for m, callbacks in ((model, [tbb.BatchStats(tmp_path, flush_secs=3600)]), (plain, [])):
         with pytest.raises(RuntimeError):
             _fit(m, [*callbacks, FailsToStart()])
@@ -275,12 +277,12 @@ class EvaluatesAtEpochEnd(keras.callbacks.Callback):
 def test_evaluate_from_another_callback_inside_fit(tmp_path):
     """Another callback's model.evaluate() inside the fit runs Keras' own step (it is not
     recorded) and returns what it returns without BatchStats; the fit goes on recording."""
-    x, y, _ = _data()
+    x, y, _ = make_data()
     val, extra = (x[:70], y[:70]), (x[70:134], y[70:134])
     results = []
     for callbacks in ([tbb.BatchStats(tmp_path)], []):
         evaluates = EvaluatesAtEpochEnd(extra)
-        history = _fit(_model(), [*callbacks, evaluates], validation_data=val).history
+        history = _fit(make_model(), [*callbacks, evaluates], validation_data=val).history
         results.append((history, evaluates.results))
     assert results[0] == results[1]
     data = tbb.load(str(tmp_path))
@@ -292,7 +294,7 @@ EXIT_SCRIPT = """
     import shutil, sys
     import keras
     import tb_batch_plugin as tbb
-    from test_keras_callback import _data, _model
+    from helpers.keras_reference import make_data, make_model
     log_dir, how = sys.argv[1], sys.argv[2]
 
     class Exit(keras.callbacks.Callback):
@@ -300,9 +302,9 @@ EXIT_SCRIPT = """
             if how == "exit" and batch == 20:
                 sys.exit(3)
 
-    x, y, _ = _data()
+    x, y, _ = make_data()
     callback = tbb.BatchStats(log_dir)  # alive until the interpreter exits
-    _model().fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[callback, Exit()])
+    make_model().fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[callback, Exit()])
     shutil.rmtree(log_dir)  # a temporary log_dir, removed once training is done
 """
 
