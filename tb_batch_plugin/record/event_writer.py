@@ -103,11 +103,11 @@ class RunWriter:
 
 
 class Flusher:
-    """Calls ``flush()`` every ``period`` seconds on a daemon thread until ``stop``. It holds
-    only a weak reference to ``owner`` (and ends when that is gone)."""
+    """Calls ``flush()`` (a bound method) every ``period`` seconds on a daemon thread until
+    ``stop``. It holds only a weak reference to its object (and ends when that is gone)."""
 
-    def __init__(self, owner, period):
-        self._flush = weakref.WeakMethod(owner._flush_in_background)
+    def __init__(self, flush, period):
+        self._flush = weakref.WeakMethod(flush)
         self._period = period
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tb_batch flusher", daemon=True)

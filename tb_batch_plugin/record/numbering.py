@@ -23,6 +23,7 @@ in the same process continue from what their predecessors wrote, flushed or not.
 
 import os
 import threading
+import warnings
 
 import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
@@ -94,6 +95,55 @@ def optimizer_batches(optimizer):
     if counter is None:
         counter = inner.iterations
     return int(counter.numpy())
+
+
+def start_training(recorder, optimizer, epoch):
+    """Sets the training step counter of ``recorder`` (a runs.Recorder) where a fit continues
+    with this optimizer, and marks it (a fit marker); warns when that supersedes recorded steps."""
+    run_ledger = ledger(recorder.logdir)
+    counter = optimizer_batches(optimizer)
+    recorded = run_ledger.next_step
+    start, supersedes = run_ledger.training_start(counter)
+    if supersedes:
+        warnings.warn("BatchStats: the model's optimizer is at batch %d, which is step %d of the "
+                      "%d steps recorded in %s, so training resumes at step %d: the steps >= %d "
+                      "recorded there are superseded by the new ones"
+                      % (counter, start, recorded, recorder.logdir, start, start), stacklevel=3)
+    recorder.step.assign(start)
+    run_ledger.advance(start)
+    run_ledger.note_counter(start, counter)
+    write_marker(recorder.writer, metadata.KIND_FIT, start, [counter, epoch])
+
+
+def note_position(recorder, optimizer, started):
+    """At an epoch's end and the fit's: the ledger learns where the steps continue and the
+    optimizer's batch counter there (once the fit's first step is numbered: ``started``), so a
+    later fit in this process continues after the batches that ran, also when the optimizer
+    skipped some (loss scaling). Returns (step, counter)."""
+    step, counter = int(recorder.step.numpy()), optimizer_batches(optimizer)
+    if started:
+        run_ledger = ledger(recorder.logdir)
+        run_ledger.advance(step)
+        run_ledger.note_counter(step, counter)
+    return step, counter
+
+
+def next_training_step(run_dir, optimizer):
+    """The step where a fit with this optimizer would continue in the training run ``run_dir``."""
+    return ledger(run_dir).training_start(optimizer_batches(optimizer))[0]
+
+
+def start_evaluation(recorder, train_step, epoch):
+    """Continues the validation counter of ``recorder`` and marks the evaluation with the
+    training step it follows and the epoch (-1 outside a fit)."""
+    first = ledger(recorder.logdir).next_step
+    recorder.step.assign(first)
+    write_marker(recorder.writer, metadata.KIND_EVALUATION, first, [train_step, epoch])
+
+
+def end_evaluation(recorder):
+    """The validation steps continue after those of the evaluation that ends."""
+    ledger(recorder.logdir).advance(int(recorder.step.numpy()))
 
 
 def write_marker(writer, kind, step, values):
