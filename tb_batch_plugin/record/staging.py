@@ -100,26 +100,26 @@ class DistributionStage:
         values, sample_columns = values[:k], values[k:]  # distributions' values; samples' columns
         # Per block: the (rows, ...) tensors whose row i is written at steps[i], with their tags
         # and metadata: each name's distribution tensor and histogram, then each fixed row.
-        blocks, tags, mds = [], [], []
-        md = metadata.distribution_metadata(self.quantile_probs, self.num_bins).SerializeToString()
-        histogram_md = metadata.histogram_metadata().SerializeToString()
+        blocks, tags, block_metadata = [], [], []
+        distribution_metadata = metadata.distribution_metadata(self.quantile_probs, self.num_bins).SerializeToString()
+        histogram_metadata = metadata.histogram_metadata().SerializeToString()
         for j, name in enumerate(names):
             stats = distribution_rows(values[j], sizes[:, j], self.quantile_probs, self.num_bins,
                                       sort=sort_rows_with_numpy)
             blocks += [stats, histogram_rows(stats, len(self.quantile_probs), self.num_bins)]
             tags += [metadata.distribution_tag(name), name]
-            mds += [md, histogram_md]
+            block_metadata += [distribution_metadata, histogram_metadata]
         if self.samples is not None:
-            for tag, (rows, meta) in self.samples.block_rows(sample_columns[1:], sample_columns[0]).items():
+            for tag, (rows, row_metadata) in self.samples.block_rows(sample_columns[1:], sample_columns[0]).items():
                 blocks.append(rows)
                 tags.append(tag)
-                mds.append(meta)
+                block_metadata.append(row_metadata)
         resource = self.writer._resource
         count = tf.shape(steps)[0]
 
         def write(step, row_of_each):
-            for tensor, tag, meta in zip(row_of_each, tags, mds):
-                gen_summary_ops.write_summary(resource, step, tensor, tag, meta)
+            for tensor, tag, serialized_metadata in zip(row_of_each, tags, block_metadata):
+                gen_summary_ops.write_summary(resource, step, tensor, tag, serialized_metadata)
 
         def write_full_block():  # the usual case, without a loop's cost per row
             # Padded to the block's size: grappler may run pure ops like these unstacks outside

@@ -87,9 +87,9 @@ def samples(sample_loss, inputs, step=None, num_samples=8, y_true=None, y_pred=N
     columns = layout.step_columns(sample_loss, row_fingerprints(inputs), ids, [(None, y_true, y_pred)])
     rows = layout.block_rows([c[tf.newaxis] for c in columns], tf.size(columns[0])[tf.newaxis])
     wrote = []
-    for tag, (row, meta) in rows.items():
+    for tag, (row, row_metadata) in rows.items():
         with tf.control_dependencies(wrote):
-            wrote = [tf.summary.write(tag=tag, tensor=row[0], step=step, metadata=meta)]
+            wrote = [tf.summary.write(tag=tag, tensor=row[0], step=step, metadata=row_metadata)]
     return wrote[-1]
 
 
