@@ -19,7 +19,7 @@ from helpers import event_files
 from tensorboard.compat.proto import summary_pb2
 
 from tb_batch_plugin import metadata as md
-from tb_batch_plugin.read.index import _masked_crc32c
+from tb_batch_plugin.read.tfrecord import masked_crc32c
 
 P = "/data/plugin/tb_batch/"
 N = 1000
@@ -45,7 +45,7 @@ def _write(run_dir, n=N, seed=0, start=0):
 
 def _record(data):
     header = struct.pack("<Q", len(data))
-    return header + struct.pack("<I", _masked_crc32c(header)) + data + struct.pack("<I", _masked_crc32c(data))
+    return header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
 
 
 def _newer_version_events():
@@ -95,7 +95,7 @@ def tb():
     hpath = _write(os.path.join(logdir, "big_header"), n=10)
     with open(hpath, "ab") as f:
         header = struct.pack("<Q", 1 << 30)
-        f.write(header + struct.pack("<I", _masked_crc32c(header)) + os.urandom(1000))
+        f.write(header + struct.pack("<I", masked_crc32c(header)) + os.urandom(1000))
     fast_writer.write_scalars(hpath, "loss", np.arange(10, 20), _values(10, 1))
     # Data of a newer contract version: skipped and counted; the rest of the file is read.
     event_files.write_events(os.path.join(logdir, "newer", "events.out.tfevents.1.newer"), _newer_version_events())

@@ -1,4 +1,4 @@
-"""The lossless event-file index (tb_batch_plugin.index): values compared with the numpy arrays
+"""The lossless event-file index (tb_batch_plugin.read): values compared with the numpy arrays
 the events were written from, and with TensorBoard's own EventFileLoader."""
 
 import glob
@@ -10,7 +10,7 @@ import pytest
 from helpers import fast_writer
 from helpers import event_files
 from tb_batch_plugin import metadata
-from tb_batch_plugin.read import index
+from tb_batch_plugin.read import index, tfrecord
 
 
 def _scalars(rng, n):
@@ -267,7 +267,7 @@ def test_bulk_framing_equals_the_plain_loop(pattern, repeats, changes, cut):
         parts.append(struct.pack("<Q", ln) + rng.integers(0, 256, 8 + ln, dtype=np.uint8).tobytes())
     buf = b"".join(parts)
     buf = buf[:max(0, len(buf) - cut)]
-    o, ln, pos = index._frame_lengths(buf, 0)
+    o, ln, pos = tfrecord.frame_lengths(buf, 0)
     no, nl, npos = _naive_frames(buf)
     assert o.tolist() == no and ln.tolist() == nl and pos == npos
 

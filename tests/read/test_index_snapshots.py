@@ -10,16 +10,16 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from helpers import fast_writer
-from tb_batch_plugin.read import index
+from tb_batch_plugin.read import index, tfrecord
 
 
 def _header(length):
     h = struct.pack("<Q", length)
-    return h + struct.pack("<I", index._masked_crc32c(h))
+    return h + struct.pack("<I", tfrecord.masked_crc32c(h))
 
 
 def _valid_header_at(buf, p):
-    return p + 12 <= len(buf) and index._masked_crc32c(buf[p:p + 8]) == struct.unpack_from("<I", buf, p + 8)[0]
+    return p + 12 <= len(buf) and tfrecord.masked_crc32c(buf[p:p + 8]) == struct.unpack_from("<I", buf, p + 8)[0]
 
 
 def test_a_snapshot_never_changes_under_its_reader(tmp_path):
@@ -64,7 +64,7 @@ def test_resync_finds_the_first_valid_header_as_a_plain_scan_does(parts, seed, s
     buf = b"".join(chunks)
     arr = np.frombuffer(buf, np.uint8)
     expected = next((p for p in range(start, len(buf)) if _valid_header_at(buf, p)), None)
-    assert index._resync(arr, start) == expected
+    assert tfrecord.resync(arr, start) == expected
 
 
 def test_a_corrupt_stretch_across_read_chunks_is_counted_once(tmp_path):
@@ -84,7 +84,7 @@ def test_an_implausible_length_is_counted_and_skipped(tmp_path):
     p = fast_writer.event_path(str(tmp_path / "r"))
     fast_writer.write_scalars(p, "x", np.arange(10), np.arange(10, dtype=np.float32))
     with open(p, "ab") as f:
-        f.write(_header(index.MAX_RECORD_BYTES + 1) + b"\x01" * 20)
+        f.write(_header(tfrecord.MAX_RECORD_BYTES + 1) + b"\x01" * 20)
     idx = index.load(str(tmp_path))
     assert idx.skipped("r") == {"implausible_length": 1}  # not waited for: no such record is coming
     fast_writer.write_scalars(p, "x", np.arange(10, 20), np.arange(10, 20, dtype=np.float32))
