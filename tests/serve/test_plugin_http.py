@@ -325,7 +325,7 @@ BAD = [
     ("anomalies?run=train&threshold=x", "threshold"),
     ("anomalies?run=train&threshold=nan", "threshold"),
     ("anomalies?run=train&threshold=-1", "threshold"),
-    ("anomalies?run=train&threshold=2.5", "threshold"),  # below reduce.SPIKE_MIN_THRESHOLD
+    ("anomalies?run=train&threshold=2.5", "threshold"),  # below spikes.SPIKE_MIN_THRESHOLD
     ("anomalies?run=train&min_jump=inf", "min_jump"),
     ("anomalies?run=train&warmup=-1", "warmup"),
     ("anomalies?run=train&warmup=2.5", "warmup"),
