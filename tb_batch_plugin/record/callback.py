@@ -21,6 +21,7 @@ from tb_batch_plugin.record.install import StepInstaller, calling_callback_list
 from tb_batch_plugin.record.metric_state import shared_state_metrics
 from tb_batch_plugin.record.runs import TRAIN, VALIDATION, Runs
 
+
 class BatchStats(keras.callbacks.Callback):
     """Records per-step loss, metrics, learning rate, gradient norm and distributions.
 

@@ -16,16 +16,15 @@ from tb_batch_plugin.record.capture import Capture, capturing
 from tb_batch_plugin.record.losses import (loss_per_sample, output_kind, output_losses, per_sample_losses,
                                            prediction_values)
 from tb_batch_plugin.record.metric_state import MetricStates, metric_variable_count, partition_metrics
+from tb_batch_plugin.record.runs import TRAIN
 from tb_batch_plugin.record.samples import SampleLayout, row_fingerprints
 from tb_batch_plugin.record.summary import distribution_tensors, histogram_rows, step_cond
 
-TRAIN, VALIDATION = "train", "validation"
-
 
 class StepWrapper:
-    """The replacement train_step/test_step of one mode (``TRAIN`` or ``VALIDATION``), recording
-    into ``recorder`` (its writer, step counter and distribution stage) with the settings of
-    ``callback`` (a BatchStats)."""
+    """The replacement train_step/test_step of one mode (``runs.TRAIN`` or ``runs.VALIDATION``),
+    recording into ``recorder`` (a runs.Recorder: writer, step counter and distribution stage)
+    with the settings of ``callback`` (a BatchStats)."""
 
     def __init__(self, callback, mode, original_step, recorder, jit, in_loop):
         self.callback = callback
