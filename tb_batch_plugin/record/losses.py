@@ -14,6 +14,9 @@ try:  # Keras' own weighting of unreduced losses (internal; without it, losses a
     from keras.src.losses.loss import reduce_weighted_values as _reduce_weighted_values
 except ImportError:  # pragma: no cover
     _reduce_weighted_values = None
+
+    def _get_keras_mask(x):
+        return getattr(x, "_keras_mask", None)
 from tb_batch_plugin.record.staging import flat_float32
 
 
