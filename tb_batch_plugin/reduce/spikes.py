@@ -5,6 +5,7 @@ numpy, vectorised over points.
 """
 
 import math
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -39,10 +40,14 @@ def _window_stats(x, w):
     return med, mad
 
 
-SpikeScores = namedtuple("SpikeScores", "score jump level spread")
+SpikeScores = namedtuple("SpikeScores", "score jump level gap spread")
 SpikeScores.__doc__ = """Per point (NaN where not scored: non-finite, warm-up, no full side): the
-score (robust sigmas from the local level, the smaller of both sides), the jump |x - level| and
-that side's level; and the series' spread (1st..99th percentile range of its finite values)."""
+score (robust sigmas from the local level, the nearer of both sides, in the scored scale: the log
+of the values for a positive series), the jump |x - level| and that side's level in the series'
+units, and the signed gap x - level in the scored scale; and the series' spread (1st..99th
+percentile range of its finite values, in its units)."""
+
+NOISE_BLOCK = 256  # finite points per block of the pooled noise
 
 
 def _global_noise(x):
@@ -55,53 +60,82 @@ def _global_noise(x):
     return g if g > 0 else 1.2533 * float(d.mean()) / np.sqrt(2.0)
 
 
-def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_starts=()):
-    """SpikeScores of every point of `values` (the definition: docs/http_api.md, anomalies).
+def _pooled_noise(distance, fallback):
+    """The noise at each point: 1.4826 x the median distance from the local level over blocks of
+    NOISE_BLOCK points (NaN distances left out), interpolated between block centres. Pooled over a
+    block, not taken from the 25 points of one side, it is stable (a side's own MAD varies by a
+    factor of two from window to window). A block without spread uses ``fallback``."""
+    n = distance.size
+    blocks = -(-n // NOISE_BLOCK)
+    padded = np.full(blocks * NOISE_BLOCK, np.nan)
+    padded[:n] = distance
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a block without a scored point
+        per_block = MAD_SCALE * np.nanmedian(padded.reshape(blocks, NOISE_BLOCK), axis=1)
+    per_block = np.where(per_block > 0, per_block, fallback)
+    centres = np.minimum((np.arange(blocks) + 0.5) * NOISE_BLOCK, n - 1)
+    return np.interp(np.arange(n), centres, per_block)
 
-    Non-finite points are left out of the windows and get no score. ``segment_starts``: indices
-    into `values` where a segment (a `fit`) starts; the first `warmup` finite points from each
-    of them (and from the series' start) are not scored. A side's noise of 0 (a constant
-    window) is replaced by the series' global noise (_global_noise); if that is 0 too, any
-    deviation scores inf."""
-    values = np.asarray(values, dtype=np.float64)
-    score = np.full(values.shape, np.nan)
-    jump = np.full(values.shape, np.nan)
-    level = np.full(values.shape, np.nan)
-    fi = np.flatnonzero(np.isfinite(values))
-    x = values[fi]
+
+def _side_levels(x, window):
+    """Per point of x: (its distance to the nearer of the medians of the `window` points before
+    and after it (inf without a full side), that median, whether it has a side)."""
     n = x.size
-    if n < 3:
-        return SpikeScores(score, jump, level, 0.0)
-    spread = float(np.quantile(x, 0.99) - np.quantile(x, 0.01))
     w = max(1, min(int(window), (n - 1) // 2))
-    med, mad = _window_stats(x, w)  # window k covers x[k : k + w]
-    g = _global_noise(x)
-    noise = MAD_SCALE * mad
-    noise = np.where(noise > 0, noise, g)
+    med, _ = _window_stats(x, w)  # window k covers x[k : k + w]
     j = np.arange(n)
     has_before = j >= w             # x[j - w : j] is window j - w
     has_after = j + w < n           # x[j + 1 : j + 1 + w] is window j + 1
-    big = np.inf
-    with np.errstate(divide="ignore", invalid="ignore"):
-        def side(ok, k):
-            k = np.clip(k, 0, med.size - 1)
-            d = np.abs(x - med[k])
-            z = np.where(noise[k] > 0, d / np.where(noise[k] > 0, noise[k], 1.0), np.where(d > 0, big, 0.0))
-            return np.where(ok, d, big), np.where(ok, z, big), med[k]
+    before = med[np.clip(j - w, 0, med.size - 1)]
+    after = med[np.clip(j + 1, 0, med.size - 1)]
+    db = np.where(has_before, np.abs(x - before), np.inf)
+    da = np.where(has_after, np.abs(x - after), np.inf)
+    return np.minimum(db, da), np.where(db <= da, before, after), has_before | has_after
 
-        db, zb, lb = side(has_before, j - w)
-        da, za, la = side(has_after, j + 1)
-    scored = has_before | has_after
+
+def _scores(x, window):
+    """(score, signed gap, level, has a side) of every point of x (finite), in x's scale."""
+    distance, near, sided = _side_levels(x, window)
+    noise = _pooled_noise(np.where(sided, distance, np.nan), _global_noise(x))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(noise > 0, distance / np.where(noise > 0, noise, 1.0), np.where(distance > 0, np.inf, 0.0))
+    return z, x - near, near, sided
+
+
+def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_starts=(), scale=None):
+    """SpikeScores of every point of `values` (the definition: docs/http_api.md, anomalies).
+
+    ``scale``: 'log' scores the log of the values (scale-free: the heavy tail of a positive
+    series such as a converged classifier's per-batch loss is not a spike, a jump that neither
+    neighbourhood explains is; a value of 0 counts as the smallest positive one), 'linear' the
+    values; None: 'log' when every finite value is positive.
+    Non-finite points are left out of the windows and get no score. ``segment_starts``: indices
+    into `values` where a segment (a `fit`) starts; the first `warmup` finite points from each
+    of them (and from the series' start) are not scored. Noise of 0 (a constant stretch) is
+    replaced by the series' global noise (_global_noise); if that is 0 too, any deviation scores
+    inf."""
+    values = np.asarray(values, dtype=np.float64)
+    score, jump, level, gap = (np.full(values.shape, np.nan) for _ in range(4))
+    fi = np.flatnonzero(np.isfinite(values))
+    raw = values[fi]
+    n = raw.size
+    if n < 3:
+        return SpikeScores(score, jump, level, gap, 0.0)
+    positive = raw[raw > 0]
+    log = (positive.size == n if scale is None else scale == "log") and positive.size > 0
+    if log:
+        z, g, near, scored = _scores(np.log(np.maximum(raw, positive.min())), window)
+        near = np.exp(near)
+    else:
+        z, g, near, scored = _scores(raw, window)
     starts = np.searchsorted(fi, np.asarray(sorted(set(int(s) for s in segment_starts) | {0}), dtype=np.int64))
     for s0 in starts:
         scored[s0:s0 + int(warmup)] = False
-    s = np.minimum(zb, za)
-    d = np.where(db <= da, db, da)
-    lv = np.where(db <= da, lb, la)
-    score[fi[scored]] = s[scored]
-    jump[fi[scored]] = d[scored]
-    level[fi[scored]] = lv[scored]
-    return SpikeScores(score, jump, level, spread)
+    score[fi[scored]] = z[scored]
+    gap[fi[scored]] = g[scored]
+    level[fi[scored]] = near[scored]
+    jump[fi[scored]] = np.abs(raw - near)[scored]
+    return SpikeScores(score, jump, level, gap, float(np.quantile(raw, 0.99) - np.quantile(raw, 0.01)))
 
 
 def spike_candidates(scores, floor=SPIKE_MIN_THRESHOLD):
@@ -109,12 +143,14 @@ def spike_candidates(scores, floor=SPIKE_MIN_THRESHOLD):
     what a cache keeps of a series' scores (a few per cent of its points on noise)."""
     with np.errstate(invalid="ignore"):
         keep = np.flatnonzero(scores.score >= floor)
-    return keep, SpikeScores(scores.score[keep], scores.jump[keep], scores.level[keep], scores.spread)
+    return keep, SpikeScores(scores.score[keep], scores.jump[keep], scores.level[keep], scores.gap[keep],
+                             scores.spread)
 
 
 def spikes(scores, threshold=SPIKE_THRESHOLD, min_jump=SPIKE_MIN_JUMP):
     """Indices of the spikes among SpikeScores: score >= threshold and jump >= min_jump * spread
-    (and a jump > 0)."""
+    (and a jump > 0): scored scale-free, a spike must still be a jump that matters against the
+    range the series covered (a converged loss bumping from 0.0001 to 0.003 is not one)."""
     with np.errstate(invalid="ignore"):
         hit = (scores.score >= threshold) & (scores.jump >= min_jump * scores.spread) & (scores.jump > 0)
     return np.flatnonzero(hit)

@@ -7,51 +7,68 @@ from hypothesis import given, settings, strategies as st
 from tb_batch_plugin.reduce import spikes
 
 
-def _direct_scores(x, w, warmup, starts=()):
-    """The definition of docs/http_api.md (anomalies), one point at a time (no numpy windows)."""
+def _direct_scores(x, w, warmup, starts=(), block=spikes.NOISE_BLOCK):
+    """The definition of docs/http_api.md (anomalies), one point at a time (no numpy windows):
+    {index: (score, jump, level, gap)}."""
     fin = [i for i in range(len(x)) if np.isfinite(x[i])]
-    xf = [float(x[i]) for i in fin]
-    n = len(xf)
+    raw = [float(x[i]) for i in fin]
+    log = all(v > 0 for v in raw)
+    y = [float(np.log(v)) if log else v for v in raw]
+    n = len(y)
     w = max(1, min(w, (n - 1) // 2))
-    d = sorted(abs(xf[k + 1] - xf[k]) for k in range(n - 1))
+    d = sorted(abs(y[k + 1] - y[k]) for k in range(n - 1))
     g = 1.4826 * float(np.median(d)) / np.sqrt(2)
     if g == 0:
         g = 1.2533 * float(np.mean(d)) / np.sqrt(2)
-    out = {}
+    near = {}  # j -> (distance, level in the scored scale)
+    for j in range(n):
+        sides = []
+        for side in ([y[j - w:j]] if j >= w else []) + ([y[j + 1:j + 1 + w]] if j + w < n else []):
+            med = float(np.median(side))
+            sides.append((abs(y[j] - med), med))
+        if sides:
+            near[j] = min(sides, key=lambda t: t[0])
+    # the noise: 1.4826 x the median distance of each block of `block` points, between block centres
+    centres, levels = [], []
+    for b in range(0, n, block):
+        dist = [near[j][0] for j in range(b, min(b + block, n)) if j in near]
+        noise = 1.4826 * float(np.median(dist)) if dist else 0.0
+        centres.append(min(b + block / 2, n - 1))
+        levels.append(noise if noise > 0 else g)
     skip = set()
     for s0 in [0] + [fin.index(s) for s in starts]:
         skip.update(range(s0, s0 + warmup))
-    for j in range(n):
-        sides = []
-        for side in ([xf[j - w:j]] if j >= w else []) + ([xf[j + 1:j + 1 + w]] if j + w < n else []):
-            med = float(np.median(side))
-            noise = 1.4826 * float(np.median([abs(v - med) for v in side])) or g
-            dev = abs(xf[j] - med)
-            sides.append((dev / noise if noise > 0 else (np.inf if dev > 0 else 0.0), dev, med))
-        if sides and j not in skip:
-            out[fin[j]] = (min(z for z, _, _ in sides), min(sides, key=lambda t: t[1])[1:])
+    out = {}
+    for j, (dist, med) in near.items():
+        if j in skip:
+            continue
+        noise = float(np.interp(j, centres, levels))
+        score = dist / noise if noise > 0 else (np.inf if dist > 0 else 0.0)
+        level = float(np.exp(med)) if log else med
+        out[fin[j]] = (score, abs(raw[j] - level), level, y[j] - med)
     return out
 
 
 def test_spike_scores_match_direct_definition():
     rng = np.random.default_rng(5)
-    x = rng.normal(size=300)
-    x[150] = 25.0
-    x[7] = np.nan
-    x[200:] += 50.0  # a level shift: close to one side, not a spike
-    s = spikes.spike_scores(x, segment_starts=[100])
-    ref = _direct_scores(x, spikes.SPIKE_WINDOW, spikes.SPIKE_WARMUP, starts=[100])
-    assert np.isnan(s.score[7])
-    for i in range(len(x)):
-        if i in ref:
-            np.testing.assert_allclose(s.score[i], ref[i][0], rtol=1e-12)
-            np.testing.assert_allclose([s.jump[i], s.level[i]], ref[i][1], rtol=1e-12)
-        else:
-            assert np.isnan(s.score[i]) and np.isnan(s.jump[i]), i
-    assert 0 not in ref and 100 not in ref and 124 not in ref and 130 in ref  # warm-ups
-    fin = x[np.isfinite(x)]
-    np.testing.assert_allclose(s.spread, np.quantile(fin, 0.99) - np.quantile(fin, 0.01))
-    assert spikes.spikes(s).tolist() == [150]
+    # linear (crossing 0), and log (positive: a spike is a ratio, 2000 is 7 sigma of a log-normal)
+    for x, spike, shift in ((rng.normal(size=700), 25.0, lambda v: v + 50.0),
+                            (np.exp(rng.normal(size=700)), 2000.0, lambda v: v * 20.0)):
+        x[150] = spike
+        x[7] = np.nan
+        x[400:] = shift(x[400:])  # a level shift: close to one side, not a spike
+        s = spikes.spike_scores(x, segment_starts=[100])
+        ref = _direct_scores(x, spikes.SPIKE_WINDOW, spikes.SPIKE_WARMUP, starts=[100])
+        assert np.isnan(s.score[7])
+        for i in range(len(x)):
+            if i in ref:
+                np.testing.assert_allclose([s.score[i], s.jump[i], s.level[i], s.gap[i]], ref[i], rtol=1e-9, atol=1e-12)
+            else:
+                assert np.isnan(s.score[i]) and np.isnan(s.jump[i]), i
+        assert 0 not in ref and 100 not in ref and 124 not in ref and 130 in ref  # warm-ups
+        fin = x[np.isfinite(x)]
+        np.testing.assert_allclose(s.spread, np.quantile(fin, 0.99) - np.quantile(fin, 0.01))  # in its units
+        assert spikes.spikes(s).tolist() == [150]
 
 
 def test_no_spikes_in_noise_near_zero_or_warm_up_but_the_injected_ones():
@@ -79,9 +96,13 @@ def test_spike_in_constant_series_and_tiny_series():
     x[100] = 2.0
     s = spikes.spike_scores(x)
     assert spikes.spikes(s).tolist() == [100]
-    # a constant window has no noise: the series' global noise (mean |difference|) stands in
-    np.testing.assert_allclose(s.score[100], 1.0 / (1.2533 * (2.0 / 199) / np.sqrt(2.0)))
-    assert s.jump[100] == 1.0 and s.level[100] == 1.0
+    # a constant stretch has no noise: the series' global noise (mean |difference|, on the log
+    # scale of a positive series) stands in
+    step = np.log(2.0)
+    np.testing.assert_allclose(s.score[100], step / (1.2533 * (2 * step / 199) / np.sqrt(2.0)))
+    assert s.jump[100] == 1.0 and s.level[100] == 1.0 and s.gap[100] == step
+    assert spikes.spikes(spikes.spike_scores(x - 1.0)).tolist() == [100]  # with zeros: linear
+    assert spikes.spikes(spikes.spike_scores(x - 1.5)).tolist() == [100]  # crossing 0: linear
     assert spikes.spikes(spikes.spike_scores(np.ones(100))).tolist() == []
     assert np.all(np.isnan(spikes.spike_scores(np.array([1.0, np.inf])).score))
     # a step change (a learning-rate schedule) is not a spike
@@ -108,10 +129,3 @@ def test_nonfinite_points_keep_the_first_of_each_kind_and_count_all():
     assert indices == [1, 2, 3, 4, 7] and kinds == ["nan", "inf", "nan", "-inf", "inf"]
     assert counts == {"nan": 3, "inf": 2, "-inf": 1}
     assert spikes.nonfinite_points(np.ones(5), limit=1) == ([], [], {"nan": 0, "inf": 0, "-inf": 0})
-
-
-def test_top_spikes_are_the_highest_scores_beyond_the_limit():
-    scores = spikes.SpikeScores(np.array([7.0, 9.0, 2.0, 8.0, 6.5]), np.ones(5), np.zeros(5), 1.0)
-    assert spikes.top_spikes(scores, 6.0, 0.2, limit=10)[0].tolist() == [0, 1, 3, 4]
-    hit, count = spikes.top_spikes(scores, 6.0, 0.2, limit=2)
-    assert hit.tolist() == [1, 3] and count == 4

@@ -27,7 +27,7 @@ def data(tmp_path_factory):
     rng = np.random.default_rng(1)
     loss = (1 + 0.01 * rng.normal(size=N)).astype(np.float32)
     loss[7], loss[20], loss[21], loss[SPIKE] = np.nan, np.inf, -np.inf, 9.0
-    acc = rng.uniform(size=N).astype(np.float32)
+    acc = rng.uniform(0.5, 1.0, size=N).astype(np.float32)  # accuracy-like: positive, bounded
     p = fast_writer.event_path(str(d / "train"))
     fast_writer.write_scalars(p, "loss", np.arange(N), loss)
     fast_writer.write_scalars(p, "acc", np.arange(0, 2 * N, 2), acc)
@@ -223,7 +223,9 @@ def test_anomalies(client, data):
     assert [(x["step"], x["kind"], x["value"]) for x in a[:3]] == [
         (7, "nan", "NaN"), (20, "inf", "Infinity"), (21, "-inf", "-Infinity")]
     spikes = [x for x in a if x["kind"] == "spike"]
-    # the one injected spike, and nothing in the noise of `loss` (1% Gaussian) or `acc` (uniform)
+    # the one injected spike, and nothing in the noise of `loss` (1% Gaussian) or `acc` (uniform
+    # in [0.5, 1]); the run's per_sample_loss covers steps 0..299 only: later steps are scored as
+    # plain series (kind spike)
     assert [(x["tag"], x["step"], x["value"]) for x in spikes] == [("loss", SPIKE, 9.0)]
     loss = data["loss"].astype(np.float64)
     after = loss[SPIKE + 1:SPIKE + 26]
