@@ -138,6 +138,24 @@ def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_start
     return SpikeScores(score, jump, level, gap, float(np.quantile(raw, 0.99) - np.quantile(raw, 0.01)))
 
 
+def grouped_scores(values, groups, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, scale=None):
+    """SpikeScores of a series whose points come in groups, each point scored against the points
+    of its own group (``groups``: index arrays into `values`): the same validation batch in the
+    evaluations before and after it, not the other batches of its evaluation. The scale is chosen
+    once for the whole series; the spread is the whole series'."""
+    values = np.asarray(values, dtype=np.float64)
+    fin = values[np.isfinite(values)]
+    if scale is None:
+        scale = "log" if fin.size and np.all(fin > 0) else "linear"
+    parts = [np.full(values.shape, np.nan) for _ in range(4)]
+    for index in groups:
+        scores = spike_scores(values[index], window, warmup, (), scale)
+        for part, got in zip(parts, scores[:4]):
+            part[index] = got
+    spread = float(np.quantile(fin, 0.99) - np.quantile(fin, 0.01)) if fin.size else 0.0
+    return SpikeScores(*parts, spread)
+
+
 def spike_candidates(scores, floor=SPIKE_MIN_THRESHOLD):
     """(indices, SpikeScores of only those points) of the points scoring at least ``floor``:
     what a cache keeps of a series' scores (a few per cent of its points on noise)."""

@@ -28,32 +28,36 @@ class Anomalies(RouteFamily):
         self._scores = {}  # (run, tag, source) -> (what they were computed from, candidates)
         self._batches = {}  # run -> (what they were computed from, BatchScores or None)
 
-    def _candidates(self, run, tag, source, s, fits, warmup, scale=None):
+    def _candidates(self, run, tag, source, s, fits, warmup, evaluations, scale=None):
         """(indices, SpikeScores) of the points of a scalar series that score at least
         spikes.SPIKE_MIN_THRESHOLD (spikes.spike_candidates: all a request can ask for), cached
         until the series changes (a new length, last step or wall times: appends and restarts
-        both change one of them) or the warm-up, fit starts or scale differ."""
-        key = (_version(s), warmup, _starts(s, fits), scale)
+        both change one of them) or the warm-up, fit starts or scale differ. A validation run's
+        batches are each scored against themselves in the other evaluations."""
+        key = (_version(s), warmup, _starts(s, fits), scale, len(evaluations))
         hit = self._scores.get((run, tag, source))
         if hit is not None and hit[0] == key:
             return hit[1]
-        scores = spikes.spike_candidates(spikes.spike_scores(s.values, warmup=warmup, segment_starts=key[2],
-                                                             scale=scale))
+        groups = findings.batch_groups(s.steps, evaluations)
+        scores = spikes.spike_candidates(
+            spikes.spike_scores(s.values, warmup=warmup, segment_starts=key[2], scale=scale) if groups is None
+            else spikes.grouped_scores(s.values, groups, findings.EVALUATION_WINDOW,
+                                                                    findings.EVALUATION_WINDOW, scale=scale))
         self._scores[(run, tag, source)] = (key, scores)
         return scores
 
-    def _batch_scores(self, src, run, fits, warmup):
+    def _batch_scores(self, src, run, fits, warmup, evaluations):
         """findings.BatchScores of the run's batches as a whole (from its per-sample loss
         quantiles), cached like the series' scores; None when the run has none."""
         try:
             d = src.distributions(run, findings.PER_SAMPLE_LOSS_TAG)
         except (UnknownKey, KeyError):
             return None
-        key = (_version(d), warmup, _starts(d, fits))
+        key = (_version(d), warmup, _starts(d, fits), len(evaluations))
         hit = self._batches.get(run)
         if hit is not None and hit[0] == key:
             return hit[1]
-        scores = findings.BatchScores(d, warmup, key[2])
+        scores = findings.BatchScores(d, warmup, key[2], findings.batch_groups(d.steps, evaluations))
         scores = scores if scores.parts else None
         self._batches[run] = (key, scores)
         return scores
@@ -88,9 +92,9 @@ class _Listing:
     def __init__(self, route, src, run, fits, warmup, threshold, min_jump, limit):
         self.route, self.src, self.run, self.fits, self.warmup = route, src, run, fits, warmup
         self.threshold, self.min_jump, self.limit = threshold, min_jump, limit
-        self.batch = route._batch_scores(src, run, fits, warmup)
-        self.loss = self._loss_scores() if self.batch is not None else None
         self.evaluations = src.evaluations(run)
+        self.batch = route._batch_scores(src, run, fits, warmup, self.evaluations)
+        self.loss = self._loss_scores() if self.batch is not None else None
         self.nonfinite, self.found, self.series = [], [], []
         self.all_found = []  # before the limit: what the run's counts count
 
@@ -100,7 +104,7 @@ class _Listing:
         except (UnknownKey, KeyError):
             return findings.StepScores([], [])
         points, sc = self.route._candidates(self.run, findings.LOSS_TAG, EXACT, s, self.fits, self.warmup,
-                                            findings.LOSS_SCALE)
+                                            self.evaluations, findings.LOSS_SCALE)
         return findings.StepScores(s.steps[points], sc.score)
 
     def _entry(self, tag, source, step, value, kind, score, jump=None, level=None):
@@ -121,7 +125,8 @@ class _Listing:
             self.nonfinite.append(self._entry(tag, source, int(s.steps[i]), s.values[i], kind, None))
         batch_scored = self.batch is not None and source == EXACT
         scale = findings.LOSS_SCALE if batch_scored and tag == findings.LOSS_TAG else None
-        points, sc = self.route._candidates(self.run, tag, source, s, self.fits, self.warmup, scale)
+        points, sc = self.route._candidates(self.run, tag, source, s, self.fits, self.warmup, self.evaluations,
+                                            scale)
         counts.update(dict.fromkeys(KINDS, 0))
         found = []
         for c in spikes.spikes(sc, self.threshold, self.min_jump).tolist():
