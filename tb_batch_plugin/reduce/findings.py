@@ -43,9 +43,7 @@ class BatchScores:
         for p in BATCH_QUANTILES:
             if p not in probs:
                 continue
-            q = quantiles[:, probs.index(p)]
-            s = (spikes.spike_scores(q, warmup=warmup, segment_starts=segment_starts, scale="log") if groups is None
-                 else spikes.grouped_scores(q, groups, EVALUATION_WINDOW, EVALUATION_WINDOW, scale="log"))
+            s = series_scores(quantiles[:, probs.index(p)], groups, warmup, segment_starts, "log")
             with np.errstate(invalid="ignore"):
                 keep = np.flatnonzero((s.score >= spikes.SPIKE_MIN_THRESHOLD) & (s.gap > 0))
             self.parts.append((np.asarray(steps, dtype=np.int64)[keep], s.score[keep], s.jump[keep], s.spread))
@@ -98,10 +96,11 @@ class StepScores:
 SAMPLES_SHARE = 0.2  # one sample with a fifth of a batch's loss: over 6 times its part in 32
 
 
-def kind_of(tag, batch, loss, share, threshold):
+def kind_of(tag, batch, loss, share, threshold, rise=True):
     """The kind of a spike of ``tag`` in a run whose batches are scored (``batch``: the batch
     score at its step, ``loss``: the loss's own score there, ``share``: the largest share of the
-    batch's loss one sample holds there), or None when it is not listed:
+    batch's loss one sample holds there, ``rise``: whether the spike is a rise), or None when it
+    is not listed (a fall of the loss or the gradient norm, an easy batch, is not a finding):
 
     - 'spike': the batch as a whole is off (its per-sample loss quantiles jumped), whatever tag;
     - 'samples': the loss (or the gradient norm with it) jumped while the quantiles did not, and
@@ -116,12 +115,22 @@ def kind_of(tag, batch, loss, share, threshold):
         return "spike"
     carried = share is not None and share >= SAMPLES_SHARE
     if tag == LOSS_TAG:
-        return "samples" if carried else None
+        return "samples" if carried and rise else None
     if tag == "grad_norm" or tag.startswith("grad_norm/"):
+        if not rise:
+            return None
         return "samples" if carried and loss >= spikes.SPIKE_MIN_THRESHOLD else "gradient"
     if tag == "learning_rate" or tag.startswith("learning_rate/"):
         return "learning_rate"
     return None
+
+
+def series_scores(values, groups, warmup, segment_starts, scale=None):
+    """spikes.spike_scores of a series of a run: a validation run's batches (``groups``, see
+    batch_groups) each against itself in the EVALUATION_WINDOW evaluations around it."""
+    if groups is None:
+        return spikes.spike_scores(values, warmup=warmup, segment_starts=segment_starts, scale=scale)
+    return spikes.spike_scores(values, EVALUATION_WINDOW, EVALUATION_WINDOW, scale=scale, groups=groups)
 
 
 def batch_groups(steps, evaluations):

@@ -81,6 +81,8 @@ def _side_levels(x, window):
     """Per point of x: (its distance to the nearer of the medians of the `window` points before
     and after it (inf without a full side), that median, whether it has a side)."""
     n = x.size
+    if n < 3:
+        return np.full(n, np.inf), x.copy(), np.zeros(n, dtype=bool)
     w = max(1, min(int(window), (n - 1) // 2))
     med, _ = _window_stats(x, w)  # window k covers x[k : k + w]
     j = np.arange(n)
@@ -93,16 +95,7 @@ def _side_levels(x, window):
     return np.minimum(db, da), np.where(db <= da, before, after), has_before | has_after
 
 
-def _scores(x, window):
-    """(score, signed gap, level, has a side) of every point of x (finite), in x's scale."""
-    distance, near, sided = _side_levels(x, window)
-    noise = _pooled_noise(np.where(sided, distance, np.nan), _global_noise(x))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(noise > 0, distance / np.where(noise > 0, noise, 1.0), np.where(distance > 0, np.inf, 0.0))
-    return z, x - near, near, sided
-
-
-def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_starts=(), scale=None):
+def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_starts=(), scale=None, groups=None):
     """SpikeScores of every point of `values` (the definition: docs/http_api.md, anomalies).
 
     ``scale``: 'log' scores the log of the values (scale-free: the heavy tail of a positive
@@ -111,9 +104,12 @@ def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_start
     values; None: 'log' when every finite value is positive.
     Non-finite points are left out of the windows and get no score. ``segment_starts``: indices
     into `values` where a segment (a `fit`) starts; the first `warmup` finite points from each
-    of them (and from the series' start) are not scored. Noise of 0 (a constant stretch) is
-    replaced by the series' global noise (_global_noise); if that is 0 too, any deviation scores
-    inf."""
+    of them (and from the series' start) are not scored, and do not count in the noise.
+    ``groups``: index arrays into `values` of points scored only against the points of their own
+    group (the same validation batch in the evaluations before and after it, not the other
+    batches of its evaluation); the first `warmup` of each group are its warm-up. Noise of 0 (a
+    constant stretch) is replaced by the series' global noise (_global_noise); if that is 0 too,
+    any deviation scores inf."""
     values = np.asarray(values, dtype=np.float64)
     score, jump, level, gap = (np.full(values.shape, np.nan) for _ in range(4))
     fi = np.flatnonzero(np.isfinite(values))
@@ -123,37 +119,29 @@ def spike_scores(values, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, segment_start
         return SpikeScores(score, jump, level, gap, 0.0)
     positive = raw[raw > 0]
     log = (positive.size == n if scale is None else scale == "log") and positive.size > 0
-    if log:
-        z, g, near, scored = _scores(np.log(np.maximum(raw, positive.min())), window)
-        near = np.exp(near)
+    x = np.log(np.maximum(raw, positive.min())) if log else raw
+    if groups is None:
+        distance, near, scored = _side_levels(x, window)
+        starts = np.searchsorted(fi, np.asarray(sorted(set(int(s) for s in segment_starts) | {0}), dtype=np.int64))
+        for s0 in starts:
+            scored[s0:s0 + int(warmup)] = False
     else:
-        z, g, near, scored = _scores(raw, window)
-    starts = np.searchsorted(fi, np.asarray(sorted(set(int(s) for s in segment_starts) | {0}), dtype=np.int64))
-    for s0 in starts:
-        scored[s0:s0 + int(warmup)] = False
+        distance, near, scored = np.full(n, np.inf), x.copy(), np.zeros(n, dtype=bool)
+        for index in groups:
+            at = np.searchsorted(fi, np.asarray(index, dtype=np.int64))
+            at = at[(at < n) & (fi[np.minimum(at, n - 1)] == np.asarray(index))]  # its finite points
+            if at.size:
+                distance[at], near[at], scored[at] = _side_levels(x[at], window)
+                scored[at[:int(warmup)]] = False
+    noise = _pooled_noise(np.where(scored, distance, np.nan), _global_noise(x))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(noise > 0, distance / np.where(noise > 0, noise, 1.0), np.where(distance > 0, np.inf, 0.0))
+    levels = np.exp(near) if log else near
     score[fi[scored]] = z[scored]
-    gap[fi[scored]] = g[scored]
-    level[fi[scored]] = near[scored]
-    jump[fi[scored]] = np.abs(raw - near)[scored]
+    gap[fi[scored]] = (x - near)[scored]
+    level[fi[scored]] = levels[scored]
+    jump[fi[scored]] = np.abs(raw - levels)[scored]
     return SpikeScores(score, jump, level, gap, float(np.quantile(raw, 0.99) - np.quantile(raw, 0.01)))
-
-
-def grouped_scores(values, groups, window=SPIKE_WINDOW, warmup=SPIKE_WARMUP, scale=None):
-    """SpikeScores of a series whose points come in groups, each point scored against the points
-    of its own group (``groups``: index arrays into `values`): the same validation batch in the
-    evaluations before and after it, not the other batches of its evaluation. The scale is chosen
-    once for the whole series; the spread is the whole series'."""
-    values = np.asarray(values, dtype=np.float64)
-    fin = values[np.isfinite(values)]
-    if scale is None:
-        scale = "log" if fin.size and np.all(fin > 0) else "linear"
-    parts = [np.full(values.shape, np.nan) for _ in range(4)]
-    for index in groups:
-        scores = spike_scores(values[index], window, warmup, (), scale)
-        for part, got in zip(parts, scores[:4]):
-            part[index] = got
-    spread = float(np.quantile(fin, 0.99) - np.quantile(fin, 0.01)) if fin.size else 0.0
-    return SpikeScores(*parts, spread)
 
 
 def spike_candidates(scores, floor=SPIKE_MIN_THRESHOLD):

@@ -39,10 +39,7 @@ class Anomalies(RouteFamily):
         if hit is not None and hit[0] == key:
             return hit[1]
         groups = findings.batch_groups(s.steps, evaluations)
-        scores = spikes.spike_candidates(
-            spikes.spike_scores(s.values, warmup=warmup, segment_starts=key[2], scale=scale) if groups is None
-            else spikes.grouped_scores(s.values, groups, findings.EVALUATION_WINDOW,
-                                                                    findings.EVALUATION_WINDOW, scale=scale))
+        scores = spikes.spike_candidates(findings.series_scores(s.values, groups, warmup, key[2], scale))
         self._scores[(run, tag, source)] = (key, scores)
         return scores
 
@@ -134,7 +131,8 @@ class _Listing:
             kind, score = "spike", float(sc.score[c])
             if batch_scored and self.batch.covers(step):  # else scored as a series of its own
                 batch = self.batch.at(step, self.min_jump)
-                kind = findings.kind_of(tag, batch, self.loss.at(step), self.batch.share(step), self.threshold)
+                kind = findings.kind_of(tag, batch, self.loss.at(step), self.batch.share(step), self.threshold,
+                                        rise=bool(sc.gap[c] > 0))
                 if kind is None:
                     continue
                 score = batch if kind == "spike" else score

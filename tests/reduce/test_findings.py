@@ -37,7 +37,7 @@ def _loss_kinds(losses, threshold=spikes.SPIKE_THRESHOLD, min_jump=spikes.SPIKE_
     loss = findings.StepScores(np.arange(STEPS), np.nan_to_num(s.score))
     out = {}
     for i in spikes.spikes(s, threshold, min_jump).tolist():
-        out[i] = findings.kind_of("loss", batch.at(i, min_jump), loss.at(i), batch.share(i), threshold)
+        out[i] = findings.kind_of("loss", batch.at(i, min_jump), loss.at(i), batch.share(i), threshold, s.gap[i] > 0)
     for step in batch.above(threshold, min_jump):
         out.setdefault(step, "spike")
     return out, batch
@@ -76,6 +76,7 @@ def test_kinds_of_other_series():
     assert findings.kind_of("accuracy", batch=2.0, loss=9.0, share=0.9, threshold=6) is None
     assert findings.kind_of("grad_norm", batch=2.0, loss=0.0, share=0.9, threshold=6) == "gradient"
     assert findings.kind_of("grad_norm", batch=2.0, loss=4.0, share=0.9, threshold=6) == "samples"
+    assert findings.kind_of("grad_norm", batch=2.0, loss=0.0, share=0.9, threshold=6, rise=False) is None  # an easy batch
     assert findings.kind_of("learning_rate", batch=0.0, loss=0.0, share=None, threshold=6) == "learning_rate"
     assert findings.kind_of("loss", batch=0.0, loss=9.0, share=0.1, threshold=6) is None  # every sample a little
 

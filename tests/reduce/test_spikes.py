@@ -28,16 +28,17 @@ def _direct_scores(x, w, warmup, starts=(), block=spikes.NOISE_BLOCK):
             sides.append((abs(y[j] - med), med))
         if sides:
             near[j] = min(sides, key=lambda t: t[0])
-    # the noise: 1.4826 x the median distance of each block of `block` points, between block centres
-    centres, levels = [], []
-    for b in range(0, n, block):
-        dist = [near[j][0] for j in range(b, min(b + block, n)) if j in near]
-        noise = 1.4826 * float(np.median(dist)) if dist else 0.0
-        centres.append(min(b + block / 2, n - 1))
-        levels.append(noise if noise > 0 else g)
     skip = set()
     for s0 in [0] + [fin.index(s) for s in starts]:
         skip.update(range(s0, s0 + warmup))
+    # the noise: 1.4826 x the median distance of the scored points of each block of `block`
+    # points (warm-ups left out), between block centres
+    centres, levels = [], []
+    for b in range(0, n, block):
+        dist = [near[j][0] for j in range(b, min(b + block, n)) if j in near and j not in skip]
+        noise = 1.4826 * float(np.median(dist)) if dist else 0.0
+        centres.append(min(b + block / 2, n - 1))
+        levels.append(noise if noise > 0 else g)
     out = {}
     for j, (dist, med) in near.items():
         if j in skip:
@@ -129,3 +130,18 @@ def test_nonfinite_points_keep_the_first_of_each_kind_and_count_all():
     assert indices == [1, 2, 3, 4, 7] and kinds == ["nan", "inf", "nan", "-inf", "inf"]
     assert counts == {"nan": 3, "inf": 2, "-inf": 1}
     assert spikes.nonfinite_points(np.ones(5), limit=1) == ([], [], {"nan": 0, "inf": 0, "-inf": 0})
+
+
+def test_grouped_points_are_scored_against_their_own_group():
+    """A validation batch against itself in the other evaluations: 10 batches of different
+    levels, evaluated 30 times; one batch off in one evaluation is a spike, the others are not,
+    although batch 9's level is far above the others'."""
+    rng = np.random.default_rng(2)
+    levels = np.linspace(0.5, 5.0, 10)
+    x = (levels[None, :] * np.exp(0.05 * rng.standard_normal((30, 10)))).ravel()  # evaluation-major
+    x[20 * 10 + 3] *= 4
+    groups = [np.arange(k, x.size, 10) for k in range(10)]
+    s = spikes.spike_scores(x, window=5, warmup=5, groups=groups)
+    assert spikes.spikes(s).tolist() == [203]
+    assert np.isnan(s.score[:50]).all() and not np.isnan(s.score[50:]).any()  # 5 evaluations of warm-up
+    assert spikes.spikes(spikes.spike_scores(x)).tolist() != [203]  # ungrouped, batches differ
