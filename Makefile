@@ -66,6 +66,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/staging.py
 	$(PY) bench/ingest.py
 	$(PY) bench/ui.py
+	$(PY) bench/anomalies.py
 
 clean:
 	rm -rf $(VENV) .venv-oldest frontend/node_modules tb_batch_plugin/static $(DEMO_LOGDIR) dist
