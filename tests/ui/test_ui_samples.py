@@ -5,7 +5,9 @@ TensorBoard serves them and Debian's Chromium drives the Batches tab.
 Expected values never come from the tab: the mislabelled rows are the demo's (drawn by numpy, saved
 by train()), their fingerprints `tbb.fingerprint` of the digits as the demo feeds them, and the
 recorded samples, hardest samples and per-class losses are read with `tbb.load` from the event
-files. Checked: a click on a spike of `lr_0.08` opens its step, whose drill-down lists that batch's
+files. Checked: the anomaly panel tells the runs apart (no whole-batch anomaly in either, `lr_0.08`'s
+loss jumps carried by a few samples, its first at step 764, validation entries by their
+evaluation); a click on a loss spike of `lr_0.08` opens its step, whose drill-down lists that batch's
 recorded samples with a mislabelled one (its given label → the digit predicted), the share line,
 and a fingerprint that copies and leads back to its row with `tbb.find`; the Samples view lists the
 hardest samples in the server's order over the visible steps, the mislabelled ones first, and a
@@ -68,11 +70,55 @@ def _step_rows(data, run, step):
     return s.rows(i)
 
 
+def test_the_anomaly_panel_counts_kinds_per_run_and_lists_a_few_samples_first(browser, url):  # noqa: F811
+    got = {r: _get(url, "anomalies", run=r) for r in ("lr_0.003/train", RUN, "lr_0.003/validation", "lr_0.08/validation")}
+    assert got["lr_0.003/train"]["counts"]["spike"] == 0 and got[RUN]["counts"]["spike"] == 0
+    first = got[RUN]["anomalies"][0]  # the step the README's tour opens
+    assert (first["tag"], first["step"], first["kind"]) == ("loss", 764, "samples")
+    t = Tab(browser, url, viewport=(1440, 900))
+    try:
+        t.frame.wait_for_function("() => window.__tbb.debug().anomaliesLoaded", timeout=60000)
+        # per run: the whole-batch count (none in either run), then the other kinds; training runs
+        # first, validation runs under their own label
+        rows = t.frame.evaluate("() => Array.from(document.querySelectorAll('.tbb-anom-counts > div'),"
+                                " e => [e.dataset.run || e.textContent, e.querySelector('.tbb-num')?.textContent.trim()])")
+        assert [r[0] for r in rows] == ["lr_0.003/train", RUN, "validation", "lr_0.003/validation", "lr_0.08/validation"], rows
+        texts = dict(r for r in rows if r[1] is not None)
+        assert texts["lr_0.003/train"] == "0 whole-batch", texts
+        n = got[RUN]["counts"]["samples"]
+        assert n > 0 and texts[RUN] == "0 whole-batch · %d sample%s" % (n, "" if n == 1 else "s"), texts
+        # lr_0.08's first entry: the loss at step 764, carried by one sample's share of its loss
+        b = t.frame.locator(".tbb-anom[data-run='%s']" % RUN).first
+        assert (b.get_attribute("data-step"), b.get_attribute("data-kind"), b.get_attribute("data-tag")) == ("764", "samples", "loss")
+        assert b.locator(".tbb-anom-what").inner_text() == "loss @ 764"
+        assert b.locator(".tbb-anom-score").inner_text() == "1 sample %d%%" % round(first["share"] * 100)
+        assert "a few samples carry the batch's loss" in b.get_attribute("title")
+        # validation entries after the training ones, under a heading, each by its evaluation
+        heading = t.frame.evaluate("() => { const l = Array.from(document.querySelectorAll('.tbb-anom-list > li'));"
+                                   " const i = l.findIndex(e => e.classList.contains('tbb-anom-head'));"
+                                   " return [i, l[i]?.textContent, l.slice(0, i).every(e => !e.querySelector('.tbb-anom-val')),"
+                                   " l.slice(i + 1).every(e => e.querySelector('.tbb-anom-val'))]; }")
+        assert heading[0] > 0 and heading[1:] == ["Validation", True, True], heading
+        v = t.frame.locator(".tbb-anom-val").first
+        vrun, vstep = v.get_attribute("data-run"), int(v.get_attribute("data-step"))
+        entry = next(a for a in got[vrun]["anomalies"] if a["step"] == vstep and a["tag"] == v.get_attribute("data-tag"))
+        ev = entry["evaluation"]
+        assert v.locator(".tbb-anom-what").inner_text() == "val %s · eval at step %d (epoch %d), batch %d" % (
+            entry["tag"], ev["train_step"], ev["epoch"] + 1, ev["batch"])
+        t.shot("anomalies_kinds.png")
+        v.click()
+        t.frame.wait_for_selector(".tbb-drill[data-state=loaded][data-step='%d']" % vstep, timeout=30000)
+        assert t.frame.locator(".tbb-drill").get_attribute("data-run") == vrun
+        assert _errors(t) == [], t.errors
+    finally:
+        t.close()
+
+
 def test_a_spike_opens_its_step_with_a_mislabelled_sample_among_its_samples(browser, url):  # noqa: F811
     data, mis = DEMO["data"], DEMO["mis"]
-    # the spikes of lr_0.08's loss, highest score first; the demo's story: one of them has a
-    # mislabelled digit among its batch's highest losses (per the recorded samples)
-    spikes = [a for a in _get(url, "anomalies", run=RUN, tag="loss")["anomalies"] if a["kind"] == "spike"]
+    # the loss spikes of lr_0.08 carried by a few samples, highest score first; the demo's story:
+    # one of them has a mislabelled digit among its batch's highest losses (per the recorded samples)
+    spikes = [a for a in _get(url, "anomalies", run=RUN, tag="loss")["anomalies"] if a["kind"] == "samples"]
     assert spikes
     spike = next((a for a in spikes if set(_step_rows(data, RUN, a["step"])["fingerprint"]) & set(mis)), None)
     assert spike is not None, "no spike of %s lists a mislabelled sample" % RUN

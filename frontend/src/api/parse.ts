@@ -2,8 +2,8 @@
 // JSON numbers (non-finite values come as strings), and the `format=binary` layout. No fetch
 // here: every parser is a pure function (test/api/parse.test.ts).
 import type {
-  Anomalies, BinaryArray, Distribution, Evaluation, Hardest, PerClass, SampleRow, Series, StepData, StepDist,
-  StepSamples,
+  Anomalies, Anomaly, AnomalyEvaluation, BinaryArray, Distribution, Evaluation, Hardest, KindCounts, PerClass, SampleRow,
+  Series, StepData, StepDist, StepSamples,
 } from "./types";
 
 /** A JSON number of the HTTP API: a number, or "NaN" / "Infinity" / "-Infinity" (JSON has
@@ -131,6 +131,43 @@ export function parseStep(j: any): StepData {
 
 const optNum = (v: any): number | null => (v === null || v === undefined ? null : parseNum(v));
 
+const KINDS = ["spike", "samples", "gradient", "learning_rate", "nan", "inf", "-inf"] as const;
+
+function kindCounts(j: any): KindCounts {
+  const out = {} as KindCounts;
+  for (const k of KINDS) out[k] = Number(j?.[k]) || 0;
+  return out;
+}
+
+function evaluationOf(e: any): AnomalyEvaluation | null {
+  if (!e || typeof e !== "object") return null;
+  return { train_step: Number(e.train_step), epoch: e.epoch === null || e.epoch === undefined ? null : Number(e.epoch), batch: Number(e.batch) };
+}
+
+function parseAnomaly(a: any, run: string): Anomaly {
+  const out: Anomaly = {
+    run,
+    tag: String(a.tag),
+    source: typeof a.source === "string" ? a.source : undefined,
+    step: Number(a.step),
+    value: parseNum(a.value),
+    kind: String(a.kind),
+    score: optNum(a.score),
+    jump: optNum(a.jump),
+    level: optNum(a.level),
+  };
+  if ("batch_score" in a) out.batch_score = optNum(a.batch_score);
+  if ("share" in a) out.share = optNum(a.share);
+  if (a.first_step !== undefined && a.last_step !== undefined) {
+    out.first_step = Number(a.first_step);
+    out.last_step = Number(a.last_step);
+  }
+  if ("evaluation" in a) out.evaluation = evaluationOf(a.evaluation);
+  return out;
+}
+
+/** An `anomalies` response; the fields newer servers add (kinds' counts, batch scores, shares,
+ * evaluations) are absent, null or 0 from older ones. */
 export function parseAnomalies(j: any): Anomalies {
   const run = String(j.run);
   return {
@@ -139,18 +176,13 @@ export function parseAnomalies(j: any): Anomalies {
     min_jump: optNum(j.min_jump),
     warmup: optNum(j.warmup),
     window: optNum(j.window),
-    series: Array.isArray(j.series) ? j.series : [],
-    anomalies: (j.anomalies ?? []).map((a: any) => ({
-      run,
-      tag: String(a.tag),
-      source: typeof a.source === "string" ? a.source : undefined,
-      step: Number(a.step),
-      value: parseNum(a.value),
-      kind: String(a.kind),
-      score: optNum(a.score),
-      jump: optNum(a.jump),
-      level: optNum(a.level),
+    batch_scored: j.batch_scored === true,
+    series: (Array.isArray(j.series) ? j.series : []).map((s: any) => ({
+      ...kindCounts(s), tag: String(s.tag), source: typeof s.source === "string" ? s.source : undefined,
+      points: Number(s.points) || 0, spread: optNum(s.spread) ?? undefined,
     })),
+    counts: j.counts && typeof j.counts === "object" ? kindCounts(j.counts) : null,
+    anomalies: (j.anomalies ?? []).map((a: any) => parseAnomaly(a, run)),
   };
 }
 

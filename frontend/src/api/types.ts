@@ -108,26 +108,54 @@ export interface StepData {
   evaluation: Evaluation | null;
 }
 
+/** The evaluation a validation run's anomaly belongs to: its place on the training axis, its
+ * fit's epoch (null outside `fit`) and the batch within that evaluation. */
+export interface AnomalyEvaluation {
+  train_step: number;
+  epoch: number | null;
+  batch: number;
+}
+
 export interface Anomaly {
   run: string;
   tag: string;
   source?: string;
   step: number;
   value: number;
-  kind: "nan" | "inf" | "-inf" | "spike" | string;
+  /** "spike" (the batch as a whole, or a series' spike where no per-sample losses decide),
+   * "samples" (a few samples carry the batch's loss), "gradient", "learning_rate", or "nan",
+   * "inf", "-inf" */
+  kind: "nan" | "inf" | "-inf" | "spike" | "samples" | "gradient" | "learning_rate" | string;
   score: number | null;
   jump: number | null;
   level: number | null;
+  /** the batch as a whole's score at the step (runs with per-sample loss quantiles; else absent) */
+  batch_score?: number | null;
+  /** `samples`: the largest share of the batch's loss one sample holds, 0..1 */
+  share?: number | null;
+  /** a whole-batch event over consecutive steps (`step`: its highest-scoring one) */
+  first_step?: number;
+  last_step?: number;
+  /** validation runs: the evaluation of the step */
+  evaluation?: AnomalyEvaluation | null;
 }
 
-export interface AnomalyCounts {
-  tag: string;
-  source?: string;
-  points: number;
+/** Per kind, a number of anomalies (absent kinds of older servers: 0). */
+export interface KindCounts {
   spike: number;
+  samples: number;
+  gradient: number;
+  learning_rate: number;
   nan: number;
   inf: number;
   "-inf": number;
+}
+
+export interface AnomalyCounts extends KindCounts {
+  tag: string;
+  source?: string;
+  points: number;
+  spread?: number;
 }
 
 export interface Anomalies {
@@ -136,7 +164,11 @@ export interface Anomalies {
   min_jump: number | null;
   warmup: number | null;
   window: number | null;
+  /** whether the run's kinds are decided from its per-sample loss quantiles (absent: false) */
+  batch_scored: boolean;
   series: AnomalyCounts[];
+  /** the run's distinct steps per kind before the limit (null from older servers) */
+  counts: KindCounts | null;
   anomalies: Anomaly[];
 }
 

@@ -46,7 +46,7 @@ export class App extends SharedState implements ViewContext {
     this.theme = readTheme(followTheme((dark) => this.themeChanged(dark)));
     this.drillPanel = new Drill(this, () => this.onDrillChange());
     this.anomalies = new AnomalyPanel({
-      plotted: () => this.plotted(), color: (r) => this.color(r), busy: () => this.loading(), jumpTo: (r, t, s) => this.jumpTo(r, t, s),
+      plotted: () => this.plotted(), color: (r) => this.color(r), role: (r) => this.meta(r)?.role ?? null, busy: () => this.loading(), jumpTo: (r, t, s) => this.jumpTo(r, t, s),
     });
     this.polling = new RunPolling({
       runsChanged: (res, first, force) => this.runsChanged(res, first, force),

@@ -39,10 +39,15 @@ export interface AnomalyRow {
   score: number | null;
 }
 
-/** Anomalies of all runs in one list: by score (non-finite values first, then highest score)
- * or by step; ties by run, then tag. */
+/** An anomaly of a non-finite value (kinds "nan", "inf", "-inf"). */
+export function isNonFinite(kind: string): boolean {
+  return kind === "nan" || kind === "inf" || kind === "-inf";
+}
+
+/** Anomalies of all runs in one list: by score (non-finite values first, then highest score,
+ * whatever the kind) or by step; ties by run, then tag. */
 export function sortAnomalies<T extends AnomalyRow>(rows: readonly T[], key: "score" | "step", desc = false): T[] {
-  const sc = (a: T) => (a.kind === "spike" ? a.score ?? 0 : Infinity);
+  const sc = (a: T) => (isNonFinite(a.kind) ? Infinity : a.score ?? 0);
   return [...rows].sort((a, b) => {
     let d = key === "score" ? sc(b) - sc(a) : a.step - b.step;
     if (Number.isNaN(d)) d = 0;

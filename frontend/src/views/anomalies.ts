@@ -1,9 +1,14 @@
-// The anomalies panel: NaN/Inf steps and spikes of every plotted run in one list, scored by the
-// server with one documented score (docs/http_api.md, `anomalies`), so that counts and scores
-// compare across runs. Controls: the score threshold and the minimum jump (both sent to the
-// server), sort by score or by step, filter by tag. A click zooms to the step and opens it.
+// The anomalies panel: NaN/Inf steps and the steps that went wrong of every plotted run in one
+// list, scored and classified by the server with one documented definition (docs/http_api.md,
+// `anomalies`), so that counts and scores compare across runs: each entry says its kind (the
+// batch as a whole, a few samples, the gradient, the learning rate); per run the count of each
+// kind, the runs with the most whole-batch anomalies first, validation runs apart; validation
+// entries in a section of their own, by their evaluation. Controls: the score threshold and the
+// minimum jump (both sent to the server), sort by score or by step, filter by tag. A click zooms
+// to the step and opens it.
 import { fetchAnomalies } from "../api/client";
 import type { Anomalies, Anomaly } from "../api/types";
+import { countText, entryWhat, isValidationRun, kindLabel, orderRuns, runCounts } from "../model/anomalies";
 import { fmtNum, fmtStep } from "../model/format";
 import { sortAnomalies } from "../model/sorting";
 import { clear, debounce, h, swatch } from "../ui/dom";
@@ -12,6 +17,8 @@ import { load, save } from "../ui/store";
 export interface AnomalyHost {
   plotted(): string[];
   color(run: string): string;
+  /** the run's role by the tab's run meta (null: none known) */
+  role(run: string): string | null;
   /** true while a chart is loading: scoring waits (charts and zooms go first) */
   busy(): boolean;
   jumpTo(run: string, tag: string, step: number): void;
@@ -62,8 +69,10 @@ export class AnomalyPanel {
     this.list = h("ol", { class: "tbb-anom-list", "aria-label": "Anomalies" });
     this.note = h("p", { class: "tbb-muted tbb-small tbb-anom-help" });
     this.note.append(
-      "Spike: a point ≥ score robust σ from the median of the 25 points on ",
-      h("em", { text: "each" }), " side, and a jump ≥ min jump × the series' 1…99% range; warm-up (first 25 points) excluded. NaN/Inf first.");
+      "Whole-batch (the score): the batch's per-sample loss median/upper quartile jumps (log scale) against the 25 batches before ",
+      h("em", { text: "and" }), " after; a validation batch against itself in the 5 evaluations around. ",
+      "Samples: the loss jumps but one sample holds ≥ 20% of it. grad, lr: the gradient norm, the learning rate jumps. ",
+      "Warm-up excluded; NaN/Inf first.");
     this.root = h("div", { class: "tbb-anoms" },
       h("div", { class: "tbb-row" },
         num("score ≥", "threshold", 3, 0.5, "Spike score threshold: distance from the local median in robust standard deviations (1.4826 × MAD), the smaller of both sides"),
@@ -105,12 +114,23 @@ export class AnomalyPanel {
     return this.done === this.generation;
   }
 
-  /** Every anomaly of the plotted runs, filtered and sorted as the controls say. */
+  private validation(run: string): boolean {
+    return isValidationRun(run, this.host.role(run), this.results.get(run));
+  }
+
+  /** Every anomaly of the plotted runs, filtered and sorted as the controls say: the training
+   * runs' entries, then the validation runs'. */
   rows(): Anomaly[] {
+    const [train, val] = this.sections();
+    return [...train, ...val];
+  }
+
+  private sections(): [Anomaly[], Anomaly[]] {
     const all: Anomaly[] = [];
     for (const v of this.results.values()) if (typeof v !== "string") all.push(...v.anomalies);
-    const f = this.prefs.tag ? all.filter((a) => a.tag === this.prefs.tag) : all;
-    return sortAnomalies(f, this.prefs.sort);
+    const f = sortAnomalies(this.prefs.tag ? all.filter((a) => a.tag === this.prefs.tag) : all, this.prefs.sort);
+    const val = new Set([...this.results.keys()].filter((r) => this.validation(r)));
+    return [f.filter((a) => !val.has(a.run)), f.filter((a) => val.has(a.run))];
   }
 
   render(): void {
@@ -122,40 +142,55 @@ export class AnomalyPanel {
     this.tagSel.append(h("option", { value: "", text: "all tags" }));
     for (const t of [...tags].sort()) this.tagSel.append(h("option", { value: t, text: t }));
     this.tagSel.value = tags.has(cur) ? cur : "";
-    // per-run counts: the comparable number (before any limit)
+    this.renderCounts();
+    clear(this.list);
+    const [train, val] = this.sections();
+    for (const a of train.slice(0, 300)) this.list.append(this.entry(a, false));
+    if (val.length) {
+      this.list.append(h("li", { class: "tbb-anom-head" }, h("h3", { class: "tbb-small", text: "Validation" })));
+      for (const a of val.slice(0, 300)) this.list.append(this.entry(a, true));
+    }
+    if (!train.length && !val.length && [...this.results.values()].every((v) => typeof v !== "string" || v !== "loading…")) {
+      this.list.append(h("li", { class: "tbb-muted tbb-small", text: this.results.size ? "None at this threshold." : "" }));
+    }
+  }
+
+  /** Per run the counts of each kind (the comparable numbers, before any limit): the runs with
+   * the most whole-batch anomalies first, validation runs under a label of their own. */
+  private renderCounts(): void {
     clear(this.counts);
     if (!this.results.size) this.counts.append(h("p", { class: "tbb-muted tbb-small", text: "No run selected." }));
-    for (const [run, v] of this.results) {
-      let text: string, title = "";
+    const rows = [...this.results].map(([run, v]) => {
+      let text: string, title = "", whole: number | null = null;
       if (v === "loading…") text = "…";
       else if (typeof v === "string") { text = "error"; title = v; }
       else {
-        const ser = v.series.filter((s) => !this.prefs.tag || s.tag === this.prefs.tag);
-        const spikes = ser.reduce((a, s) => a + s.spike, 0);
-        const nonfin = ser.reduce((a, s) => a + s.nan + s.inf + s["-inf"], 0);
-        const points = ser.reduce((a, s) => a + s.points, 0);
-        text = `${spikes} spike${spikes === 1 ? "" : "s"}${nonfin ? ` · ${nonfin} NaN/Inf` : ""}`;
-        title = `${points.toLocaleString("en-US")} points scored (${ser.length} series)`;
+        const c = runCounts(v, this.prefs.tag);
+        whole = c.whole;
+        text = countText(c, v.batch_scored);
+        title = `${c.points.toLocaleString("en-US")} points scored (${c.series} series); the steps of each kind`;
       }
-      this.counts.append(h("div", { class: "tbb-anom-count", "data-run": run, title },
-        swatch(this.host.color(run)),
-        h("span", { class: "tbb-run-name", text: run }), h("span", { class: "tbb-num tbb-muted", text: ` ${text}` })));
-    }
-    clear(this.list);
-    const rows = this.rows();
-    for (const a of rows.slice(0, 300)) {
-      const b = h("button", {
-        type: "button", class: "tbb-anom", "data-run": a.run, "data-step": a.step, "data-kind": a.kind, "data-tag": a.tag,
-        title: `${a.run}: ${a.tag} = ${fmtNum(a.value)} at step ${fmtStep(a.step)}` + (a.level !== null ? ` (local level ${fmtNum(a.level)}, jump ${fmtNum(a.jump)})` : ""),
-      },
-      swatch(this.host.color(a.run)),
-      h("span", { class: "tbb-anom-what", text: `${a.tag} @ ${fmtStep(a.step)}` }),
-      h("span", { class: "tbb-anom-score tbb-num" + (a.kind === "spike" ? "" : " tbb-bad"), text: a.kind === "spike" ? fmtNum(+(a.score ?? 0).toFixed(1)) : a.kind.toUpperCase() }));
-      b.addEventListener("click", () => this.host.jumpTo(a.run, a.tag, a.step));
-      this.list.append(h("li", {}, b));
-    }
-    if (!rows.length && [...this.results.values()].every((v) => typeof v !== "string" || v !== "loading…")) {
-      this.list.append(h("li", { class: "tbb-muted tbb-small", text: this.results.size ? "None at this threshold." : "" }));
-    }
+      return { run, validation: this.validation(run), whole, text, title };
+    });
+    const { train, validation } = orderRuns(rows);
+    const row = (r: (typeof rows)[number]) => h("div", { class: "tbb-anom-count", "data-run": r.run, title: r.title },
+      swatch(this.host.color(r.run)),
+      h("span", { class: "tbb-run-name", text: r.run }), h("span", { class: "tbb-num tbb-muted", text: ` ${r.text}` }));
+    this.counts.append(...train.map(row));
+    if (validation.length) this.counts.append(h("div", { class: "tbb-muted tbb-small tbb-anom-group", text: "validation" }), ...validation.map(row));
+  }
+
+  private entry(a: Anomaly, validation: boolean): HTMLLIElement {
+    const res = this.results.get(a.run);
+    const kind = kindLabel(a, typeof res === "object" ? res.threshold : Infinity);
+    const b = h("button", {
+      type: "button", class: "tbb-anom" + (validation ? " tbb-anom-val" : ""), "data-run": a.run, "data-step": a.step, "data-kind": a.kind, "data-tag": a.tag,
+      title: `${kind.title}\n${a.run}: ${a.tag} = ${fmtNum(a.value)} at step ${fmtStep(a.step)}` + (a.level !== null ? ` (local level ${fmtNum(a.level)}, jump ${fmtNum(a.jump)})` : ""),
+    },
+    swatch(this.host.color(a.run)),
+    h("span", { class: "tbb-anom-what", text: entryWhat(a, validation) }),
+    h("span", { class: "tbb-anom-score tbb-num" + (kind.bad ? " tbb-bad" : ""), text: kind.text }));
+    b.addEventListener("click", () => this.host.jumpTo(a.run, a.tag, a.step));
+    return h("li", {}, b);
   }
 }

@@ -118,6 +118,32 @@ describe("API: new fields", () => {
     expect(a.anomalies[0].value).toBeNaN();
     expect(a.series[0].spike).toBe(1);
   });
+  it("parses anomalies' kinds, batch scores, shares, stretches, evaluations and the run's counts", () => {
+    const a = parseAnomalies({
+      run: "v", threshold: 6, min_jump: 0.2, warmup: 25, window: 25, batch_scored: true,
+      series: [{ tag: "loss", source: "tb_batch", points: 300, spread: 1.4, spike: 1, samples: 10, gradient: 0, learning_rate: 0, nan: 0, inf: 0, "-inf": 0 }],
+      counts: { spike: 1, samples: 10, gradient: 0, learning_rate: 0, nan: 0, inf: 0, "-inf": 0 },
+      anomalies: [
+        { tag: "loss", source: "tb_batch", step: 239, value: 3.09, kind: "samples", score: 24.2, jump: 2.8, level: 0.27,
+          batch_score: 5.8, share: 0.41, evaluation: { train_step: 900, epoch: 19, batch: 11 } },
+        { tag: "loss", step: 721, value: 2.6, kind: "spike", score: 13.6, jump: 2.3, level: 0.3, batch_score: 13.6,
+          first_step: 721, last_step: 722, evaluation: null },
+      ],
+    });
+    expect(a.batch_scored).toBe(true);
+    expect(a.counts!.samples).toBe(10);
+    expect(a.series[0]).toMatchObject({ tag: "loss", points: 300, samples: 10, spread: 1.4 });
+    expect(a.anomalies[0]).toMatchObject({ kind: "samples", batch_score: 5.8, share: 0.41, evaluation: { train_step: 900, epoch: 19, batch: 11 } });
+    expect(a.anomalies[1]).toMatchObject({ first_step: 721, last_step: 722, evaluation: null });
+  });
+  it("parses an older server's anomalies: no kinds' counts, no batch scores", () => {
+    const a = parseAnomalies({ run: "r", threshold: 6, series: [{ tag: "loss", points: 5, spike: 2, nan: 0, inf: 0, "-inf": 0 }],
+      anomalies: [{ tag: "loss", step: 5, value: 9, kind: "spike", score: 23.5, jump: 8, level: 1 }] });
+    expect([a.batch_scored, a.counts]).toEqual([false, null]);
+    expect(a.series[0]).toMatchObject({ spike: 2, samples: 0, gradient: 0, learning_rate: 0 });
+    expect(a.anomalies[0].batch_score).toBeUndefined();
+    expect(a.anomalies[0].evaluation).toBeUndefined();
+  });
   it("parses a step's evaluation", () => {
     const s = parseStep({ run: "v", step: 3, found: true, scalars: {}, distributions: {}, prev_step: 2, next_step: 4,
       evaluation: { first_step: 0, last_step: 37, count: 38, train_step: 45, epoch: 0 } });

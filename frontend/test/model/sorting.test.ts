@@ -35,6 +35,10 @@ describe("sortAnomalies", () => {
   it("by score: non-finite first, then highest score, ties by run and tag", () => {
     expect(sortAnomalies(rows, "score").map((r) => r.step)).toEqual([7, 900, 3, 5]);
   });
+  it("by score whatever the kind: a few samples, a gradient anomaly among the spikes", () => {
+    const kinds: AnomalyRow[] = [...rows, { run: "c", tag: "loss", step: 11, kind: "samples", score: 9 }, { run: "c", tag: "grad_norm", step: 12, kind: "gradient", score: 50 }];
+    expect(sortAnomalies(kinds, "score").map((r) => r.step)).toEqual([7, 12, 900, 11, 3, 5]);
+  });
   it("by step, either way", () => {
     expect(sortAnomalies(rows, "step").map((r) => r.step)).toEqual([3, 5, 7, 900]);
     expect(sortAnomalies(rows, "step", true).map((r) => r.step)).toEqual([900, 7, 5, 3]);
