@@ -28,7 +28,7 @@ class Anomalies(RouteFamily):
         self._scores = {}  # (run, tag, source) -> (what they were computed from, candidates)
         self._batches = {}  # run -> (what they were computed from, BatchScores or None)
 
-    def _candidates(self, run, tag, source, s, fits, warmup, evaluations, scale=None):
+    def candidates(self, run, tag, source, s, fits, warmup, evaluations, scale=None):
         """(indices, SpikeScores) of the points of a scalar series that score at least
         spikes.SPIKE_MIN_THRESHOLD (spikes.spike_candidates: all a request can ask for), cached
         until the series changes (a new length, last step or wall times: appends and restarts
@@ -43,7 +43,7 @@ class Anomalies(RouteFamily):
         self._scores[(run, tag, source)] = (key, scores)
         return scores
 
-    def _batch_scores(self, src, run, fits, warmup, evaluations):
+    def batch_scores(self, src, run, fits, warmup, evaluations):
         """findings.BatchScores of the run's batches as a whole (from its per-sample loss
         quantiles), cached like the series' scores; None when the run has none."""
         try:
@@ -90,7 +90,7 @@ class _Listing:
         self.route, self.src, self.run, self.fits, self.warmup = route, src, run, fits, warmup
         self.threshold, self.min_jump, self.limit = threshold, min_jump, limit
         self.evaluations = src.evaluations(run)
-        self.batch = route._batch_scores(src, run, fits, warmup, self.evaluations)
+        self.batch = route.batch_scores(src, run, fits, warmup, self.evaluations)
         self.loss = self._loss_scores() if self.batch is not None else None
         self.nonfinite, self.found, self.series = [], [], []
         self.all_found = []  # before the limit: what the run's counts count
@@ -100,7 +100,7 @@ class _Listing:
             s = self.src.scalars(self.run, findings.LOSS_TAG, EXACT)
         except (UnknownKey, KeyError):
             return findings.StepScores([], [])
-        points, sc = self.route._candidates(self.run, findings.LOSS_TAG, EXACT, s, self.fits, self.warmup,
+        points, sc = self.route.candidates(self.run, findings.LOSS_TAG, EXACT, s, self.fits, self.warmup,
                                             self.evaluations, findings.LOSS_SCALE)
         return findings.StepScores(s.steps[points], sc.score)
 
@@ -122,7 +122,7 @@ class _Listing:
             self.nonfinite.append(self._entry(tag, source, int(s.steps[i]), s.values[i], kind, None))
         batch_scored = self.batch is not None and source == EXACT
         scale = findings.LOSS_SCALE if batch_scored and tag == findings.LOSS_TAG else None
-        points, sc = self.route._candidates(self.run, tag, source, s, self.fits, self.warmup, self.evaluations,
+        points, sc = self.route.candidates(self.run, tag, source, s, self.fits, self.warmup, self.evaluations,
                                             scale)
         counts.update(dict.fromkeys(KINDS, 0))
         found = []
