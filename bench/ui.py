@@ -133,6 +133,7 @@ def main():
     logdir = a.logdir
     if not logdir:
         tmp = logdir = tempfile.mkdtemp(prefix="tbb_ui_bench_")
+    os.makedirs(logdir, exist_ok=True)
     t = time.perf_counter()
     if not os.listdir(logdir):
         write_logdir(logdir, a.runs, a.steps)
