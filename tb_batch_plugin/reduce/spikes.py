@@ -18,26 +18,18 @@ SPIKE_WARMUP = 25
 MAD_SCALE = 1.4826
 
 
-def _window_stats(x, w):
-    """Median and MAD of each length-w window of x (len(x) - w + 1 windows)."""
+def _window_medians(x, w):
+    """The median of each length-w window of x (len(x) - w + 1 windows)."""
     view = np.lib.stride_tricks.sliding_window_view(x, w)
     m = view.shape[0]
     med = np.empty(m)
-    mad = np.empty(m)
     rows = max(1, (1 << 22) // w)
     h = w // 2
     for a in range(0, m, rows):
         v = view[a:a + rows]
-        if w % 2:  # odd window: the median is the middle order statistic (partition is cheap)
-            mid = np.partition(v, h, axis=1)[:, h]
-            dev = np.abs(v - mid[:, None])
-            md_dev = np.partition(dev, h, axis=1)[:, h]
-        else:
-            mid = np.median(v, axis=1)
-            md_dev = np.median(np.abs(v - mid[:, None]), axis=1)
-        med[a:a + rows] = mid
-        mad[a:a + rows] = md_dev
-    return med, mad
+        # odd window: the median is the middle order statistic (partition is cheap)
+        med[a:a + rows] = np.partition(v, h, axis=1)[:, h] if w % 2 else np.median(v, axis=1)
+    return med
 
 
 SpikeScores = namedtuple("SpikeScores", "score jump level gap spread")
@@ -84,7 +76,7 @@ def _side_levels(x, window):
     if n < 3:
         return np.full(n, np.inf), x.copy(), np.zeros(n, dtype=bool)
     w = max(1, min(int(window), (n - 1) // 2))
-    med, _ = _window_stats(x, w)  # window k covers x[k : k + w]
+    med = _window_medians(x, w)  # window k covers x[k : k + w]
     j = np.arange(n)
     has_before = j >= w             # x[j - w : j] is window j - w
     has_after = j + w < n           # x[j + 1 : j + 1 + w] is window j + 1
