@@ -20,22 +20,16 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     import tb_batch_plugin as tbb
+    from helpers.keras_reference import AllBatchLogs
 
     strategy, steps_per_execution = eval(sys.argv[1]), int(sys.argv[2])
     rng = np.random.default_rng(0)
     x = rng.normal(size=(203, 8)).astype("float32")  # 7 batches, the last one of 11 (split 6/5)
     y = rng.integers(0, 3, 203)
 
-    class Logs(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seen = []
-        def on_train_batch_end(self, batch, logs=None):
-            self.seen.append(("train", batch, {k: float(v) for k, v in logs.items()}))
-        def on_test_batch_end(self, batch, logs=None):
-            self.seen.append(("test", batch, {k: float(v) for k, v in logs.items()}))
+    class Logs(AllBatchLogs):  # and every epoch's
         def on_epoch_end(self, epoch, logs=None):
-            self.seen.append(("epoch", epoch, {k: float(v) for k, v in logs.items()}))
+            self.logs.append(("epoch", epoch, {k: float(v) for k, v in logs.items()}))
 
     def run(callbacks):
         with strategy.scope():
@@ -53,7 +47,7 @@ SCRIPT = textwrap.dedent("""
                                    callbacks=callbacks)
         left = sorted({name for m in model.metrics for name in m.__dict__ if name == "result"}
                       | {name for name in ("train_step", "test_step", "compute_loss") if name in model.__dict__})
-        return history.history, logs.seen, evaluated, [w.tolist() for w in model.get_weights()], left
+        return history.history, logs.logs, evaluated, [w.tolist() for w in model.get_weights()], left
 
     log_dir = tempfile.mkdtemp()
     plain = run([])
@@ -75,7 +69,8 @@ def _run(tmp_path, strategy, steps_per_execution=1):
     script.write_text(SCRIPT)
     proc = subprocess.run([sys.executable, str(script), strategy, str(steps_per_execution)],
                           capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+                                                "PYTHONPATH": os.pathsep.join(sys.path)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
