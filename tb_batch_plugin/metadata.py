@@ -4,7 +4,7 @@ Everything tb-batch writes into, or reads from, an event file is defined here. I
 purpose: only protobuf and TensorBoard's summary proto, no TensorFlow, so the plugin entry point
 can use it. docs/data_contract.md describes the same contract for users of other tools.
 
-Version 2 (``PROTO_VERSION``), per step of a run:
+Version 2, per step of a run:
 
 * **Scalars** are standard TensorBoard scalars (plugin ``scalars``, ``DATA_CLASS_SCALAR``, a
   rank-0 float tensor, float32 as computed in the step), so TensorBoard's Scalars, Time Series and
@@ -33,6 +33,10 @@ default ``method="linear"``). ``h_j`` counts the finite values in the j-th of B 
 spanning [min, max] (the last bin closed; all values in bin 0 when min == max). The probabilities
 and B are stored in the plugin data of every summary, so a reader never guesses the layout.
 
+Version 3 adds the per-sample training dynamics (``KIND_DYNAMICS``, layout at ``DYNAMICS_TAG``);
+the summaries of the other kinds are still written as version 2 (``KIND_VERSIONS``), so readers
+of version 2 read everything else of a run and skip the dynamics as newer.
+
 Version 1 (still read): scalars and distributions both under the plugin name ``tb_batch``, each
 distribution under its own name, no histograms, no markers.
 """
@@ -44,8 +48,9 @@ PLUGIN_NAME = "tb_batch"
 SCALARS_PLUGIN_NAME = "scalars"  # TensorBoard's scalar plugin
 HISTOGRAMS_PLUGIN_NAME = "histograms"  # TensorBoard's histogram plugin
 
-# Bumped when the meaning of existing fields or the tensor layout changes incompatibly.
-PROTO_VERSION = 2
+# The newest version this reader reads. Bumped when the meaning of existing fields or a tensor
+# layout changes incompatibly, or a kind is added (written with the version that added it).
+PROTO_VERSION = 3
 
 # The kinds of summaries tb-batch writes (values of BatchPluginData.kind).
 KIND_SCALAR = 1
@@ -55,9 +60,12 @@ KIND_EPOCH = 4  # an epoch ended: this is the training step the next batch gets
 KIND_EVALUATION = 5  # an evaluation started at this validation step
 KIND_SAMPLES = 6  # the samples of a step with the highest losses (layout below)
 KIND_PER_CLASS = 7  # each class's mean loss and count in a step's batch (layout below)
+KIND_DYNAMICS = 8  # every sample of a training step: identity, loss, margin, label (layout below)
 KIND_NAMES = {KIND_SCALAR: "scalar", KIND_DISTRIBUTION: "distribution", KIND_FIT: "fit",
               KIND_EPOCH: "epoch", KIND_EVALUATION: "evaluation", KIND_SAMPLES: "samples",
-              KIND_PER_CLASS: "per_class"}
+              KIND_PER_CLASS: "per_class", KIND_DYNAMICS: "dynamics"}
+# The version each kind is written with: the one that introduced its layout.
+KIND_VERSIONS = {kind: (3 if kind == KIND_DYNAMICS else 2) for kind in KIND_NAMES}
 MARKER_KINDS = (KIND_FIT, KIND_EPOCH, KIND_EVALUATION)
 
 # Markers: one int64 vector per event, its fields named here, under a tag of their own.
@@ -120,6 +128,28 @@ SAMPLES_TAG = PLUGIN_NAME + "/samples"
 # batch's per-sample losses by label (NaN means for classes not in the batch), under
 # PER_CLASS_TAG (+ "/<output>" for several outputs).
 PER_CLASS_TAG = PLUGIN_NAME + "/per_class_loss"
+# Dynamics: per training step, a (B, W) int32 tensor, one row per sample of the batch (in batch
+# order, every sample), W words per row named in the plugin data's ``fields``:
+#   fingerprint_hi, fingerprint_lo   the 32-bit halves of the sample's fingerprint (as samples)
+#   id_hi, id_lo    the 32-bit halves of its int64 id (BatchStats(sample_ids=)), when recorded
+#   loss            its loss (as samples' loss; of this output with several), float32 bits
+#   classification outputs (num_classes C > 0 in the plugin data), then:
+#   margin          the given label's logit minus the largest other logit (for an output of
+#                   probabilities: of the probabilities; a binary output is the two classes
+#                   [1 - p, p], logits [0, z]), float32 bits
+#   label_probability   p(given label) (softmax/sigmoid of logits), float32 bits
+#   label_predicted     the given label in the low 16 bits, the predicted class (argmax, the
+#                   first of ties) in the high 16 bits (C <= 65536); for more classes two words,
+#                   ``label`` and ``predicted``. Classified correctly: predicted == label.
+# 24 bytes per sample and step for a classifier recorded by fingerprint. Under DYNAMICS_TAG
+# (+ "/<output>" per output for several). int32 words, not float64, to keep the files small; the
+# float32 words are the bits of the values the step computed (exact).
+DYNAMICS_TAG = PLUGIN_NAME + "/dynamics"
+DYNAMICS_FIELDS = ("fingerprint_hi", "fingerprint_lo")
+DYNAMICS_ID_FIELDS = ("id_hi", "id_lo")
+DYNAMICS_CLASSIFICATION_FIELDS = ("margin", "label_probability")
+DYNAMICS_FLOAT_FIELDS = ("loss", "margin", "label_probability")  # float32 bits
+MAX_PACKED_CLASSES = 1 << 16  # label_predicted above, else label and predicted words
 
 
 def _build_message_classes():
@@ -131,14 +161,14 @@ def _build_message_classes():
         syntax = "proto3";
         package tb_batch;
         message BatchPluginData {
-          int32 version = 1;          // PROTO_VERSION of the writer
+          int32 version = 1;          // KIND_VERSIONS[kind] of the writer
           int32 kind = 2;             // KIND_*
           repeated double quantile_probs = 3;  // distributions: probabilities of q_0..q_{Q-1}
           int32 num_bins = 4;         // distributions: B
           int32 provenance = 5;       // scalars: PROVENANCE_*
           int32 num_samples = 6;      // samples: rows per step
           repeated string fields = 7; // samples: the fields of a row
-          int32 num_classes = 8;      // per class: C
+          int32 num_classes = 8;      // per class, dynamics: C (0: dynamics without classes)
         }
         // What tb-batch puts in SummaryMetadata.plugin_data.content of a standard scalar
         // (TensorBoard's ScalarPluginData has only field 1, version 0, which is left unset).
@@ -203,7 +233,7 @@ def scalar_metadata(provenance=PROVENANCE_CUSTOM, display_name=None, description
     """SummaryMetadata of one per-step scalar: a standard TensorBoard scalar that says where its
     value comes from."""
     content = ScalarsContent(tb_batch=BatchPluginData(
-        version=PROTO_VERSION, kind=KIND_SCALAR, provenance=provenance))
+        version=KIND_VERSIONS[KIND_SCALAR], kind=KIND_SCALAR, provenance=provenance))
     return _metadata(SCALARS_PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_SCALAR,
                      display_name, description)
 
@@ -212,7 +242,7 @@ def distribution_metadata(quantile_probs=DEFAULT_QUANTILE_PROBS, num_bins=DEFAUL
                           display_name=None, description=None):
     """SummaryMetadata of one per-step distribution tensor (layout in the module docstring)."""
     content = BatchPluginData(
-        version=PROTO_VERSION, kind=KIND_DISTRIBUTION,
+        version=KIND_VERSIONS[KIND_DISTRIBUTION], kind=KIND_DISTRIBUTION,
         quantile_probs=list(quantile_probs), num_bins=int(num_bins),
     )
     return _metadata(PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_TENSOR,
@@ -222,20 +252,37 @@ def distribution_metadata(quantile_probs=DEFAULT_QUANTILE_PROBS, num_bins=DEFAUL
 def samples_metadata(num_samples, fields):
     """SummaryMetadata of a step's samples (layout at SAMPLES_TAG); no data class, so
     TensorBoard's dashboards do not list it."""
-    content = BatchPluginData(version=PROTO_VERSION, kind=KIND_SAMPLES, num_samples=int(num_samples),
+    content = BatchPluginData(version=KIND_VERSIONS[KIND_SAMPLES], kind=KIND_SAMPLES, num_samples=int(num_samples),
                               fields=list(fields))
     return _metadata(PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_UNKNOWN)
 
 
 def per_class_metadata(num_classes):
     """SummaryMetadata of a step's per-class losses (layout at PER_CLASS_TAG)."""
-    content = BatchPluginData(version=PROTO_VERSION, kind=KIND_PER_CLASS, num_classes=int(num_classes))
+    content = BatchPluginData(version=KIND_VERSIONS[KIND_PER_CLASS], kind=KIND_PER_CLASS, num_classes=int(num_classes))
+    return _metadata(PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_UNKNOWN)
+
+
+def dynamics_fields(num_classes, ids):
+    """The words of a dynamics row (layout at DYNAMICS_TAG) of an output with ``num_classes``
+    classes (0: not a classification output), with or without ids."""
+    fields = DYNAMICS_FIELDS + (DYNAMICS_ID_FIELDS if ids else ()) + ("loss",)
+    if num_classes:
+        fields += DYNAMICS_CLASSIFICATION_FIELDS + (
+            ("label_predicted",) if num_classes <= MAX_PACKED_CLASSES else ("label", "predicted"))
+    return fields
+
+
+def dynamics_metadata(num_classes, ids):
+    """SummaryMetadata of a step's dynamics (layout at DYNAMICS_TAG)."""
+    content = BatchPluginData(version=KIND_VERSIONS[KIND_DYNAMICS], kind=KIND_DYNAMICS,
+                              num_classes=int(num_classes), fields=list(dynamics_fields(num_classes, ids)))
     return _metadata(PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_UNKNOWN)
 
 
 def data_length(plugin_data):
     """The length of the tensor of a summary with this plugin data (distributions, samples, per
-    class and markers; 1 for scalars)."""
+    class and markers; 1 for scalars; a dynamics row's width, its tensor being rows of it)."""
     kind = plugin_data.kind
     if kind == KIND_DISTRIBUTION:
         return distribution_length(len(plugin_data.quantile_probs), plugin_data.num_bins)
@@ -245,6 +292,8 @@ def data_length(plugin_data):
         return 2 * plugin_data.num_classes
     if kind in MARKER_KINDS:
         return len(MARKER_FIELDS[kind])
+    if kind == KIND_DYNAMICS:
+        return len(plugin_data.fields)
     return 1
 
 
@@ -259,7 +308,7 @@ def marker_metadata(kind):
     """SummaryMetadata of a marker (no data class: TensorBoard's dashboards do not list it)."""
     if kind not in MARKER_KINDS:
         raise ValueError("not a marker kind: %r" % (kind,))
-    content = BatchPluginData(version=PROTO_VERSION, kind=kind)
+    content = BatchPluginData(version=KIND_VERSIONS[kind], kind=kind)
     return _metadata(PLUGIN_NAME, content.SerializeToString(), summary_pb2.DATA_CLASS_UNKNOWN)
 
 
@@ -288,6 +337,9 @@ def parse_plugin_data(content):
         raise ValueError("tb_batch samples without a layout")
     if data.kind == KIND_PER_CLASS and data.num_classes < 1:
         raise ValueError("tb_batch per-class losses without a number of classes")
+    if data.kind == KIND_DYNAMICS and (data.num_classes < 0 or tuple(data.fields) not in (
+            dynamics_fields(data.num_classes, False), dynamics_fields(data.num_classes, True))):
+        raise ValueError("tb_batch dynamics with an unknown layout")
     return data
 
 

@@ -22,7 +22,7 @@ def test_scalars_are_standard_tensorboard_scalars_that_say_where_they_come_from(
     # TensorBoard's own parser reads it as its version-0 ScalarPluginData and ignores our field.
     assert tb_scalar_metadata.parse_plugin_metadata(m.plugin_data.content).version == 0
     pd = md.parse_scalars_content(m.plugin_data.content)
-    assert (pd.version, pd.kind, pd.provenance) == (md.PROTO_VERSION, md.KIND_SCALAR, md.PROVENANCE_REPORTED)
+    assert (pd.version, pd.kind, pd.provenance) == (2, md.KIND_SCALAR, md.PROVENANCE_REPORTED)
     # A scalar written by TensorBoard's own summary op carries nothing of ours.
     plain = tb_scalar_metadata.create_summary_metadata("", "")
     assert md.parse_scalars_content(plain.plugin_data.content) is None
