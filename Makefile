@@ -21,10 +21,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt hatch_build.py frontend/packa
 	$(PIP) install -q -c constraints.txt -e '.[test,demo]'
 	touch $@
 
-# Regenerate constraints.txt from what .venv holds (after changing a dependency there).
+# The benchmarks' extra (aum, cleanlab and torch for bench/label_noise.py), on top of the above.
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e '.[test,demo,bench]'
+	touch $@
+
+# Regenerate constraints.txt from what .venv holds (after changing a dependency there). torch is
+# pinned without its local label (2.13.0, not 2.13.0+cpu): the CPU build where one is at hand.
 constraints: | $(PY)
-	{ echo "# The exact versions CI tests (make test, make demo). Made by \`make constraints\` from .venv."; \
-	  $(PIP) freeze --exclude-editable | grep -v '^#' | grep -iv '^tb[-_]batch[-_]plugin'; } > constraints.txt
+	{ echo "# The exact versions CI tests (make test, make demo, make bench). Made by \`make constraints\` from .venv."; \
+	  $(PIP) freeze --exclude-editable | grep -v '^#' | grep -iv '^tb[-_]batch[-_]plugin' | sed 's/^\(torch==[^+]*\)+.*/\1/'; } > constraints.txt
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download), installed
 # without recommends and only if no installed package would be upgraded. TB_BATCH_CHROMIUM=/path
@@ -61,7 +67,7 @@ wheel: | $(PY)
 	$(PIP) wheel -q --no-deps -w dist .
 	@ls dist/tb_batch_plugin-*.whl
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-bench
 	$(PY) bench/overhead.py
 	$(PY) bench/staging.py
 	$(PY) bench/ingest.py
