@@ -139,7 +139,8 @@ PER_CLASS_TAG = PLUGIN_NAME + "/per_class_loss"
 #                   [1 - p, p], logits [0, z]), float32 bits
 #   label_probability   p(given label) (softmax/sigmoid of logits), float32 bits
 #   label_predicted     the given label in the low 16 bits, the predicted class (argmax, the
-#                   first of ties) in the high 16 bits (C <= 65536); for more classes two words,
+#                   first of ties) in the high 16 bits (C <= 65535; a label outside 0..C-1 is
+#                   0xFFFF, with NaN margin and probability); for more classes two words,
 #                   ``label`` and ``predicted``. Classified correctly: predicted == label.
 # 24 bytes per sample and step for a classifier recorded by fingerprint. Under DYNAMICS_TAG
 # (+ "/<output>" per output for several). int32 words, not float64, to keep the files small; the
@@ -149,7 +150,7 @@ DYNAMICS_FIELDS = ("fingerprint_hi", "fingerprint_lo")
 DYNAMICS_ID_FIELDS = ("id_hi", "id_lo")
 DYNAMICS_CLASSIFICATION_FIELDS = ("margin", "label_probability")
 DYNAMICS_FLOAT_FIELDS = ("loss", "margin", "label_probability")  # float32 bits
-MAX_PACKED_CLASSES = 1 << 16  # label_predicted above, else label and predicted words
+MAX_PACKED_CLASSES = 0xFFFF  # label_predicted above (0xFFFF: no valid label), else two words
 
 
 def _build_message_classes():

@@ -40,11 +40,15 @@ class BatchStats(keras.callbacks.Callback):
         classification output each class's mean loss and count; 0 records neither.
       sample_ids: the key of an integer feature in the model's input dict that identifies each
         sample (recorded with the samples besides their fingerprints).
+      dynamics: record, for every sample of every training batch, its fingerprint (and id), loss
+        and, for a classification output, its margin, p(label), label and prediction: what
+        ``load(log_dir).dynamics`` and ``label_issues`` compute AUM, forgetting and the data map
+        from (24 bytes per sample and step on disk; ``metadata.DYNAMICS_TAG``).
       quantile_probs, num_bins: layout of the distribution summaries (see ``metadata``).
     """
 
     def __init__(self, log_dir, *, every=1, distributions=True, validation=True,
-                 flush_secs=10.0, additive_metrics=(), samples=8, sample_ids=None,
+                 flush_secs=10.0, additive_metrics=(), samples=8, sample_ids=None, dynamics=True,
                  quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
                  num_bins=metadata.DEFAULT_NUM_BINS):
         super().__init__()
@@ -54,6 +58,7 @@ class BatchStats(keras.callbacks.Callback):
             raise ValueError("BatchStats: samples must be an int >= 0, got %r" % (samples,))
         self.samples = samples
         self.sample_ids = sample_ids
+        self.dynamics = bool(dynamics)
         if not flush_secs > 0:
             raise ValueError("BatchStats: flush_secs must be > 0, got %r" % (flush_secs,))
         self.log_dir = os.fspath(log_dir)

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_batch_plugin import metadata
+from tb_batch_plugin.record import dynamics
 
 
 class SampleLayout:
@@ -32,12 +33,15 @@ class SampleLayout:
     so a step pays for little more than its fingerprints and an enqueue.
     """
 
-    def __init__(self, num_samples, outputs, ids, output_losses):
+    def __init__(self, num_samples, outputs, ids, output_losses, dynamics=False):
         self.num_samples, self.outputs = int(num_samples), tuple(outputs)
         self.ids, self.output_losses = bool(ids), bool(output_losses)
+        self.dynamics = bool(dynamics)  # every sample's dynamics row (record/dynamics.py) too
 
     @property
     def fields(self):
+        if not self.num_samples:
+            return ("dynamics",) + tuple(o[0] for o in self.outputs)
         names = list(metadata.SAMPLE_FIELDS)
         for suffix, kind, _, _ in self.outputs:
             if kind in CLASSIFICATION_KINDS:
@@ -48,7 +52,7 @@ class SampleLayout:
 
     def dtypes(self):
         """The dtypes of ``step_columns``' vectors."""
-        out = [tf.float32, tf.int64] + ([tf.float64] if self.ids else [])
+        out = [tf.float32, tf.int64] + ([tf.int64] if self.ids else [])
         for _, kind, _, _ in self.outputs:
             out += ([tf.float32] if self.output_losses else []) + ([tf.float32] * 2 if kind else [])
         return out
@@ -58,7 +62,7 @@ class SampleLayout:
         (batch,) or None, and per output (its own loss or None, y_true, y_pred)."""
         columns = [_flat(loss, tf.float32), fingerprints]
         if self.ids:
-            columns.append(_flat(ids, tf.float64))
+            columns.append(_flat(ids, tf.int64))
         for (own_loss, y_true, y_pred), (_, kind, _, _) in zip(outputs, self.outputs):
             if self.output_losses:
                 columns.append(_flat(own_loss, tf.float32))
@@ -67,12 +71,41 @@ class SampleLayout:
         return columns
 
     def block_rows(self, columns, batch_sizes):
-        """{tag: ((R, width) float64 rows, SummaryMetadata bytes)} of R staged steps: ``columns``
-        as staged, each (R, padded length), ``batch_sizes`` (R,) the batch size of each step."""
+        """{tag: (rows, SummaryMetadata bytes, lengths)} of R staged steps: ``columns`` as staged,
+        each (R, padded length), ``batch_sizes`` (R,) the batch size of each step. Row i of
+        ``rows`` is written at the i-th step: (R, width) float64 rows, or with ``lengths`` (R,)
+        (R, padded length, W) int32 dynamics rows, of which the first ``lengths[i]`` are row i's."""
         columns = list(columns)
-        loss, fingerprints = tf.cast(columns.pop(0), tf.float64), columns.pop(0)
+        loss32, fingerprints = columns.pop(0), columns.pop(0)
+        loss = tf.cast(loss32, tf.float64)
         ids = columns.pop(0) if self.ids else None
         width = tf.shape(loss)[1]
+        rows, outputs = {}, self._outputs(columns, loss32)
+        for suffix, own_loss, y_true, y_pred, (_, kind, classes, from_logits) in outputs:
+            if self.dynamics:
+                classified = kind in CLASSIFICATION_KINDS
+                values = (dynamics.classification_values(kind, classes, from_logits, y_true, y_pred)
+                          if classified else None)
+                rows[metadata.DYNAMICS_TAG + suffix] = (
+                    dynamics.block_words(fingerprints, ids, own_loss, values, classes if classified else 0),
+                    metadata.dynamics_metadata(classes if classified else 0, ids is not None).SerializeToString(),
+                    batch_sizes)
+        if self.num_samples:
+            rows.update(self._sample_rows(loss, fingerprints, ids, width, batch_sizes, outputs))
+        return rows
+
+    def _outputs(self, columns, loss):
+        """(suffix, own loss (R, B) float32, y_true, y_pred, description) per output of the staged
+        columns after the identities (own loss: the sample loss with a single output)."""
+        columns, out = list(columns), []
+        for described in self.outputs:
+            own_loss = columns.pop(0) if self.output_losses else loss
+            y_true, y_pred = (columns.pop(0), columns.pop(0)) if described[1] else (None, None)
+            out.append((described[0], own_loss, y_true, y_pred, described))
+        return out
+
+    def _sample_rows(self, loss, fingerprints, ids, width, batch_sizes, outputs):
+        """The samples and per-class rows (``block_rows``) of the top ``num_samples`` samples."""
         valid = tf.sequence_mask(batch_sizes, width)
         inf = tf.constant(np.inf, tf.float64)
         key = tf.where(valid, tf.where(tf.math.is_nan(loss), inf, loss), -inf)
@@ -89,20 +122,20 @@ class SampleLayout:
                   # the fingerprint's 32-bit halves, each exact in float64
                   tf.cast(tf.bitwise.bitwise_and(tf.bitwise.right_shift(chosen, 32), low_bits), tf.float64),
                   tf.cast(tf.bitwise.bitwise_and(chosen, low_bits), tf.float64),
-                  take(ids) if ids is not None else tf.fill(tf.shape(order), tf.constant(np.nan, tf.float64)),
+                  tf.cast(take(ids), tf.float64) if ids is not None
+                  else tf.fill(tf.shape(order), tf.constant(np.nan, tf.float64)),
                   tf.cast(order, tf.float64)]
         rows = {}
-        for suffix, kind, classes, from_logits in self.outputs:
-            own_loss = tf.cast(columns.pop(0), tf.float64) if self.output_losses else loss
+        for suffix, own_loss, y_true, y_pred, (_, kind, classes, from_logits) in outputs:
+            own_loss = tf.cast(own_loss, tf.float64)
             if kind is None:
                 continue
-            y_true, y_pred = columns.pop(0), columns.pop(0)
             if kind in CLASSIFICATION_KINDS:
                 labels, probs = _labels_and_probabilities(kind, classes, from_logits, y_true, y_pred, width)
                 fields += _classification_fields(take(labels), take(probs))
                 rows[metadata.PER_CLASS_TAG + suffix] = (
                     _per_class(own_loss, labels, valid, classes),
-                    metadata.per_class_metadata(classes).SerializeToString())
+                    metadata.per_class_metadata(classes).SerializeToString(), None)
             elif kind == "regression":
                 fields += [tf.cast(take(y_true), tf.float64), tf.cast(take(y_pred), tf.float64)]
         taken = tf.stack(fields, axis=2)  # (R, k, F)
@@ -110,7 +143,7 @@ class SampleLayout:
         taken = tf.pad(taken, [[0, 0], [0, self.num_samples - k], [0, 0]], constant_values=np.nan)
         rows[metadata.SAMPLES_TAG] = (
             tf.reshape(taken, [-1, self.num_samples * len(fields)]),
-            metadata.samples_metadata(self.num_samples, self.fields).SerializeToString())
+            metadata.samples_metadata(self.num_samples, self.fields).SerializeToString(), None)
         return rows
 
 

@@ -10,8 +10,8 @@ Every ``max_rows`` recorded steps (or once ``max_values`` values are queued, or
 takes all queued rows, summarizes each name's rows at once with ``summary.distribution_rows``
 and writes, per row and name at the row's own step, the tb_batch tensor and its standard
 histogram. A step's samples ride in the same queue (its per-sample losses, fingerprints, targets
-and predictions, a component each) and are turned into the samples and per-class rows of the
-whole block at once (``samples.SampleLayout.block_rows``). (A queue, not variables of
+and predictions, a component each) and are turned into the samples, per-class and dynamics rows
+of the whole block at once (``samples.SampleLayout.block_rows``). (A queue, not variables of
 changing shape: those made every call of a one-step ``train_function`` noticeably slower.)
 
 The values, steps and statistics are exactly those of summarizing each step on its own; only
@@ -100,7 +100,7 @@ class DistributionStage:
         values, sample_columns = values[:k], values[k:]  # distributions' values; samples' columns
         # Per block: the (rows, ...) tensors whose row i is written at steps[i], with their tags
         # and metadata: each name's distribution tensor and histogram, then each fixed row.
-        blocks, tags, block_metadata = [], [], []
+        blocks, tags, block_metadata, lengths = [], [], [], []
         distribution_metadata = metadata.distribution_metadata(self.quantile_probs, self.num_bins).SerializeToString()
         histogram_metadata = metadata.histogram_metadata().SerializeToString()
         for j, name in enumerate(names):
@@ -109,16 +109,21 @@ class DistributionStage:
             blocks += [stats, histogram_rows(stats, len(self.quantile_probs), self.num_bins)]
             tags += [metadata.distribution_tag(name), name]
             block_metadata += [distribution_metadata, histogram_metadata]
+            lengths += [None, None]
         if self.samples is not None:
-            for tag, (rows, row_metadata) in self.samples.block_rows(sample_columns[1:], sample_columns[0]).items():
+            for tag, (rows, row_metadata, row_lengths) in self.samples.block_rows(
+                    sample_columns[1:], sample_columns[0]).items():
                 blocks.append(rows)
                 tags.append(tag)
                 block_metadata.append(row_metadata)
+                lengths.append(row_lengths)
         resource = self.writer._resource
         count = tf.shape(steps)[0]
 
-        def write(step, row_of_each):
-            for tensor, tag, serialized_metadata in zip(row_of_each, tags, block_metadata):
+        def write(step, row_of_each, length_of_each):
+            for tensor, length, tag, serialized_metadata in zip(row_of_each, length_of_each, tags, block_metadata):
+                if length is not None:  # rows of the step's samples, padded to the block's widest
+                    tensor = tensor[:length]
                 gen_summary_ops.write_summary(resource, step, tensor, tag, serialized_metadata)
 
         def write_full_block():  # the usual case, without a loop's cost per row
@@ -129,13 +134,15 @@ class DistributionStage:
                 return tf.unstack(tf.pad(t, pad)[:self.max_rows], num=self.max_rows)
 
             unstacked = [full(b) for b in blocks]
+            unstacked_lengths = [None if n is None else full(n) for n in lengths]
             for i, step in enumerate(full(steps)):
-                write(step, [b[i] for b in unstacked])
+                write(step, [b[i] for b in unstacked], [None if n is None else n[i] for n in unstacked_lengths])
             return tf.constant(True)
 
         def write_each():
             def write_row(i):
-                write(tf.gather(steps, i), [tf.gather(b, i) for b in blocks])
+                write(tf.gather(steps, i), [tf.gather(b, i) for b in blocks],
+                      [None if n is None else tf.gather(n, i) for n in lengths])
                 return [i + 1]
 
             tf.while_loop(lambda i: i < count, write_row, [tf.constant(0)])

@@ -17,7 +17,7 @@ from tb_batch_plugin.record.losses import (loss_per_sample, output_kind, output_
                                            prediction_values)
 from tb_batch_plugin.record.metric_state import MetricStates, metric_variable_count, partition_metrics
 from tb_batch_plugin.record.runs import TRAIN
-from tb_batch_plugin.record.samples import SampleLayout, row_fingerprints
+from tb_batch_plugin.record.samples import CLASSIFICATION_KINDS, SampleLayout, row_fingerprints
 from tb_batch_plugin.record.summary import distribution_tensors, histogram_rows, step_cond
 
 
@@ -64,7 +64,7 @@ class StepWrapper:
     def _compiled_step(self, data):
         logs, scalars, capture, replica_ctx, step = self._step(data)
         scalars, dists, _ = self._values(scalars, capture, replica_ctx, samples=False)
-        sample_values = self._sample_values(capture) if self.callback.samples else None
+        sample_values = self._sample_values(capture) if self._records_samples() else None
         return logs, scalars, dists, sample_values, step, _first_replica(replica_ctx)
 
     def _step(self, data):
@@ -107,9 +107,16 @@ class StepWrapper:
         if self.mode == TRAIN:
             scalars = {**scalars, **_optimizer_scalars(capture, replica_ctx, self.callback._warn_once)}
         dists = self._distribution_values(capture, replica_ctx) if self.callback.distributions else {}
-        if not (samples and self.callback.samples):
+        if not (samples and self._records_samples()):
             return scalars, dists, None
         return scalars, dists, self._samples(self._sample_values(capture), _inputs(capture.data), replica_ctx)
+
+    def _records_samples(self):
+        """Whether the step stages its samples: for the top-k samples, or (training) dynamics."""
+        return bool(self.callback.samples or self._dynamics())
+
+    def _dynamics(self):
+        return self.callback.dynamics and self.mode == TRAIN
 
     def _sample_values(self, capture):
         """What the step's samples are made of: the sample losses, ids, and per output (its own
@@ -139,7 +146,12 @@ class StepWrapper:
                 callback._warn_once("sample-ids", "BatchStats: sample_ids=%r is not a key of the model's "
                                     "input dict; samples are identified by fingerprints only"
                                     % (callback.sample_ids,))
-        self.sample_layout = SampleLayout(callback.samples, described, ids is not None, len(outputs) > 1)
+        if self._dynamics() and not any(kind in CLASSIFICATION_KINDS for _, kind, _, _ in described):
+            callback._warn_once("dynamics-loss-only", "BatchStats: no output is a classification with "
+                                "one prediction per sample; the dynamics record each sample's loss only "
+                                "(no margin, label or prediction)")
+        self.sample_layout = SampleLayout(callback.samples, described, ids is not None, len(outputs) > 1,
+                                          dynamics=self._dynamics())
         return total, ids, per_output
 
     def _samples(self, values, x, replica_ctx):
@@ -196,7 +208,7 @@ class StepWrapper:
             if samples:  # a block of one step
                 layout, columns = samples
                 rows = layout.block_rows([c[tf.newaxis] for c in columns], tf.size(columns[0])[tf.newaxis])
-                for tag, (row, row_metadata) in rows.items():
+                for tag, (row, row_metadata, _) in rows.items():  # one step: no padding
                     gen_summary_ops.write_summary(resource, step, row[0], tag, row_metadata)
             return tf.constant(True)
 

@@ -70,27 +70,40 @@ def histogram_rows(stats, num_quantiles, num_bins):
 
 
 def samples(sample_loss, inputs, step=None, num_samples=8, y_true=None, y_pred=None, kind=None,
-            from_logits=False, ids=None):
+            from_logits=False, ids=None, dynamics=False):
     """Writes the ``num_samples`` samples of a batch with the highest loss (layout at
     ``metadata.SAMPLES_TAG``): their loss (``sample_loss``, one per sample), share of the batch's
     loss, the fingerprint of their row of ``inputs`` (as ``tbb.fingerprint`` computes it for your
     data) and ``ids`` (integers, optional). With ``kind`` 'sparse', 'categorical' or 'binary' and
     ``y_true``/``y_pred`` (probabilities, or logits with ``from_logits``), also each sample's label,
     predicted class and their probabilities, and each class's mean loss and count
-    (``metadata.PER_CLASS_TAG``); with ``kind`` 'regression', each sample's target and prediction."""
+    (``metadata.PER_CLASS_TAG``); with ``kind`` 'regression', each sample's target and prediction.
+    With ``dynamics``, also every sample's row of ``dynamics`` below (``num_samples`` may be 0)."""
     from tb_batch_plugin.record.samples import CLASSIFICATION_KINDS, SampleLayout, row_fingerprints
 
     if kind not in CLASSIFICATION_KINDS + ("regression", None):
         raise ValueError("kind must be 'sparse', 'categorical', 'binary', 'regression' or None, got %r" % (kind,))
     classes = (2 if kind == "binary" else int(y_pred.shape[-1])) if kind in CLASSIFICATION_KINDS else None
-    layout = SampleLayout(num_samples, [("", kind, classes, from_logits)], ids is not None, False)
+    layout = SampleLayout(num_samples, [("", kind, classes, from_logits)], ids is not None, False, dynamics)
     columns = layout.step_columns(sample_loss, row_fingerprints(inputs), ids, [(None, y_true, y_pred)])
     rows = layout.block_rows([c[tf.newaxis] for c in columns], tf.size(columns[0])[tf.newaxis])
     wrote = []
-    for tag, (row, row_metadata) in rows.items():
+    for tag, (row, row_metadata, _) in rows.items():  # one step: no padding
         with tf.control_dependencies(wrote):
             wrote = [tf.summary.write(tag=tag, tensor=row[0], step=step, metadata=row_metadata)]
     return wrote[-1]
+
+
+def dynamics(sample_loss, inputs, y_true=None, y_pred=None, kind=None, from_logits=False, ids=None,
+             step=None):
+    """Writes every sample's training dynamics of a batch (layout at ``metadata.DYNAMICS_TAG``):
+    the fingerprint of its row of ``inputs``, ``ids`` (integers, optional), its loss
+    (``sample_loss``) and, with ``kind`` 'sparse', 'categorical' or 'binary' and ``y_true``/
+    ``y_pred`` (probabilities, or logits with ``from_logits``), its margin, p(label), label and
+    predicted class: what ``load(logdir).dynamics`` and ``label_issues`` aggregate. Call it on
+    training batches, once per step."""
+    return samples(sample_loss, inputs, step=step, num_samples=0, y_true=y_true, y_pred=y_pred, kind=kind,
+                   from_logits=from_logits, ids=ids, dynamics=True)
 
 
 def marker(kind, values, step=None):

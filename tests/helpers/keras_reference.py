@@ -83,3 +83,15 @@ class AllBatchLogs(keras.callbacks.Callback):
 
     def on_test_batch_end(self, batch, logs=None):
         self.logs.append(("test", batch, {k: float(v) for k, v in logs.items()}))
+
+
+class WeightsAtEachStep(keras.callbacks.Callback):
+    """The model's weights before every training batch (``weights[step]``), to recompute a step's
+    per-sample values on a model of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])

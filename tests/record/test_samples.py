@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import tb_batch_plugin as tbb
+from helpers.keras_reference import WeightsAtEachStep
 
 N, FEATURES, CLASSES, BATCH = 203, 8, 3, 32  # 7 batches per epoch, the last of 11
 
@@ -30,15 +31,6 @@ def _model(loss=None, outputs=CLASSES):
     return model
 
 
-class _WeightsAtEachStep(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.weights = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.weights.append([w.copy() for w in self.model.get_weights()])
-
-
 def _rows(samples, i):
     """The recorded rows of step i (rows of a batch smaller than k are NaN)."""
     valid = ~np.isnan(samples.field("fingerprint_hi")[i])
@@ -48,7 +40,7 @@ def _rows(samples, i):
 def _shuffled_fit(log_dir, k, epochs):
     """x, y, the weights before every step, and the recorded data of a shuffled fit."""
     x, y = _data()
-    weights = _WeightsAtEachStep()
+    weights = WeightsAtEachStep()
     _model().fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0,
                  callbacks=[tbb.BatchStats(log_dir, samples=k), weights])
     return x, y, weights, tbb.load(str(log_dir))
@@ -110,7 +102,7 @@ def test_a_nan_sample_is_listed_first_and_only_its_class_is_nan(tmp_path):
     x, y = _data()
     sw = np.ones(N, "float32")
     sw[40] = np.nan  # batch 1, position 8: its loss is NaN
-    weights = _WeightsAtEachStep()
+    weights = WeightsAtEachStep()
     with pytest.warns(UserWarning, match="not finite"):
         _model().fit(x, y, sample_weight=sw, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
                      callbacks=[tbb.BatchStats(tmp_path, samples=4), weights])
@@ -193,7 +185,7 @@ def test_two_outputs_and_a_masked_sequence(tmp_path):
     model.compile(keras.optimizers.SGD(0.05),
                   loss={"cls": keras.losses.SparseCategoricalCrossentropy(from_logits=True), "reg": "mse"},
                   loss_weights={"cls": 1.0, "reg": 0.5})
-    weights = _WeightsAtEachStep()
+    weights = WeightsAtEachStep()
     model.fit(x, {"cls": y, "reg": target}, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
               callbacks=[tbb.BatchStats(tmp_path / "two", samples=BATCH), weights])
     s = tbb.load(str(tmp_path / "two")).samples("train")
@@ -222,7 +214,7 @@ def test_two_outputs_and_a_masked_sequence(tmp_path):
     seq = keras.Sequential([keras.Input((8,), dtype="int32"), keras.layers.Embedding(20, 8, mask_zero=True),
                             keras.layers.LSTM(8, return_sequences=True), keras.layers.Dense(4)])
     seq.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    weights = _WeightsAtEachStep()
+    weights = WeightsAtEachStep()
     seq.fit(tokens, labels, batch_size=16, epochs=1, shuffle=True, verbose=0,
             callbacks=[tbb.BatchStats(tmp_path / "seq", samples=16), weights])
     s = tbb.load(str(tmp_path / "seq")).samples("train")
