@@ -2,10 +2,12 @@
 // parsed answer (parse.ts). URLs are relative to the document's base, which TensorBoard's
 // plugin_entry.html sets to `plugin/tb_batch/`.
 import {
-  parseAnomalies, parseDistributionBinary, parseHardest, parseNum, parsePerClass, parseSamples, parseSeries, parseStep,
+  parseAnomalies, parseDistributionBinary, parseDynamics, parseHardest, parseLabelIssues, parseNum, parsePerClass, parsePresentations,
+  parseSamples, parseSeries, parseStep,
 } from "./parse";
 import type {
-  AnomalyParams, Anomalies, Distribution, Hardest, PerClass, RunsResponse, Series, StepData, StepSamples,
+  AnomalyParams, Anomalies, Distribution, DynamicsAnswer, Hardest, LabelIssues, PerClass, Presentations, RunsResponse, Series,
+  StepData, StepSamples,
 } from "./types";
 
 export class ApiError extends Error {
@@ -141,4 +143,31 @@ export async function fetchSampleSteps(
     if (e instanceof ApiError && e.status === 400) { sampleStepsUnsupported = true; return null; }
     throw e;
   }
+}
+
+/** What `dynamics` is asked besides the run: the map's bins and one page of its samples. */
+export interface DynamicsParams {
+  output?: string;
+  bins?: number;
+  order?: string;
+  descending?: boolean;
+  offset?: number;
+  limit?: number;
+}
+
+/** A run's data map (`dynamics`); `output` only where the run has several ("" is its only one). */
+export async function fetchDynamics(run: string, p: DynamicsParams = {}, signal?: AbortSignal): Promise<DynamicsAnswer> {
+  return parseDynamics(await getJSON("dynamics", {
+    run, output: p.output || undefined, bins: p.bins, order: p.order, descending: p.descending === undefined ? undefined : p.descending ? 1 : 0,
+    offset: p.offset, limit: p.limit,
+  }, signal));
+}
+
+export async function fetchLabelIssues(run: string, output?: string, top = 50, signal?: AbortSignal): Promise<LabelIssues> {
+  return parseLabelIssues(await getJSON("label_issues", { run, output: output || undefined, top }, signal));
+}
+
+/** Every presentation of one sample: `key` its fingerprint (16 hex digits) or its id. */
+export async function fetchPresentations(run: string, key: string, output?: string, signal?: AbortSignal): Promise<Presentations> {
+  return parsePresentations(await getJSON("dynamics_sample", { run, key, output: output || undefined }, signal));
 }

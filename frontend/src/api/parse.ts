@@ -2,8 +2,8 @@
 // JSON numbers (non-finite values come as strings), and the `format=binary` layout. No fetch
 // here: every parser is a pure function (test/api/parse.test.ts).
 import type {
-  Anomalies, Anomaly, AnomalyEvaluation, BinaryArray, Distribution, Evaluation, Hardest, KindCounts, PerClass, SampleRow,
-  Series, StepData, StepDist, StepSamples,
+  Anomalies, Anomaly, AnomalyEvaluation, BinaryArray, DataMapGrid, Distribution, DynamicsAnswer, DynamicsPoints, DynamicsRecord,
+  Evaluation, Hardest, KindCounts, LabelIssues, PerClass, Presentations, SampleRow, Series, StepData, StepDist, StepSamples,
 } from "./types";
 
 /** A JSON number of the HTTP API: a number, or "NaN" / "Infinity" / "-Infinity" (JSON has
@@ -224,5 +224,65 @@ export function parsePerClass(j: any): PerClass {
     steps, stepEnds: (j?.step_ends ?? steps).map(Number),
     means: (j?.means ?? []).map((r: ApiNumber[]) => toF64(r)),
     counts: (j?.counts ?? []).map((r: ApiNumber[]) => toF64(r)),
+  };
+}
+
+/** A dynamics record (a `dynamics` row or a `label_issues` issue). */
+export function parseDynamicsRecord(r: any): DynamicsRecord {
+  const n = (k: string) => parseNum(r?.[k]);
+  return {
+    fingerprint: String(r?.fingerprint ?? ""), id: optId(r?.id), presentations: Number(r?.presentations) || 0,
+    first_step: n("first_step"), last_step: n("last_step"), aum: n("aum"), forgetting: n("forgetting"),
+    learned_step: n("learned_step"), confidence: n("confidence"), variability: n("variability"), accuracy: n("accuracy"),
+    mean_loss: n("mean_loss"), last_loss: n("last_loss"), label: optId(r?.label), predicted: optId(r?.predicted), score: n("score"),
+  };
+}
+
+const optF64 = (a: any): Float64Array | null => (Array.isArray(a) ? toF64(a) : null);
+
+function parseDynamicsPoints(p: any): DynamicsPoints | null {
+  if (!p || typeof p !== "object" || !Array.isArray(p.confidence)) return null;
+  return {
+    variability: toF64(p.variability), confidence: toF64(p.confidence), aum: toF64(p.aum), forgetting: toF64(p.forgetting),
+    fingerprint: (Array.isArray(p.fingerprint) ? p.fingerprint : []).map(String),
+    id: Array.isArray(p.id) ? p.id.map(optId) : null, label: optF64(p.label), predicted: optF64(p.predicted),
+  };
+}
+
+function parseDataMapGrid(m: any): DataMapGrid {
+  const rows = (a: any): Float64Array[] => (Array.isArray(a) ? a.map((r: ApiNumber[]) => toF64(r)) : []);
+  return {
+    variability: (m?.variability ?? []).map(parseNum), confidence: (m?.confidence ?? []).map(parseNum),
+    count: (Array.isArray(m?.count) ? m.count : []).map((r: any[]) => r.map((c) => Number(c) || 0)),
+    aum: rows(m?.aum), forgetting: rows(m?.forgetting),
+  };
+}
+
+export function parseDynamics(j: any): DynamicsAnswer {
+  return {
+    run: String(j?.run ?? ""), output: typeof j?.output === "string" ? j.output : "",
+    outputs: Array.isArray(j?.outputs) ? j.outputs.map(String) : [], count: Number(j?.count) || 0,
+    classification: !!j?.classification, map: parseDataMapGrid(j?.map), points: parseDynamicsPoints(j?.points),
+    rows: (Array.isArray(j?.rows) ? j.rows : []).map(parseDynamicsRecord), order: String(j?.order ?? "aum"),
+    descending: !!j?.descending, offset: Number(j?.offset) || 0, limit: Number(j?.limit) || 0,
+  };
+}
+
+export function parseLabelIssues(j: any): LabelIssues {
+  return {
+    run: String(j?.run ?? ""), output: typeof j?.output === "string" ? j.output : "",
+    issues: (Array.isArray(j?.issues) ? j.issues : []).map(parseDynamicsRecord),
+  };
+}
+
+export function parsePresentations(j: any): Presentations {
+  const p = j?.presentations ?? {};
+  const step = (Array.isArray(p.step) ? p.step : []).map(Number);
+  const column = (a: any) => (Array.isArray(a) ? toF64(a) : new Float64Array(step.length).fill(NaN));
+  return {
+    run: String(j?.run ?? ""), output: typeof j?.output === "string" ? j.output : "", key: String(j?.key ?? ""), step,
+    loss: column(p.loss), margin: column(p.margin), labelProbability: column(p.label_probability),
+    correct: step.map((_: number, i: number) => (Array.isArray(p.correct) && typeof p.correct[i] === "boolean" ? p.correct[i] : null)),
+    predicted: column(p.predicted),
   };
 }

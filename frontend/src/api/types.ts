@@ -43,6 +43,9 @@ export interface RunInfo {
   samples?: boolean;
   /** the outputs with per-class losses: [null] for a model's single output, [] without */
   per_class?: (string | null)[];
+  /** the outputs with per-sample dynamics: [""] for a model's single output, [] without
+   * (absent from older servers) */
+  dynamics?: string[];
 }
 
 export interface RunsResponse {
@@ -238,4 +241,88 @@ export interface PerClass {
   /** [column][class]: NaN where the column has no sample of that class */
   means: Float64Array[];
   counts: Float64Array[];
+}
+
+/** One sample of a run's dynamics (`dynamics` rows, `label_issues` issues): its aggregates over
+ * every presentation. NaN where the server sent none. */
+export interface DynamicsRecord {
+  fingerprint: string;
+  id: number | null;
+  presentations: number;
+  first_step: number;
+  last_step: number;
+  /** area under the margin: the mean margin (negative: likely mislabelled) */
+  aum: number;
+  forgetting: number;
+  /** the step from which it stayed learned; -1: not learned at the end (NaN: not sent) */
+  learned_step: number;
+  confidence: number;
+  variability: number;
+  accuracy: number;
+  mean_loss: number;
+  last_loss: number;
+  label: number | null;
+  predicted: number | null;
+  /** `label_issues`: how likely mislabelled (NaN elsewhere) */
+  score: number;
+}
+
+/** Every sample of a data map (`dynamics` points): one entry per sample in each array. */
+export interface DynamicsPoints {
+  variability: Float64Array;
+  confidence: Float64Array;
+  aum: Float64Array;
+  forgetting: Float64Array;
+  fingerprint: string[];
+  id: (number | null)[] | null;
+  label: Float64Array | null;
+  predicted: Float64Array | null;
+}
+
+/** The binned data map: `count`, `aum` and `forgetting` are [variability bin][confidence bin]
+ * (NaN: an empty cell). */
+export interface DataMapGrid {
+  variability: number[];
+  confidence: number[];
+  count: number[][];
+  aum: Float64Array[];
+  forgetting: Float64Array[];
+}
+
+/** `dynamics`: a run's data map and one page of its samples. */
+export interface DynamicsAnswer {
+  run: string;
+  output: string;
+  outputs: string[];
+  count: number;
+  classification: boolean;
+  map: DataMapGrid;
+  /** null when there are too many samples to send: draw the map */
+  points: DynamicsPoints | null;
+  rows: DynamicsRecord[];
+  order: string;
+  descending: boolean;
+  offset: number;
+  limit: number;
+}
+
+/** `label_issues`: the samples most likely mislabelled, most likely first. */
+export interface LabelIssues {
+  run: string;
+  output: string;
+  issues: DynamicsRecord[];
+}
+
+/** `dynamics_sample`: every presentation of one sample, in step order. */
+export interface Presentations {
+  run: string;
+  output: string;
+  key: string;
+  step: number[];
+  loss: Float64Array;
+  margin: Float64Array;
+  labelProbability: Float64Array;
+  /** null where not known (a loss-only output) */
+  correct: (boolean | null)[];
+  predicted: Float64Array;
 }

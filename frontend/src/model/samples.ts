@@ -172,7 +172,10 @@ export function worstStepOfClass(pc: PerClass, c: number): number {
 }
 
 /** What the chip of a marked sample says after its identity, and its tooltip. */
-export function marksSummary(m: { run: string; complete: boolean; count: number }): { text: string; title: string } {
+export function marksSummary(m: { run: string; complete: boolean; count: number; what?: string }): { text: string; title: string } {
+  if (m.what === "presentations") {
+    return { text: ` of ${m.run}: ${m.count} presentation${m.count === 1 ? "" : "s"} marked`, title: "Every step that trained on it (its dynamics)" };
+  }
   return {
     text: ` of ${m.run}: ${m.complete ? `${m.count} step${m.count === 1 ? "" : "s"} marked` : `first and last of its ${m.count} steps`}`,
     title: m.complete ? "Every step at which it was among its batch's highest-loss samples" : "This server does not list every step of a sample: only the first and last are marked",

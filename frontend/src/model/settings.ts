@@ -15,7 +15,7 @@ export interface Settings {
   xAxis: XMode;
   log: boolean;
   smoothing: number; // 0 = off
-  tab: "steps" | "dists" | "samples";
+  tab: "steps" | "dists" | "samples" | "datamap";
   /** y range from the 5th..95th percentile (TensorBoard's "ignore outliers"), not min..max */
   outliers: boolean;
   byPrefix: boolean;
@@ -37,7 +37,7 @@ export const DEFAULT_SETTINGS: Settings = {
 export function settingsFrom(stored: Partial<Settings>): Settings {
   const settings = { ...DEFAULT_SETTINGS, ...stored };
   if (!X_MODES.includes(settings.xAxis)) settings.xAxis = "step";
-  if (settings.tab !== "dists" && settings.tab !== "samples") settings.tab = "steps";
+  if (!["dists", "samples", "datamap"].includes(settings.tab)) settings.tab = "steps";
   if (!["none", "prefix", "regex"].includes(settings.groupMode)) settings.groupMode = "none";
   return settings;
 }
@@ -63,7 +63,7 @@ export interface RunMeta {
 }
 
 /** A sample marked on the charts: every step (of its run) at which it was among the batch's
- * highest losses. */
+ * highest losses, or (`what` "presentations", from its dynamics) every step that trained on it. */
 export interface SampleMarks {
   run: string;
   key: string;
@@ -74,4 +74,6 @@ export interface SampleMarks {
   complete: boolean;
   /** how many steps it was in the top-k (when known, else steps.length) */
   count: number;
+  /** which steps: among the highest losses (the default), or every presentation */
+  what?: "top-k" | "presentations";
 }
