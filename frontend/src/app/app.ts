@@ -15,6 +15,7 @@ import { load, save } from "../ui/store";
 import { hideTip } from "../ui/tooltip";
 import { AnomalyPanel } from "../views/anomalies";
 import type { ClassHeatCard } from "../views/class-heat";
+import type { DataMapCard } from "../views/datamap";
 import { Drill } from "../views/drill";
 import type { StepChart } from "../views/steps";
 import { CardGrid, noCardText } from "./card-grid";
@@ -106,6 +107,10 @@ export class App extends SharedState implements ViewContext {
 
   markSample(run: string, sample: { fingerprint: string; id: number | null }, known?: HardSample): void {
     this.marker.toggle(run, sample, known);
+  }
+
+  markPresentations(run: string, sample: { fingerprint: string; id: number | null }, steps: readonly number[]): void {
+    this.marker.togglePresentations(run, sample, steps);
   }
 
   // ------------------------------------------------------------------ hosts of the toolbar and run list
@@ -204,7 +209,7 @@ export class App extends SharedState implements ViewContext {
       this.toolbar.tagError.textContent = error ? " not a valid regex" : "";
       return keys;
     });
-    if (!count && tab !== "samples" && this.state.runs.length) this.setStatus(noCardText(tab, plotted.length));
+    if (!count && tab !== "samples" && tab !== "datamap" && this.state.runs.length) this.setStatus(noCardText(tab, plotted.length));
     if (count && this.statusEl.textContent && !/corrupt/.test(this.statusEl.textContent)) this.setStatus("");
     for (const axis of ["train", "val"] as Axis[]) if (this.views[axis] && !this.globalRange(axis)) this.views[axis] = null;
     this.updateRange();
@@ -270,6 +275,11 @@ export class App extends SharedState implements ViewContext {
   /** The per-class heatmaps (tests). */
   classHeat(): ClassHeatCard | null {
     return this.grid.classHeat();
+  }
+
+  /** The data maps (tests). */
+  dataMap(): DataMapCard | null {
+    return this.grid.dataMap();
   }
 
   /** The chart of a tag on an axis (tests). */

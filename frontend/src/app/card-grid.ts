@@ -1,7 +1,9 @@
 // The cards of the tab and where they go: which cards each tab shows (Steps: a chart per scalar
 // series; Distributions: a card per distribution tag; Samples: the loss charts above the
-// hardest samples and the per-class heatmap), in sections by axis, pin and tag prefix; cards
-// are kept across rebuilds while their series stay, and reloaded, redrawn or recoloured together.
+// hardest samples, the likely mislabelled ones and the per-class heatmap; Data Map: the loss
+// charts above the data maps and the likely mislabelled samples), in sections by axis, pin and
+// tag prefix; cards are kept across rebuilds while their series stay, and reloaded, redrawn or
+// recoloured together.
 import type { Axis } from "../model/axes";
 import type { Settings } from "../model/settings";
 import { keySource, keyTag, tagSections } from "../model/tags";
@@ -9,8 +11,10 @@ import type { ViewContext } from "../ui/context";
 import { clear, h } from "../ui/dom";
 import { load, save } from "../ui/store";
 import { ClassHeatCard } from "../views/class-heat";
+import { DataMapCard } from "../views/datamap";
 import { DistCard } from "../views/distributions";
 import { HardestCard } from "../views/hardest";
+import { MislabelledCard } from "../views/mislabelled";
 import { StepChart } from "../views/steps";
 
 const AXES: Axis[] = ["train", "val"];
@@ -48,6 +52,8 @@ export class CardGrid {
   private readonly distCards = new Map<string, DistCard>();
   private hardestCard: HardestCard | null = null;
   private classCard: ClassHeatCard | null = null;
+  private issuesCard: MislabelledCard | null = null;
+  private mapCard: DataMapCard | null = null;
   /** chart keys pinned to the top (in pin order, kept in this browser) */
   private pins: string[] = load<string[]>("pins", []).filter((p) => typeof p === "string");
 
@@ -74,6 +80,7 @@ export class CardGrid {
     }
     clear(this.root);
     if (tab === "samples") return this.layoutSamples(keys);
+    if (tab === "datamap") return this.layoutDataMap(keys);
     this.dropSampleCards();
     return tab === "steps" ? this.layoutSteps(keys) : this.layoutDistributions(keys);
   }
@@ -94,18 +101,40 @@ export class CardGrid {
     return want.size;
   }
 
-  /** The loss charts (wide) above the hardest samples and the per-class heatmap: a marked
-   * sample's steps are seen against the loss. */
+  /** The loss charts (wide) above the hardest samples, the likely mislabelled ones and the
+   * per-class heatmap: a marked sample's steps are seen against the loss. */
   private layoutSamples(keys: (kind: "scalar", axis: Axis) => string[]): number {
+    this.mapCard?.destroy();
+    this.mapCard = null;
+    const charts = this.lossCharts(keys);
+    this.hardestCard ??= new HardestCard(this.app);
+    this.issuesCard ??= new MislabelledCard(this.app);
+    this.classCard ??= new ClassHeatCard(this.app);
+    this.section("samples", "", "", [this.hardestCard.root, this.issuesCard.root, this.classCard.root]);
+    return charts + 3;
+  }
+
+  /** The loss charts (wide) above the data maps and the likely mislabelled samples: a clicked
+   * sample's presentations are marked on the loss. */
+  private layoutDataMap(keys: (kind: "scalar", axis: Axis) => string[]): number {
+    this.hardestCard?.destroy();
+    this.classCard?.destroy();
+    this.hardestCard = this.classCard = null;
+    const charts = this.lossCharts(keys);
+    this.mapCard ??= new DataMapCard(this.app);
+    this.issuesCard ??= new MislabelledCard(this.app);
+    this.section("datamap", "", "", [this.mapCard.root, this.issuesCard.root]);
+    return charts + 2;
+  }
+
+  /** The `loss` charts of both axes, wide, in a section of their own; how many. */
+  private lossCharts(keys: (kind: "scalar", axis: Axis) => string[]): number {
     destroyAll(this.distCards);
     const want = new Map<string, { key: string; axis: Axis }>();
     for (const axis of AXES) for (const key of keys("scalar", axis)) if (keyTag(key) === "loss") want.set(`${axis}|${key}`, { key, axis });
     syncCards(this.stepCharts, want, ({ key, axis }) => new StepChart(this.app, key, axis, keySource(key)));
     this.section("samples-loss", "", "", [...want.keys()].map((id) => { const r = this.stepCharts.get(id)!.root; r.classList.add("tbb-wide"); return r; }));
-    this.hardestCard ??= new HardestCard(this.app);
-    this.classCard ??= new ClassHeatCard(this.app);
-    this.section("samples", "", "", [this.hardestCard.root, this.classCard.root]);
-    return want.size + 2;
+    return want.size;
   }
 
   /** A chart per scalar series: pinned ones first, then by prefix; validation batches apart. */
@@ -136,15 +165,16 @@ export class CardGrid {
   }
 
   private dropSampleCards(): void {
-    this.hardestCard?.destroy();
-    this.classCard?.destroy();
+    for (const c of [this.hardestCard, this.classCard, this.issuesCard, this.mapCard]) c?.destroy();
     this.hardestCard = this.classCard = null;
+    this.issuesCard = null;
+    this.mapCard = null;
   }
 
   /** Every card (of an axis, and those of any axis). */
   cards(axis?: Axis): Card[] {
     const all: Card[] = [...this.stepCharts.values(), ...this.distCards.values(),
-      ...(this.hardestCard ? [this.hardestCard] : []), ...(this.classCard ? [this.classCard] : [])];
+      ...[this.hardestCard, this.issuesCard, this.classCard, this.mapCard].filter((c): c is NonNullable<typeof c> => !!c)];
     return all.filter((c) => !axis || c.axis === axis || c.axis === "any");
   }
 
@@ -153,6 +183,8 @@ export class CardGrid {
     for (const c of this.stepCharts.values()) c.redraw();
     this.classCard?.redraw();
     this.hardestCard?.marksChanged();
+    this.issuesCard?.marksChanged();
+    this.mapCard?.marksChanged();
   }
 
   /** The drill-down's step changed: every chart draws it. */
@@ -175,12 +207,18 @@ export class CardGrid {
     return this.classCard;
   }
 
+  dataMap(): DataMapCard | null {
+    return this.mapCard;
+  }
+
   debug() {
     return {
       charts: [...this.stepCharts.values()].map((c) => c.debug()),
       dists: [...this.distCards.values()].map((c) => c.debug()),
       hardest: this.hardestCard?.debug() ?? null,
       classes: this.classCard?.debug() ?? null,
+      issues: this.issuesCard?.debug() ?? null,
+      datamap: this.mapCard?.debug() ?? null,
     };
   }
 }

@@ -1,6 +1,7 @@
 // The sample marked on the charts: every step of its run at which it was among its batch's
 // highest losses (the `samples?fingerprint=` route; a server without it: the first and last step
-// `hardest` gives), and the toolbar chip that names it and unmarks it.
+// `hardest` gives), or every step that trained on it (its presentations, from its dynamics), and
+// the toolbar chip that names it and unmarks it.
 import { fetchHardest, fetchSampleSteps } from "../api/client";
 import type { HardSample } from "../api/types";
 import { identity, marksSummary, sampleKey } from "../model/samples";
@@ -20,6 +21,15 @@ export class SampleMarker {
     const key = sampleKey(sample);
     if (this.marks && this.marks.run === run && this.marks.key === key) { this.set(null); return; }
     void this.load(run, key, sample, known);
+  }
+
+  /** Marks (or, when these are marked already, unmarks) the given steps of a sample of a run:
+   * every step that trained on it (its presentations, from its dynamics). */
+  togglePresentations(run: string, sample: { fingerprint: string; id: number | null }, steps: readonly number[]): void {
+    const key = sampleKey(sample);
+    if (this.marks && this.marks.run === run && this.marks.key === key && this.marks.what === "presentations") { this.set(null); return; }
+    this.generation++;
+    this.set({ run, key, fingerprint: sample.fingerprint, id: sample.id, steps: [...steps], complete: true, count: steps.length, what: "presentations" });
   }
 
   /** Every step of the sample (the server's `samples?fingerprint=`); a server without it: the

@@ -1,4 +1,4 @@
-// The toolbar above the cards: the tabs (Steps, Distributions, Samples), the x axis, the tag
+// The toolbar above the cards: the tabs (Steps, Distributions, Samples, Data Map), the x axis, the tag
 // filter, the view settings (log y, outliers, smoothing, band, heatmaps), the zoom buttons, the
 // range shown, the marked sample's chip, and the help. Each control writes a setting and asks
 // the app to rebuild its views.
@@ -24,7 +24,8 @@ type BoolSetting = "log" | "outliers" | "byPrefix" | "heatmaps";
 const HELP = [
   "Drag across a chart to zoom (Alt/Ctrl+drag: zoom y), wheel to zoom, shift+wheel to pan, double-click to show all.",
   "Click a point to open that step; ←/→ step through it, Esc closes. The step's samples with the highest loss are listed there (copy a fingerprint: tbb.find(x, [fingerprint]) gives its row in your data).",
-  "Samples: the samples that keep coming back among their batch's highest losses in the steps shown (click one: its steps are marked ▼ on the charts), and each class's loss per step.",
+  "Samples: the samples that keep coming back among their batch's highest losses in the steps shown (click one: its steps are marked ▼ on the charts), the samples likely mislabelled, and each class's loss per step.",
+  "Data Map (runs recorded with BatchStats(dynamics=True)): every sample's confidence against its variability over training, coloured by AUM (red: negative, likely mislabelled) or forgetting events; click one: its presentations, marked on the loss chart.",
   "Shaded band: each pixel column's min…max, no point is hidden. Carets on an edge: values beyond the y range.",
   "Validation runs with evaluation markers are drawn on the training axis: one band (min…max of its batches) and the mean per evaluation, at the step it ran. Without markers they get their own validation-batch axis.",
 ];
@@ -41,7 +42,9 @@ export class Toolbar {
   private readonly distsOnly: HTMLElement[];
 
   constructor(private readonly host: ToolbarHost) {
-    this.tabButtons = { steps: this.tab("steps", "Steps"), dists: this.tab("dists", "Distributions"), samples: this.tab("samples", "Samples") };
+    this.tabButtons = {
+      steps: this.tab("steps", "Steps"), dists: this.tab("dists", "Distributions"), samples: this.tab("samples", "Samples"), datamap: this.tab("datamap", "Data Map"),
+    };
     const xSelect = this.xAxisSelect();
     const smoothing = this.smoothingSlider();
     const outliers = this.checkbox("tbb-outliers", "ignore outliers", "outliers", "y range from the 5th…95th percentile (as TensorBoard's default); points beyond are marked at the edge");
@@ -55,7 +58,7 @@ export class Toolbar {
     this.root = h(
       "div",
       { class: "tbb-toolbar", role: "toolbar", "aria-label": "View" },
-      h("div", { class: "tbb-tabs", role: "group", "aria-label": "View" }, this.tabButtons.steps, this.tabButtons.dists, this.tabButtons.samples),
+      h("div", { class: "tbb-tabs", role: "group", "aria-label": "View" }, this.tabButtons.steps, this.tabButtons.dists, this.tabButtons.samples, this.tabButtons.datamap),
       xSelect,
       h("span", { class: "tbb-tagfilter" }, this.tagFilterInput(), this.tagError),
       this.checkbox("tbb-prefix", "group by prefix", "byPrefix", "One section per tag prefix (per_sample_loss/…)"),

@@ -4,6 +4,7 @@
 // sample's rows). A chart card's header is card-header.ts.
 import type { Axis } from "../model/axes";
 import type { SampleMarks } from "../model/settings";
+import type { ViewContext } from "./context";
 import { h, swatch } from "./dom";
 
 /** What a load is doing, or how the last one ended. */
@@ -89,6 +90,42 @@ export function wideCard(cls: string, title: string, note: string, ...body: HTML
   return h("section", { class: `tbb-card tbb-wide ${cls}`, "data-state": "init" },
     h("header", { class: "tbb-card-head" }, h("h3", { class: "tbb-title" }, h("span", { text: title }),
       h("span", { class: "tbb-muted tbb-sep tbb-small", text: `· ${note}` }))), ...body);
+}
+
+/** A wide card of tables with a part per run (the lists of the Samples view): its body, message
+ * line and loading lifecycle; it draws nothing on a canvas, and a recolour renders it again. */
+export abstract class TableCard {
+  readonly root: HTMLElement;
+  readonly axis = "any" as const;
+  protected readonly body: HTMLDivElement;
+  protected readonly msgEl: HTMLDivElement;
+  protected readonly loader: CardLoader;
+
+  constructor(protected readonly app: ViewContext, o: { cls: string; title: string; note: string; bodyClass: string }) {
+    this.body = h("div", { class: o.bodyClass });
+    this.msgEl = messageLine();
+    this.root = wideCard(o.cls, o.title, o.note, this.body, this.msgEl);
+    this.loader = new CardLoader(this.root, (on) => this.app.chartBusy(this, on));
+  }
+
+  get state(): CardLoader["state"] {
+    return this.loader.state;
+  }
+
+  abstract load(): Promise<void>;
+
+  abstract render(): void;
+
+  recolor(): void {
+    this.render();
+  }
+
+  redraw(): void { /* tables: nothing drawn on a canvas */ }
+
+  destroy(): void {
+    this.loader.dispose();
+    this.root.remove();
+  }
 }
 
 /** The label above one run's heatmap: its colour and name, then any notes. */

@@ -41,4 +41,7 @@ export interface ViewContext {
    * `known` is what `hardest` said of it (its first and last step, should the server not list
    * its steps) */
   markSample(run: string, sample: { fingerprint: string; id: number | null }, known?: HardSample): void;
+  /** marks (or, when they are marked already, unmarks) the steps that trained on a sample of a
+   * run (its presentations) on the charts */
+  markPresentations(run: string, sample: { fingerprint: string; id: number | null }, steps: readonly number[]): void;
 }

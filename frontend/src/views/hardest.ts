@@ -7,7 +7,7 @@ import type { HardSample, Hardest } from "../api/types";
 import { evaluationStepRange } from "../model/axes";
 import { fmtNum, fmtShort, fmtStep } from "../model/format";
 import { identity, sampleKey } from "../model/samples";
-import { actOnRow, CardLoader, highlightMarked, messageLine, samplesHead, settled, wideCard } from "../ui/card";
+import { actOnRow, highlightMarked, samplesHead, settled, TableCard } from "../ui/card";
 import type { ViewContext } from "../ui/context";
 import { clear, copyButton, h } from "../ui/dom";
 
@@ -31,24 +31,12 @@ function rangeText(r: Hardest, placed: boolean): string {
 }
 
 /** The hardest samples of every plotted run that recorded samples, one table per run. */
-export class HardestCard {
-  readonly root: HTMLElement;
-  readonly axis = "any" as const;
-  private readonly body: HTMLDivElement;
-  private readonly msgEl: HTMLDivElement;
-  private readonly loader: CardLoader;
+export class HardestCard extends TableCard {
   results: { run: string; res: Hardest | null; error: string }[] = [];
 
-  constructor(private readonly app: ViewContext) {
-    this.body = h("div", { class: "tbb-hardest-runs" });
-    this.msgEl = messageLine();
-    this.root = wideCard("tbb-hardest", "Hardest samples",
-      "most often among their batch's highest losses in the steps shown; click one to mark its steps", this.body, this.msgEl);
-    this.loader = new CardLoader(this.root, (on) => this.app.chartBusy(this, on));
-  }
-
-  get state(): CardLoader["state"] {
-    return this.loader.state;
+  constructor(app: ViewContext) {
+    super(app, { cls: "tbb-hardest", title: "Hardest samples", bodyClass: "tbb-hardest-runs",
+      note: "most often among their batch's highest losses in the steps shown; click one to mark its steps" });
   }
 
   /** Plotted runs with samples: training runs first, then validation runs. */
@@ -123,17 +111,6 @@ export class HardestCard {
   /** Highlights the marked sample's row. */
   marksChanged(): void {
     highlightMarked(this.body, ".tbb-hardest-run", this.app.marks);
-  }
-
-  recolor(): void {
-    this.render();
-  }
-
-  redraw(): void { /* a table: nothing drawn on a canvas */ }
-
-  destroy(): void {
-    this.loader.dispose();
-    this.root.remove();
   }
 
   debug() {

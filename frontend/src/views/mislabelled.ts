@@ -1,0 +1,105 @@
+// The "Likely mislabelled" list (next to the hardest samples, and under the Data Map): per plotted
+// run (and classification output) with per-sample dynamics, the samples the `label_issues`
+// endpoint ranks most likely mislabelled (low AUM, often forgotten, rarely right), each with its
+// label → prediction, AUM and score and a `copy` of its fingerprint for `tbb.find`; a click marks
+// the steps that trained on it (its presentations) on the loss chart.
+import { fetchLabelIssues, fetchPresentations } from "../api/client";
+import type { DynamicsRecord, LabelIssues } from "../api/types";
+import { dynamicsMembers, isWrong, labelArrow } from "../model/datamap";
+import { fmtNum, fmtShort } from "../model/format";
+import { identity, sampleKey } from "../model/samples";
+import { actOnRow, highlightMarked, samplesHead, settled, TableCard } from "../ui/card";
+import type { ViewContext } from "../ui/context";
+import { clear, copyButton, h } from "../ui/dom";
+
+/** How many samples each run lists. */
+export const ISSUES_TOP = 50;
+
+export class MislabelledCard extends TableCard {
+  results: { run: string; output: string; res: LabelIssues | null; error: string }[] = [];
+
+  constructor(app: ViewContext) {
+    super(app, { cls: "tbb-issues", title: "Likely mislabelled", bodyClass: "tbb-hardest-runs tbb-issues-runs",
+      note: "ranked over every presentation in training: lowest area under the margin first (AUM < 0: the model kept preferring another class); click one to mark its presentations" });
+  }
+
+  load(): Promise<void> {
+    return this.loader.run(async (signal) => {
+      const members = dynamicsMembers(this.app.plotted(), (r) => this.app.meta(r));
+      this.results = await Promise.all(members.map(async ({ run, output }) => {
+        const { value, error } = await settled(fetchLabelIssues(run, output, ISSUES_TOP, signal), signal);
+        return { run, output, res: value, error };
+      }));
+      if (signal.aborted) return;
+      this.render();
+      this.msgEl.textContent = members.length ? "" : "None of the selected runs recorded per-sample dynamics (BatchStats(dynamics=True) records them).";
+      return members.length ? "drawn" : "empty";
+    }, (e) => { this.msgEl.textContent = `Could not load the likely mislabelled samples: ${e.message}`; });
+  }
+
+  render(): void {
+    clear(this.body);
+    for (const { run, output, res, error } of this.results) {
+      const note = `${output ? `${output} · ` : ""}${res ? `${res.issues.length} listed` : ""}`;
+      const part = h("div", { class: "tbb-hardest-run tbb-issues-run", "data-run": run, "data-output": output }, samplesHead(run, this.app.color(run), note || null));
+      this.body.append(part);
+      if (!res) { part.append(h("p", { class: "tbb-muted tbb-small", text: error })); continue; }
+      if (!res.issues.length) { part.append(h("p", { class: "tbb-muted tbb-small", text: "No sample recorded." })); continue; }
+      const head = h("tr", {}, h("th", { class: "tbb-num", text: "#" }), h("th", { text: "sample" }),
+        h("th", { text: "label → prediction", title: "The given label → the last prediction" }),
+        h("th", { class: "tbb-num", text: "AUM", title: "Area under the margin: the mean of (the label's logit − the largest other logit) over its presentations" }),
+        h("th", { class: "tbb-num", text: "score", title: "How likely mislabelled (the server's ranking, docs/http_api.md)" }),
+        h("th", { class: "tbb-num", text: "forgotten", title: "Forgetting events: classified correctly, then wrongly at its next presentation" }),
+        h("th", { class: "tbb-num", text: "seen", title: "Presentations: the steps that trained on it" }));
+      const tb = h("tbody");
+      res.issues.forEach((s, i) => tb.append(this.row(run, output, s, i)));
+      part.append(h("div", { class: "tbb-scroll tbb-hardest-scroll" }, h("table", { class: "tbb-table tbb-samples tbb-issues-table" }, h("thead", {}, head), tb)));
+    }
+    this.marksChanged();
+  }
+
+  private row(run: string, output: string, s: DynamicsRecord, i: number): HTMLTableRowElement {
+    const who = identity(s.fingerprint, s.id);
+    const tr = h("tr", { "data-fingerprint": s.fingerprint, "data-key": sampleKey(s), tabindex: 0, class: "tbb-clickable",
+      title: "Click: mark on the loss chart every step that trained on it" },
+      h("td", { class: "tbb-num tbb-muted", text: String(i + 1) }),
+      h("td", { class: "tbb-mono", title: `fingerprint ${who.full}${s.id !== null ? ` (id ${s.id})` : ""}` },
+        h("span", { text: who.text }), " ", copyButton(() => s.fingerprint, "copy", `Copy the fingerprint ${s.fingerprint}`)),
+      h("td", { class: isWrong(s.label, s.predicted) ? "tbb-wrong" : "", text: labelArrow(s.label, s.predicted) }),
+      h("td", { class: "tbb-num" + (s.aum < 0 ? " tbb-wrong" : ""), text: fmtShort(s.aum), title: String(s.aum) }),
+      h("td", { class: "tbb-num", text: fmtShort(s.score), title: String(s.score) }),
+      h("td", { class: "tbb-num", text: fmtNum(s.forgetting) }),
+      h("td", { class: "tbb-num", text: fmtNum(s.presentations) }));
+    actOnRow(tr, () => void this.mark(run, output, s));
+    return tr;
+  }
+
+  /** Marks (or unmarks) the steps that trained on a sample. */
+  private async mark(run: string, output: string, s: DynamicsRecord): Promise<void> {
+    const m = this.app.marks;
+    if (m && m.run === run && m.fingerprint === s.fingerprint && m.what === "presentations") {
+      this.app.markPresentations(run, s, m.steps);
+      return;
+    }
+    try {
+      const pres = await fetchPresentations(run, s.fingerprint, output);
+      this.app.markPresentations(run, s, pres.step);
+    } catch (e) {
+      this.msgEl.textContent = `Could not load its presentations: ${(e as Error).message}`;
+    }
+  }
+
+  /** Highlights the marked sample's row. */
+  marksChanged(): void {
+    highlightMarked(this.body, ".tbb-issues-run", this.app.marks);
+  }
+
+  debug() {
+    return {
+      state: this.state,
+      runs: this.results.map(({ run, output, res, error }) => ({
+        run, output, error, issues: (res?.issues ?? []).map((s) => ({ fingerprint: s.fingerprint, id: s.id, label: s.label, predicted: s.predicted, aum: s.aum, score: s.score })),
+      })),
+    };
+  }
+}
