@@ -9,6 +9,11 @@ the configurations are interleaved and machine noise hits them alike. Also print
 the fastest fits, and of the median CPU time of the process (all threads) during the fit.
 
     python bench/overhead.py [--steps 2048] [--repeats 7] [--input arrays|dataset]
+        [--batchstats "samples=8, dynamics=False" --batchstats "samples=8, dynamics=True"]
+
+``--batchstats OPTIONS`` (repeatable) measures ``BatchStats(log_dir, OPTIONS)`` (keyword
+arguments whose values are Python literals) instead of the configurations above, beside plain fit;
+the last lines then say what each adds to the first one given.
 
 ``--input arrays`` (the default) passes numpy arrays to ``fit``, as most users do; Keras then
 builds a tf.data pipeline whose autotuning makes some fits of the same model run ~1.8x slower on
@@ -17,6 +22,7 @@ off, which measures the same overhead with much less noise (on a faster baseline
 """
 
 import argparse
+import ast
 import os
 import statistics
 import tempfile
@@ -60,6 +66,16 @@ CONFIGS = {
 DISTRIBUTIONS, SAMPLES = "(b) BatchStats + distributions", "(s) BatchStats + distributions + samples=8 (the default)"
 
 
+def batchstats_config(options):
+    """(name, callbacks factory) of ``--batchstats "samples=8, dynamics=True"``."""
+    kwargs = {}
+    for item in filter(None, (part.strip() for part in options.split(","))):
+        key, _, value = item.partition("=")
+        kwargs[key.strip()] = ast.literal_eval(value.strip())
+    name = "BatchStats(%s)" % ", ".join("%s=%r" % kv for kv in kwargs.items())
+    return name, lambda d: [tbb.BatchStats(d, **kwargs)]
+
+
 def fit_inputs(x, y, kind):
     """The data arguments of fit: numpy arrays, or a batched dataset without autotuning."""
     if kind == "arrays":
@@ -70,7 +86,7 @@ def fit_inputs(x, y, kind):
     return dict(x=dataset)
 
 
-def measure(k, steps, repeats, kind="arrays"):
+def measure(k, steps, repeats, kind="arrays", configs=CONFIGS):
     """Median wall time of one timed fit per configuration.
 
     Every round builds a fresh model and callbacks for each configuration (a warm-up fit traces
@@ -80,11 +96,11 @@ def measure(k, steps, repeats, kind="arrays"):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(steps * BATCH, 32)).astype("float32")
     y = rng.integers(0, 10, steps * BATCH)
-    times = {name: [] for name in CONFIGS}
-    cpu = {name: [] for name in CONFIGS}
+    times = {name: [] for name in configs}
+    cpu = {name: [] for name in configs}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
-            for i, (name, make_callbacks) in enumerate(CONFIGS.items()):
+            for i, (name, make_callbacks) in enumerate(configs.items()):
                 model = make_model(k)
                 callbacks = make_callbacks(os.path.join(tmp, "%d-%d" % (r, i)))
                 model.fit(**fit_inputs(x[: 64 * BATCH], y[: 64 * BATCH], kind), epochs=1, verbose=0,
@@ -101,7 +117,15 @@ def main():
     parser.add_argument("--steps", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--input", choices=("arrays", "dataset"), default="arrays")
+    parser.add_argument("--batchstats", action="append", metavar="OPTIONS",
+                        help='measure BatchStats(log_dir, OPTIONS) instead, e.g. "samples=8, dynamics=True"')
     args = parser.parse_args()
+    configs, compared = CONFIGS, [("(s)", SAMPLES, "(b)", DISTRIBUTIONS)]  # (label, name) added to (label, name)
+    if args.batchstats:
+        given = dict(batchstats_config(options) for options in args.batchstats)
+        configs = {"plain fit": CONFIGS["plain fit"], **given}
+        first = next(iter(given))
+        compared = [(name, name, first, first) for name in list(given)[1:]]
     print("steps per fit: %d, batch %d, median of %d repeats, input %s, CPU cores: %d"
           % (args.steps, BATCH, args.repeats, args.input, os.cpu_count()))
     print()
@@ -109,17 +133,18 @@ def main():
     print("|---|---|---|---|---|---|---|")
     growth = []
     for k in (1, 8):
-        results = measure(k, args.steps, args.repeats, args.input)
+        results = measure(k, args.steps, args.repeats, args.input, configs)
         plain_median, plain_min, plain_cpu = results["plain fit"]
         for name, (median, fastest, cpu) in results.items():
             print("| %s | %d | %.3f | %.0f | %.2f× | %.2f× | %.2f× |" % (
                 name, k, median, 1e6 * median / args.steps, median / plain_median, fastest / plain_min,
                 cpu / plain_cpu), flush=True)
-        samples, without = results[SAMPLES], results[DISTRIBUTIONS]
-        growth.append("k=%d: (s) / (b) = %.3f× (medians), %.3f× (minima), %.3f× (CPU time)" % (
-            k, samples[0] / without[0], samples[1] / without[1], samples[2] / without[2]))
+        for label, name, base_label, base in compared:
+            added, without = results[name], results[base]
+            growth.append("k=%d: %s / %s = %.3f× (medians), %.3f× (minima), %.3f× (CPU time)" % (
+                k, label, base_label, added[0] / without[0], added[1] / without[1], added[2] / without[2]))
     print()
-    print("What samples=8 adds to (b):")
+    print("What samples=8 adds to (b):" if not args.batchstats else "What each adds to the first given:")
     for line in growth:
         print("- " + line)
 
