@@ -5,9 +5,10 @@ Modules, one concern each: docs/backend.md ("Files").
 The names below are what the rest of the package, the benchmarks and users import from here."""
 
 from tb_batch_plugin.read.index import LogdirIndex, load, release_freed_memory
+from tb_batch_plugin.read.sample_dynamics import SampleDynamics
 from tb_batch_plugin.read.series import (SOURCES, DistributionSeries, MarkerSeries, ScalarSeries, SeriesInfo,
                                          UnknownKey)
 from tb_batch_plugin.read.snapshot import IndexSnapshot
 
-__all__ = ["SOURCES", "DistributionSeries", "IndexSnapshot", "LogdirIndex", "MarkerSeries", "ScalarSeries",
-           "SeriesInfo", "UnknownKey", "load", "release_freed_memory"]
+__all__ = ["SOURCES", "DistributionSeries", "IndexSnapshot", "LogdirIndex", "MarkerSeries", "SampleDynamics",
+           "ScalarSeries", "SeriesInfo", "UnknownKey", "load", "release_freed_memory"]

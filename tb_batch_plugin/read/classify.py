@@ -8,8 +8,9 @@ from tb_batch_plugin import metadata
 
 class SeriesClass:
     """What the summaries of one metadata hold: kind ('scalar', 'distribution', 'marker',
-    'samples' or 'per_class'), the series name, source ('tb_batch', 'scalars' or
-    'simple_value'), provenance, plugin data."""
+    'samples', 'per_class' or 'dynamics': its points are the locators of its records, see
+    decode), the series name, source ('tb_batch', 'scalars' or 'simple_value'), provenance,
+    plugin data."""
 
     __slots__ = ("kind", "name", "source", "provenance", "plugin_data")
 
@@ -51,7 +52,7 @@ def classify(tag, meta_bytes):
                 return SeriesClass("distribution", metadata.distribution_name(tag), "tb_batch",
                                    plugin_data=plugin_data)
             # Samples and per-class losses are named by their tag: one series per output.
-            if plugin_data.kind in (metadata.KIND_SAMPLES, metadata.KIND_PER_CLASS):
+            if plugin_data.kind in (metadata.KIND_SAMPLES, metadata.KIND_PER_CLASS, metadata.KIND_DYNAMICS):
                 return SeriesClass(kind, tag, "tb_batch", plugin_data=plugin_data)
             return SeriesClass("marker", kind, "tb_batch", plugin_data=plugin_data)
         if plugin == metadata.SCALARS_PLUGIN_NAME:

@@ -2,26 +2,50 @@
 
 Records that share a layout (same length, same step-varint length, same bytes outside the wall
 time, step and value) are decoded as a group with numpy from one representative walked by a small
-wire-format reader; anything else goes through protobuf. Design: docs/backend.md ("Fast path")."""
+wire-format reader; anything else goes through protobuf. Design: docs/backend.md ("Fast path").
+
+Per-sample dynamics (an int32 tensor under ``metadata.DYNAMICS_TAG``) are not decoded: each such
+record becomes one point whose value is its locator, [file number, file offset of the record,
+record length with framing] (``LOCATOR_FIELDS``), read later by ``read/dynamics.py``. Why: a run
+holds gigabytes of them, more than an index should hold in memory. Design: docs/backend.md
+("Per-sample dynamics")."""
 
 import struct
 
 import numpy as np
 
+from tb_batch_plugin import metadata
 from tb_batch_plugin.read import tfrecord
 
 # The metadata key of legacy simple_value points (which carry no metadata of their own).
 SIMPLE_VALUE = object()
+# The value of a point of a per-sample dynamics series: where its record is.
+LOCATOR_FIELDS = ("file", "offset", "length")
+_DT_INT32 = 3  # TensorProto dtype
+
+
+def is_dynamics_tag(tag):
+    """Whether `tag` is the tag of per-sample dynamics (metadata.DYNAMICS_TAG, or one output's)."""
+    return tag == metadata.DYNAMICS_TAG or tag.startswith(metadata.DYNAMICS_TAG + "/")
 
 
 class Pieces:
     """Decoded points of one read, per (tag, metadata bytes or None or SIMPLE_VALUE), with their
-    record index (file order), and the number of records found corrupt while decoding."""
+    record index (file order), and the number of records found corrupt while decoding;
+    ``origin``: (file number, file offset of the buffer), for the locators of dynamics records."""
 
-    def __init__(self):
+    def __init__(self, origin=(0, 0)):
         self.points = {}  # (tag, meta) -> list of (rec_idx, steps, walls, values2d)
         self.meta = {}  # tag -> (rec_idx, SummaryMetadata bytes) of its first metadata
         self.corrupt = 0
+        self.origin = origin
+
+    def locators(self, record_starts, length):
+        """(k, 3) locators of the records starting at `record_starts` of the buffer."""
+        file_number, base = self.origin
+        out = np.empty((len(record_starts), len(LOCATOR_FIELDS)), dtype=np.float64)
+        out[:, 0], out[:, 1], out[:, 2] = file_number, base + np.asarray(record_starts), length
+        return out
 
     def add(self, tag, meta, rec, steps, walls, values):
         self.points.setdefault((tag, meta), []).append((rec, steps, walls, values))
@@ -32,9 +56,10 @@ class Pieces:
             self.meta[tag] = (rec, meta_bytes)
 
 
-def decode(buf, arr, offs, lens):
-    """The Pieces of the records [offs[i], offs[i] + 16 + lens[i]) of buf (`arr`: buf as uint8)."""
-    pieces = Pieces()
+def decode(buf, arr, offs, lens, origin=(0, 0)):
+    """The Pieces of the records [offs[i], offs[i] + 16 + lens[i]) of buf (`arr`: buf as uint8);
+    `origin`: (file number, file offset of buf) for the locators of dynamics records."""
+    pieces = Pieces(origin)
     k = offs.size
     rec_idx = np.arange(k)
     data = offs + 12
@@ -88,11 +113,13 @@ def _fast_group(arr, starts, length, step_len, recs, pieces):
 def _decode_group(arr, starts, recs, t, pieces):
     """Decodes records laid out as the _Template `t`, whose data start at `starts`."""
     var = _gather(arr, starts, t.var_positions)  # (k, nvar) uint8
-    # Data CRC: representative's CRC XOR each differing byte's contribution.
-    diff = var ^ t.representative[t.var_positions][None, :]
-    crc = np.full(starts.size, t.representative_crc, dtype=np.uint32)
-    for j in np.flatnonzero(diff.any(axis=0)):
-        crc ^= t.crc_tables[j][diff[:, j]]
+    if t.locate:  # the whole record varies: CRCs of whole rows
+        crc = tfrecord.crc32c_rows(tfrecord.rows_at(arr, starts, t.length))
+    else:  # representative's CRC XOR each differing byte's contribution
+        diff = var ^ t.representative[t.var_positions][None, :]
+        crc = np.full(starts.size, t.representative_crc, dtype=np.uint32)
+        for j in np.flatnonzero(diff.any(axis=0)):
+            crc ^= t.crc_tables[j][diff[:, j]]
     stored = _gather(arr, starts, np.arange(t.length, t.length + 4)).copy().view("<u4").ravel()
     good = tfrecord.mask_crcs(crc) == stored
     if not good.all():
@@ -110,9 +137,12 @@ def _decode_group(arr, starts, recs, t, pieces):
         steps = steps.view(np.int64)
     else:
         steps = np.zeros(starts.size, dtype=np.int64)
-    value_at = pos[t.value_offset]
-    vals = np.ascontiguousarray(var[:, value_at:value_at + t.value_length]).view(t.dtype)
-    vals = vals.reshape(starts.size, t.nelem)
+    if t.locate:
+        vals = pieces.locators(starts - 12, t.length + 16)
+    else:
+        value_at = pos[t.value_offset]
+        vals = np.ascontiguousarray(var[:, value_at:value_at + t.value_length]).view(t.dtype)
+        vals = vals.reshape(starts.size, t.nelem)
     if t.meta is not None:
         pieces.add_meta(t.tag, int(recs[0]), t.meta)
     pieces.add(t.tag, SIMPLE_VALUE if t.simple else t.meta, recs, steps, walls, vals)
@@ -140,6 +170,9 @@ def _slow_record(buf, off, length, rec, pieces):
             meta = v.metadata.SerializeToString()
             pieces.add_meta(v.tag, rec, meta)
         which = v.WhichOneof("value")
+        if which == "tensor" and v.tensor.dtype == _DT_INT32 and is_dynamics_tag(v.tag):
+            pieces.add(v.tag, meta, np.array([rec]), step, wall, pieces.locators([off], length + 16))
+            continue
         if which == "simple_value":
             pieces.add(v.tag, SIMPLE_VALUE, np.array([rec]), step, wall,
                        np.array([[v.simple_value]], dtype=np.float32))
@@ -219,7 +252,7 @@ def _varint(b, pos):
 class _Template:
     """Where the variable fields of a single-value tensor Event sit in its bytes."""
 
-    __slots__ = ("length", "step_len", "tag", "meta", "simple", "dtype", "nelem", "value_offset",
+    __slots__ = ("length", "step_len", "tag", "meta", "simple", "locate", "dtype", "nelem", "value_offset",
                  "value_length", "const_ranges", "var_positions", "crc_tables", "representative",
                  "representative_crc")
 
@@ -311,14 +344,17 @@ def _walk_tensor(data, step_len, tag, meta, pos, tend):
             return None
     if pos != tend or value is None:
         return None
+    locate = dtype == _DT_INT32 and is_dynamics_tag(tag)
     if dtype == 1:
         np_dtype = np.dtype("<f4")
     elif dtype == 2:
         np_dtype = np.dtype("<f8")
+    elif locate:
+        np_dtype = np.dtype("<i4")
     else:
         return None
     field, value_offset, value_length = value
-    if (field == 5 and dtype != 1) or (field == 6 and dtype != 2):
+    if (field == 5 and dtype != 1) or (field == 6 and dtype != 2) or (locate and field != 4):
         return None
     from tensorboard.compat.proto import tensor_shape_pb2
     shp = tensor_shape_pb2.TensorShapeProto.FromString(shape or b"")
@@ -331,14 +367,17 @@ def _walk_tensor(data, step_len, tag, meta, pos, tend):
         nelem *= d.size
     if nelem < 1 or value_length != nelem * np_dtype.itemsize:
         return None
-    return _make_template(data, step_len, tag, meta, np_dtype, nelem, value_offset, value_length, False)
+    return _make_template(data, step_len, tag, meta, np_dtype, nelem, value_offset, value_length, False,
+                          locate)
 
 
-def _make_template(data, step_len, tag, meta, np_dtype, nelem, value_offset, value_length, simple):
+def _make_template(data, step_len, tag, meta, np_dtype, nelem, value_offset, value_length, simple,
+                   locate=False):
     """The _Template of the record `data` whose only value is the `value_length` bytes at
-    `value_offset`."""
+    `value_offset` (`locate`: a dynamics record, whose value is not read, only its place)."""
     t = _Template()
     t.length, t.step_len, t.tag, t.meta, t.simple = len(data), step_len, tag, meta, simple
+    t.locate = locate
     t.dtype, t.nelem, t.value_offset, t.value_length = np_dtype, nelem, value_offset, value_length
     var = [(1, 9)]
     if step_len:
@@ -352,8 +391,12 @@ def _make_template(data, step_len, tag, meta, np_dtype, nelem, value_offset, val
     if prev < t.length:
         const.append((prev, t.length))
     t.const_ranges = const
+    t.representative = np.frombuffer(bytes(data), dtype=np.uint8)
+    if locate:  # its CRC is computed from the whole record (crc32c_rows): no tables
+        t.var_positions = [p for a, b in var[:-1] for p in range(a, b)]
+        t.crc_tables, t.representative_crc = None, None
+        return t
     t.var_positions = [p for a, b in var for p in range(a, b)]
     t.crc_tables, t.var_positions = tfrecord.crc_contribution_tables(t.length, t.var_positions)
-    t.representative = np.frombuffer(bytes(data), dtype=np.uint8)
     t.representative_crc = tfrecord.crc32c(bytes(data))
     return t

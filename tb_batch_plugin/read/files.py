@@ -12,12 +12,13 @@ import stat
 class FileState:
     """One event file of a run: where reading goes on (``offset``), and what tells that the file
     was replaced or rewritten since (device and inode, size and mtime seen at the last read, its
-    first bytes and the 16 bytes before ``offset``)."""
+    first bytes and the 16 bytes before ``offset``); ``number``: its place among the run's files
+    (what locators name, see decode)."""
 
-    __slots__ = ("offset", "dev", "ino", "size", "mtime", "head", "tail", "lost")
+    __slots__ = ("offset", "dev", "ino", "size", "mtime", "head", "tail", "lost", "number")
 
-    def __init__(self, dev=None, ino=None):
-        self.offset, self.dev, self.ino = 0, dev, ino
+    def __init__(self, dev=None, ino=None, number=0):
+        self.offset, self.dev, self.ino, self.number = 0, dev, ino, number
         self.lost = False  # reading stopped inside a corrupt stretch (see tfrecord.frame)
         self.size, self.mtime = -1, None
         self.head = self.tail = b""
@@ -25,6 +26,11 @@ class FileState:
 
 def is_remote(path):
     return "://" in path
+
+
+def file_path(run_path, name):
+    """The path of the event file `name` of the run directory `run_path` (local or a URL)."""
+    return run_path.rstrip("/") + "/" + name if is_remote(run_path) else os.path.join(run_path, name)
 
 
 def _gfile():
@@ -217,7 +223,7 @@ def read_file(run, name, read_new):
     try:
         fst = os.fstat(fd)
         if f is None:
-            f = run.files[name] = FileState(fst.st_dev, fst.st_ino)
+            f = run.files[name] = FileState(fst.st_dev, fst.st_ino, len(run.files))
         elif (fst.st_dev, fst.st_ino) != (f.dev, f.ino):
             return  # replaced since the check: the next reload reads the run again
         run.clear_problem(name)
@@ -230,7 +236,7 @@ def read_file(run, name, read_new):
 
 
 def _read_remote(run, name, read_new):
-    path = run.path.rstrip("/") + "/" + name
+    path = file_path(run.path, name)
     gfile = _gfile()
     try:
         size = gfile.stat(path).length
@@ -238,7 +244,7 @@ def _read_remote(run, name, read_new):
         return run.problem(name, "unreadable_file", str(e) or type(e).__name__)
     f = run.files.get(name)
     if f is None:
-        f = run.files[name] = FileState()
+        f = run.files[name] = FileState(number=len(run.files))
     if size <= f.offset:
         return
 
@@ -252,3 +258,29 @@ def _read_remote(run, name, read_new):
         run.clear_problem(name)
     except Exception as e:
         run.problem(name, "unreadable_file", str(e) or type(e).__name__)
+
+
+class RangeReader:
+    """Reads byte ranges of one event file (``read(count, offset) -> bytes``; fewer bytes where
+    the file ends), locally with pread on a regular file (never opening anything else), else
+    through gfile; ``close()`` when done. Raises OSError (or gfile's errors) when it cannot."""
+
+    def __init__(self, path):
+        self._fd = self._fh = None
+        if is_remote(path):
+            self._fh = _gfile().GFile(path, "rb")
+        else:
+            self._fd = _open_regular(path)
+
+    def read(self, count, offset):
+        if self._fd is not None:
+            return os.pread(self._fd, count, offset)
+        self._fh.seek(offset)
+        return self._fh.read(count)
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+        elif self._fh is not None:
+            self._fh.close()
+        self._fd = self._fh = None

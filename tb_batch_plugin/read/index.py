@@ -105,7 +105,7 @@ class LogdirIndex(IndexQueries):
             skipped[reason] = skipped.get(reason, 0) + 1
             problem_files.append({"file": files.display_name(name), "reason": reason, "error": error})
         self._version += 1
-        return RunView(series, skipped, problem_files, r.corrupt, self._version)
+        return RunView(series, skipped, problem_files, r.corrupt, self._version, r.paths())
 
     def _read_new(self, r, f, read, size):
         """Reads and indexes the complete records of the files.FileState `f` of run `r` between
@@ -124,7 +124,7 @@ class LogdirIndex(IndexQueries):
             r.corrupt += bad
             r.count("implausible_length", implausible)
             if offs.size:
-                pieces = decode.decode(buf, arr, offs, lens)
+                pieces = decode.decode(buf, arr, offs, lens, (f.number, offset))
                 r.corrupt += pieces.corrupt
                 r.add(pieces, self._classify)
             if end or bad:
@@ -154,6 +154,11 @@ class _Run:
         self.skipped = {}  # reason -> number of values (or headers) skipped for it
         self.problems = {}  # file name -> (reason, error) of a file not read now
         self.changed = True  # something not published yet
+
+    def paths(self):
+        """The paths of the run's event files by number (FileState.number: what locators name)."""
+        return tuple(files.file_path(self.path, name)
+                     for name, _ in sorted(self.files.items(), key=lambda item: item[1].number))
 
     def count(self, reason, n=1):
         if n:

@@ -6,6 +6,8 @@ Design: docs/backend.md ("Snapshots")."""
 import numpy as np
 
 from tb_batch_plugin import metadata
+from tb_batch_plugin.read import dynamics as sample_dynamics_reader
+from tb_batch_plugin.read.sample_dynamics import label_issues as ranked_label_issues
 from tb_batch_plugin.read.sample_series import PerClassSeries, SampleSeries
 from tb_batch_plugin.read.sample_series import hardest as hardest_samples
 from tb_batch_plugin.read.series import (SOURCES, DistributionSeries, MarkerSeries, ScalarSeries,
@@ -28,13 +30,14 @@ class SeriesView:
 
 
 class RunView:
-    """One run as published (see IndexSnapshot)."""
+    """One run as published (see IndexSnapshot); ``paths``: its event files by number, which
+    the locators of its dynamics name."""
 
-    __slots__ = ("series", "skipped", "files", "corrupt", "version", "memo")
+    __slots__ = ("series", "skipped", "files", "corrupt", "version", "memo", "paths")
 
-    def __init__(self, series, skipped, files, corrupt, version):
+    def __init__(self, series, skipped, files, corrupt, version, paths=()):
         self.series, self.skipped, self.files = series, skipped, files
-        self.corrupt, self.version = corrupt, version
+        self.corrupt, self.version, self.paths = corrupt, version, paths
         self.memo = {}  # derived values (series list, evaluations), computed on first use
 
 
@@ -103,6 +106,28 @@ class IndexQueries:
         """The samples most often among their batch's highest losses in steps [start, end] (see
         ``sample_series.hardest``)."""
         return hardest_samples(self.samples(run), start, end, top)
+
+    def dynamics_outputs(self, run):
+        """The outputs with per-sample dynamics in a run ('' for a model's single output)."""
+        return list(sample_dynamics_reader.outputs(self.snapshot()._run(run)))
+
+    def dynamics(self, run, output=None):
+        """The SampleDynamics of a run's training samples (of `output`: None picks the only one;
+        UnknownKey names the choices when there are several): per sample, AUM, forgetting,
+        confidence, variability, losses, ... (see sample_dynamics.SampleDynamics). Reads the
+        run's dynamics records streaming (seconds per GB); kept until the run changes."""
+        return sample_dynamics_reader.dynamics(self.snapshot()._run(run), run, output)
+
+    def label_issues(self, run, top=None, output=None):
+        """The samples most likely mislabelled first, with their signals (see
+        ``sample_dynamics.label_issues``); ValueError for an output without classes."""
+        return ranked_label_issues(self.dynamics(run, output), top)
+
+    def presentations(self, run, key, output=None):
+        """Every presentation of one sample (`key`: fingerprint as 16 hexadecimal digits, or id):
+        {step, loss, margin, label_probability, label, predicted, correct} arrays (the last five
+        for classification outputs), in step order."""
+        return sample_dynamics_reader.presentations(self.snapshot()._run(run), run, key, output)
 
     def markers(self, run, kind):
         """The MarkerSeries of marker `kind` ('fit', 'epoch' or 'evaluation'; see metadata),

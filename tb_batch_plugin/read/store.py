@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 
 from tb_batch_plugin import metadata
+from tb_batch_plugin.read.decode import LOCATOR_FIELDS
 
 _UIDS = itertools.count(1)
 
@@ -20,12 +21,14 @@ class SeriesStore:
     the kept points into new buffers. So a view handed out never changes under its reader while
     the reload thread appends (copy-on-write), and appends cost O(new points). Multi-column
     values (distributions, markers) are stored column-major, so one field of a range is a
-    contiguous array."""
+    contiguous array. A dynamics series holds the locators of its records (decode.LOCATOR_FIELDS),
+    never their rows."""
 
     def __init__(self, series_class):
         self.kind, self.name, self.source = series_class.kind, series_class.name, series_class.source
         self.provenance, self.plugin_data = series_class.provenance, series_class.plugin_data
-        self.width = 1 if self.kind == "scalar" else metadata.data_length(self.plugin_data)
+        self.width = (1 if self.kind == "scalar" else len(LOCATOR_FIELDS) if self.kind == "dynamics"
+                      else metadata.data_length(self.plugin_data))
         self.uid = next(_UIDS)  # identity of this store's content, with `generation`
         self.generation = 0  # +1 whenever published points are cut (a restart)
         self.n = 0
