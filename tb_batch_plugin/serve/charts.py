@@ -65,7 +65,8 @@ class Charts(RouteFamily):
                              "evaluations": src.evaluations(run), "skipped": src.skipped(run),
                              "skipped_files": src.skipped_files(run),
                              "samples": _has_samples(src, run),
-                             "per_class": src.per_class_outputs(run)})
+                             "per_class": src.per_class_outputs(run),
+                             "dynamics": src.dynamics_outputs(run)})
             body = self._cache.put(key, http.Body(http.dumps({
                 "runs": runs, "corrupt_records": src.corrupt_records, "loading": src.loading,
                 "problems": src.problems})))

@@ -1,6 +1,6 @@
 """The `tb_batch` TensorBoard plugin: the hooks TensorBoard calls, the route table (one module per
-route family: charts, samples, anomalies, export, static) and the background reload that keeps
-the index and its aggregates fresh off the request path. docs/backend.md (Serving), the routes
+route family: charts, samples, dynamics, anomalies, export, static) and the background reload that
+keeps the index and its aggregates fresh off the request path. docs/backend.md (Serving), the routes
 in docs/http_api.md.
 """
 
@@ -14,7 +14,7 @@ from tensorboard.plugins import base_plugin
 from tb_batch_plugin import metadata
 from tb_batch_plugin.read import release_freed_memory
 from tb_batch_plugin.reduce import grids
-from tb_batch_plugin.serve import anomalies, charts, export, http, samples, sources, static
+from tb_batch_plugin.serve import anomalies, charts, dynamics, export, http, samples, sources, static
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class BatchesPlugin(base_plugin.TBPlugin):
         self._charts = charts.Charts(self._sources, http.ResponseCache())
         self._samples = samples.Samples(self._sources)
         self._anomalies = anomalies.Anomalies(self._sources)
+        self._dynamics = dynamics.Dynamics(self._sources, http.ResponseCache(http.CACHE_BYTES // 4))
         self._export = export.Export(self._sources)
         self._static = static.Static()
         if self._sources.index is not None:
@@ -58,6 +59,9 @@ class BatchesPlugin(base_plugin.TBPlugin):
             "/samples": self._samples.samples,
             "/hardest": self._samples.hardest,
             "/per_class": self._samples.per_class,
+            "/dynamics": self._dynamics.dynamics,
+            "/label_issues": self._dynamics.label_issues,
+            "/dynamics_sample": self._dynamics.dynamics_sample,
             "/static/*": self._static.static,
         }
 

@@ -171,6 +171,16 @@ class ProviderSource:
         return []
 
     @staticmethod
+    def dynamics_outputs(run):  # nor its per-sample dynamics
+        return []
+
+    @staticmethod
+    def dynamics(run, *_, **__):
+        raise UnknownKey("no dynamics recorded in run %r" % (run,))
+
+    label_issues = presentations = dynamics
+
+    @staticmethod
     def key(run, tag, kind, source=None):
         return None  # not cached: TensorBoard's provider says nothing about what changed
 
