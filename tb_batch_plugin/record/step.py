@@ -6,6 +6,8 @@ It runs the original step between the zeroing and the restoration of the metric 
 ``tf.summary``'s op at its own int64 step (docs/recording.md has the sequence).
 """
 
+import logging
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -19,6 +21,9 @@ from tb_batch_plugin.record.metric_state import MetricStates, metric_variable_co
 from tb_batch_plugin.record.runs import TRAIN
 from tb_batch_plugin.record.samples import CLASSIFICATION_KINDS, SampleLayout, row_fingerprints
 from tb_batch_plugin.record.summary import distribution_tensors, histogram_rows, step_cond
+
+
+_LOSS_ONLY_SAID = []  # the process has said that dynamics without a classifier are losses only
 
 
 class StepWrapper:
@@ -147,9 +152,12 @@ class StepWrapper:
                                     "input dict; samples are identified by fingerprints only"
                                     % (callback.sample_ids,))
         if self._dynamics() and not any(kind in CLASSIFICATION_KINDS for _, kind, _, _ in described):
-            callback._warn_once("dynamics-loss-only", "BatchStats: no output is a classification with "
-                                "one prediction per sample; the dynamics record each sample's loss only "
-                                "(no margin, label or prediction)")
+            # Said once, in the log: a warning would greet every regression model at the defaults.
+            if not _LOSS_ONLY_SAID:
+                _LOSS_ONLY_SAID.append(True)
+                logging.getLogger(__name__).info(
+                    "BatchStats: no output is a classification with one prediction per sample; the "
+                    "dynamics record each sample's loss only (no margin, label or prediction)")
         self.sample_layout = SampleLayout(callback.samples, described, ids is not None, len(outputs) > 1,
                                           dynamics=self._dynamics())
         return total, ids, per_output
