@@ -185,3 +185,35 @@ def test_dynamics_off_and_custom_loops(tmp_path):
     np.testing.assert_array_equal(rows["margin"], margin.astype(np.float32))
     np.testing.assert_array_equal(rows["label_probability"], label_probability)
     np.testing.assert_array_equal(rows["predicted"], predicted)
+
+
+@pytest.mark.parametrize("compiled", [{"steps_per_execution": 3}, {"jit_compile": True}], ids=["k=3", "xla"])
+def test_every_sample_with_steps_per_execution_and_xla(tmp_path, compiled):
+    """Several steps per execution (rows staged in Keras' loop) and an XLA-compiled step (the
+    rows made outside the cluster): the same rows as a hand computation."""
+    x, y = _data()
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(CLASSES)])
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True), **compiled)
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[tbb.BatchStats(tmp_path)])
+    recorded = read_dynamics(tmp_path / "train")[metadata.DYNAMICS_TAG]
+    assert [step for step, _ in recorded] == list(range(7))
+    seen = np.concatenate([rows["fingerprint"] for _, rows in recorded])
+    np.testing.assert_array_equal(np.sort(seen), np.sort(tbb.fingerprint(x)))
+    # The weights of each step: replay the recorded batches from the initial weights by hand.
+    keras.utils.set_random_seed(1)
+    reference = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(16, activation="relu"),
+                                  keras.layers.Dense(CLASSES)])
+    optimizer = keras.optimizers.SGD(0.1)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    for step, rows in recorded:
+        index = tbb.find(x, rows["fingerprint"])
+        with tf.GradientTape() as tape:
+            out = reference(x[index].astype("float32"), training=True)
+            loss = ce(y[index], out)
+        margin, label_probability, predicted = _reference(out.numpy(), y[index], True)
+        np.testing.assert_allclose(rows["margin"], margin, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(rows["label_probability"], label_probability, rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(rows["predicted"], predicted)
+        optimizer.apply(tape.gradient(loss, reference.trainable_variables), reference.trainable_variables)
