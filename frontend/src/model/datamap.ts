@@ -98,15 +98,20 @@ export function drawOrder(p: DynamicsPoints, mode: MapColor): number[] {
   return idx.sort((a, b) => key(a) - key(b) || a - b);
 }
 
-/** The point nearest to (x, y) among `order` (positions in one unit, e.g. CSS pixels), within
- * `maxDist`; of equals, the one drawn last (on top). -1 for none. */
-export function nearestPoint(xs: ArrayLike<number>, ys: ArrayLike<number>, order: readonly number[], x: number, y: number, maxDist: number): number {
-  let best = -1, bestD = maxDist * maxDist;
-  for (const i of order) {
+/** The points within `maxDist` of (x, y) among `order` (positions in one unit, e.g. CSS
+ * pixels), nearest first; of equals, the one drawn last (on top) first. */
+export function pointsNear(xs: ArrayLike<number>, ys: ArrayLike<number>, order: readonly number[], x: number, y: number, maxDist: number): number[] {
+  const near: { i: number; d: number; k: number }[] = [];
+  order.forEach((i, k) => {
     const dx = xs[i] - x, dy = ys[i] - y, d = dx * dx + dy * dy;
-    if (d <= bestD) { best = i; bestD = d; }
-  }
-  return best;
+    if (d <= maxDist * maxDist) near.push({ i, d, k });
+  });
+  return near.sort((a, b) => a.d - b.d || b.k - a.k).map((n) => n.i);
+}
+
+/** The point nearest to (x, y) (see pointsNear), -1 for none. */
+export function nearestPoint(xs: ArrayLike<number>, ys: ArrayLike<number>, order: readonly number[], x: number, y: number, maxDist: number): number {
+  return pointsNear(xs, ys, order, x, y, maxDist)[0] ?? -1;
 }
 
 /** A cell of the binned map: its bins, count, means and fill. */

@@ -8,7 +8,7 @@ import { fetchDynamics, fetchPresentations } from "../api/client";
 import type { DynamicsAnswer, Presentations } from "../api/types";
 import {
   aumColor, cellAt, dynamicsMembers, cellTipRows, cellTitle, CONFIDENCE_SPAN, css, drawOrder, forgettingColor, gridScales, identityText, isWrong, labelArrow,
-  MapColor, MapCell, mapCells, mapColor, mapNote, MapScales, mapScales, nearestPoint, pointLabels, pointTipRows, presentationsSummary,
+  MapColor, MapCell, mapCells, mapColor, mapNote, MapScales, mapScales, nearestPoint, pointLabels, pointsNear, pointTipRows, presentationsSummary,
   VARIABILITY_SPAN,
 } from "../model/datamap";
 import { fmtShort, fmtStep } from "../model/format";
@@ -80,7 +80,7 @@ export class DataMapCard {
     const controls = h("div", { class: "tbb-row tbb-datamap-controls", role: "group", "aria-label": "Colour of the points" },
       h("span", { class: "tbb-muted tbb-small", text: "colour:" }), this.toggle.aum, this.toggle.forgetting, this.scaleEl);
     this.root = wideCard("tbb-datamap", "Data Map",
-      "every sample's confidence (mean p(label)) against its variability (std of p(label)) over training; click one: its presentations, marked on the loss chart",
+      "each sample's mean p(label) against its std over training; click one: its presentations, marked on the loss chart",
       controls, this.body, this.msgEl);
     this.loader = new CardLoader(this.root, (on) => this.app.chartBusy(this, on));
   }
@@ -201,11 +201,13 @@ export class DataMapCard {
       else hideTip();
       return;
     }
-    const i = this.pointAt(mp, e);
-    if (i < 0) { hideTip(); return; }
+    const r = mp.plot.over.getBoundingClientRect();
+    const near = pointsNear(mp.xs, mp.ys, mp.order, e.clientX - r.left, e.clientY - r.top, HOVER_PX);
+    if (!near.length) { hideTip(); return; }
+    const i = near[0];
     const color = css(mapColor(this.mode, p.aum[i], p.forgetting[i], mp.scales, this.app.theme.dark));
     showTip(e.clientX, e.clientY, identityText(p.fingerprint[i], p.id?.[i] ?? null), pointTipRows(p, i, color),
-      "click: its presentations, marked on the loss chart");
+      `${near.length > 1 ? `${near.length - 1} more sample${near.length > 2 ? "s" : ""} under the pointer · ` : ""}click: its presentations, marked on the loss chart`);
   }
 
   /** Lists the presentations of point `i` and marks their steps on the loss chart (a second

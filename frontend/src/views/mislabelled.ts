@@ -19,8 +19,8 @@ export class MislabelledCard extends TableCard {
   results: { run: string; output: string; res: LabelIssues | null; error: string }[] = [];
 
   constructor(app: ViewContext) {
-    super(app, { cls: "tbb-issues", title: "Likely mislabelled", bodyClass: "tbb-hardest-runs tbb-issues-runs",
-      note: "ranked over every presentation in training: lowest area under the margin first (AUM < 0: the model kept preferring another class); click one to mark its presentations" });
+    super(app, { cls: "tbb-issues", title: "Likely mislabelled", bodyClass: "tbb-issues-runs",
+      note: "lowest area under the margin (AUM) first, over all of training; click one to mark its presentations" });
   }
 
   load(): Promise<void> {
@@ -41,7 +41,7 @@ export class MislabelledCard extends TableCard {
     clear(this.body);
     for (const { run, output, res, error } of this.results) {
       const note = `${output ? `${output} · ` : ""}${res ? `${res.issues.length} listed` : ""}`;
-      const part = h("div", { class: "tbb-hardest-run tbb-issues-run", "data-run": run, "data-output": output }, samplesHead(run, this.app.color(run), note || null));
+      const part = h("div", { class: "tbb-issues-run", "data-run": run, "data-output": output }, samplesHead(run, this.app.color(run), note || null));
       this.body.append(part);
       if (!res) { part.append(h("p", { class: "tbb-muted tbb-small", text: error })); continue; }
       if (!res.issues.length) { part.append(h("p", { class: "tbb-muted tbb-small", text: "No sample recorded." })); continue; }

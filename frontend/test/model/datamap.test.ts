@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseDynamics, parseLabelIssues, parsePresentations } from "../../src/api/parse";
 import {
   aumColor, aumScale, cellAt, cellTipRows, cellTitle, drawOrder, dynamicsMembers, forgettingColor, forgettingScale, gridScales, identityText,
-  isWrong, labelArrow, mapCells, mapNote, nearestPoint, pointTipRows, presentationsSummary,
+  isWrong, labelArrow, mapCells, mapNote, nearestPoint, pointsNear, pointTipRows, presentationsSummary,
 } from "../../src/model/datamap";
 import { rampColor } from "../../src/model/heat-colors";
 import { marksSummary } from "../../src/model/samples";
@@ -96,6 +96,8 @@ describe("the data map", () => {
     expect(nearestPoint(xs, ys, [0, 1, 2], 51, 50, 8)).toBe(2); // a tie: the one drawn last
     expect(nearestPoint(xs, ys, [0, 1, 2], 200, 200, 8)).toBe(-1);
     expect(nearestPoint(xs, ys, [0], 50, 50, 8)).toBe(-1); // only the drawn ones
+    expect(pointsNear(xs, ys, [0, 1, 2], 51, 50, 8)).toEqual([2, 1]);
+    expect(pointsNear([5, 5, 5], [5, 5, 5], [2, 0, 1], 5, 5, 8)).toEqual([1, 0, 2]); // on top first
   });
   it("colours the binned map's cells by their mean, opacity by count", () => {
     const d = parseDynamics(DYN);
