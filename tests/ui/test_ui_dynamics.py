@@ -24,8 +24,10 @@ from test_ui_browser import Tab, launch  # noqa: F401  (skips when Chromium is m
 from test_ui_browser import browser  # noqa: F401
 
 RUN = "noisy/train"
+BIG = "big/train"  # more samples than the server sends as points: the binned map
 EPOCHS = 12
 MISLABELLED = 24
+BIG_SAMPLES = 5100
 DEMO = {}
 
 
@@ -41,7 +43,14 @@ def url(tmp_path_factory):
     fps = ["%016x" % f for f in tbb.fingerprint(x)]
     DEMO.update(x=x, train=len(train_rows), mis={fps[r]: (r, label) for r, label in zip(m["rows"], m["labels"])})
     assert len(DEMO["mis"]) == MISLABELLED and (y[m["rows"]] != m["labels"]).all()
-    DEMO["url"] = u = launch(d, [RUN, "noisy/validation"])
+    import keras
+
+    big = np.random.default_rng(1).normal(size=(BIG_SAMPLES, 2)).astype("float32")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(big, (big[:, 0] > 0).astype(int), batch_size=512, epochs=2, verbose=0,
+              callbacks=[tbb.BatchStats(os.path.join(d, "big"), samples=0)])
+    DEMO["url"] = u = launch(d, [RUN, "noisy/validation", BIG])
     return u
 
 
@@ -60,6 +69,7 @@ def _open_data_map(t):
 
 
 def _point(t, fingerprint):
+    t.frame.locator(".tbb-datamap-run[data-run='%s'] .tbb-datamap-plot" % RUN).scroll_into_view_if_needed()
     p = t.frame.evaluate("([r, f]) => window.__tbb.app.dataMap().pointClient(r, f)", [RUN, fingerprint])
     assert p is not None, fingerprint
     return t.to_page(p["x"], p["y"])
@@ -75,8 +85,8 @@ def test_the_data_map_draws_every_sample_hover_and_click_mark_its_presentations(
     t = Tab(browser, url, viewport=(1440, 1000))
     try:
         _open_data_map(t)
-        part = t.debug()["datamap"]["parts"][0]
-        assert (part["run"], part["count"], part["points"], part["cells"]) == (RUN, DEMO["train"], DEMO["train"], 0)
+        part = next(p for p in t.debug()["datamap"]["parts"] if p["run"] == RUN)
+        assert (part["count"], part["points"], part["cells"]) == (DEMO["train"], DEMO["train"], 0)
         t.shot("datamap.png")
 
         # hover: the sample under the pointer (the mislabelled digits crowd the low-confidence
@@ -173,7 +183,37 @@ def test_the_likely_mislabelled_list_shows_the_wrong_labels_first(browser, url):
         t.frame.wait_for_function("() => { const d = window.__tbb.debug(); return d.pending === 0 && d.issues"
                                   " && d.issues.state === 'drawn' && d.hardest && d.hardest.state === 'drawn'; }",
                                   timeout=60000)
-        assert [x["fingerprint"] for x in t.debug()["issues"]["runs"][0]["issues"]] == shown
+        listed = next(r for r in t.debug()["issues"]["runs"] if r["run"] == RUN)
+        assert [x["fingerprint"] for x in listed["issues"]] == shown
+        assert list(t.errors) == [], t.errors
+    finally:
+        t.close()
+
+
+def test_too_many_samples_for_points_draw_the_binned_map(browser, url):  # noqa: F811
+    got = _get(url, "dynamics", run=BIG, bins=48, limit=1)
+    assert got["count"] == BIG_SAMPLES and got["points"] is None
+    count = np.array(got["map"]["count"])
+    t = Tab(browser, url, viewport=(1440, 1000))
+    try:
+        _open_data_map(t)
+        part = next(p for p in t.debug()["datamap"]["parts"] if p["run"] == BIG)
+        assert part["points"] is None and part["cells"] == int((count > 0).sum()) and part["binned"] == BIG_SAMPLES
+        assert "5,100 samples in 48×48 cells" in t.frame.locator(".tbb-datamap-run[data-run='%s']" % BIG).inner_text()
+        # hover on the fullest cell: its ranges and count, its mean AUM as the route has it
+        i, j = np.unravel_index(int(np.argmax(count)), count.shape)
+        t.frame.locator(".tbb-datamap-run[data-run='%s'] .tbb-datamap-plot" % BIG).scroll_into_view_if_needed()
+        p = t.frame.evaluate("([r, i, j]) => window.__tbb.app.dataMap().cellClient(r, i, j)", [BIG, int(i), int(j)])
+        t.page.mouse.move(*t.to_page(p["x"], p["y"]))
+        t.frame.wait_for_function("() => !document.querySelector('.tbb-tip').hidden", timeout=5000)
+        edges = got["map"]["confidence"]
+        assert t.frame.locator(".tbb-tip-title").inner_text().startswith("confidence %g–%g" % (
+            float("%.4g" % edges[j]), float("%.4g" % edges[j + 1])))
+        rows = dict(t.frame.evaluate("() => Array.from(document.querySelectorAll('.tbb-tip tr'),"
+                                     " tr => [tr.dataset.label, tr.children[2].textContent])"))
+        assert int(rows["samples"]) == count[i, j]
+        assert float(rows["mean AUM"]) == pytest.approx(got["map"]["aum"][i][j], rel=1e-3)
+        t.shot("datamap_binned.png")
         assert list(t.errors) == [], t.errors
     finally:
         t.close()

@@ -53,6 +53,11 @@ export function mapScales(aum: ArrayLike<number>, forgetting: ArrayLike<number>)
   return { aum: aumScale(aum), forgetting: forgettingScale(forgetting) };
 }
 
+/** One scale for several maps (the largest of each), so that a colour means one value in all. */
+export function mergeScales(scales: readonly MapScales[]): MapScales {
+  return { aum: Math.max(1e-3, ...scales.map((s) => s.aum)), forgetting: Math.max(1, ...scales.map((s) => s.forgetting)) };
+}
+
 /** The scales of a binned map (its cells' means). */
 export function gridScales(grid: DataMapGrid): MapScales {
   const flat = (rows: Float64Array[]) => rows.flatMap((r) => Array.from(r));

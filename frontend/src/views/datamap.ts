@@ -8,7 +8,7 @@ import { fetchDynamics, fetchPresentations } from "../api/client";
 import type { DynamicsAnswer, Presentations } from "../api/types";
 import {
   aumColor, cellAt, dynamicsMembers, cellTipRows, cellTitle, CONFIDENCE_SPAN, css, drawOrder, forgettingColor, gridScales, identityText, isWrong, labelArrow,
-  MapColor, MapCell, mapCells, mapColor, mapNote, MapScales, mapScales, nearestPoint, pointLabels, pointsNear, pointTipRows, presentationsSummary,
+  MapColor, MapCell, mapCells, mapColor, mapNote, MapScales, mapScales, mergeScales, nearestPoint, pointLabels, pointsNear, pointTipRows, presentationsSummary,
   VARIABILITY_SPAN,
 } from "../model/datamap";
 import { fmtShort, fmtStep } from "../model/format";
@@ -121,11 +121,17 @@ export class DataMapCard {
       const mp: MapPart = {
         run, output, res: value, scales, order: p ? drawOrder(p, this.mode) : [], cells: [], xs: new Float64Array(0), ys: new Float64Array(0), plot: null, side,
       };
-      mp.cells = p ? [] : mapCells(value.map, this.mode, scales, this.app.theme.dark);
       this.parts.push(mp);
       mp.plot = this.plot(mp, plotEl);
       this.renderSide(mp);
     }
+    // one colour scale for every map
+    const shared = mergeScales(this.parts.map((mp) => mp.scales));
+    for (const mp of this.parts) {
+      mp.scales = shared;
+      if (!mp.res.points) mp.cells = mapCells(mp.res.map, this.mode, shared, this.app.theme.dark);
+    }
+    this.redraw();
     this.renderScale();
   }
 
@@ -276,7 +282,7 @@ export class DataMapCard {
         h("th", { class: "tbb-num", text: "margin", title: "The given label's logit minus the largest other logit" }), h("th", { text: "correct" }))), tb)));
   }
 
-  /** The colour scale of the mode, over the first map's scale. */
+  /** The colour scale of the mode (the maps share it). */
   private renderScale(): void {
     clear(this.scaleEl);
     const s = this.parts[0]?.scales;
@@ -330,10 +336,19 @@ export class DataMapCard {
       state: this.state, mode: this.mode,
       parts: this.parts.map((mp) => ({
         run: mp.run, output: mp.output, count: mp.res.count, points: mp.res.points ? mp.order.length : null,
-        cells: mp.cells.length, side: mp.side.dataset.state ?? null,
+        cells: mp.cells.length, binned: mp.cells.reduce((n, c) => n + c.count, 0), side: mp.side.dataset.state ?? null,
       })),
       selected: this.selected && { run: this.selected.run, fingerprint: this.selected.fingerprint, steps: this.selected.pres.step },
     };
+  }
+
+  /** Client position of the centre of a binned map's cell (tests): variability bin i, confidence
+   * bin j. */
+  cellClient(run: string, i: number, j: number): { x: number; y: number } | null {
+    const mp = this.parts.find((x) => x.run === run && !x.res.points);
+    if (!mp?.plot) return null;
+    const g = mp.res.map;
+    return pointToClient(mp.plot, (g.variability[i] + g.variability[i + 1]) / 2, (g.confidence[j] + g.confidence[j + 1]) / 2);
   }
 
   /** Client position of a sample's point (tests), null when it is not drawn. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseDynamics, parseLabelIssues, parsePresentations } from "../../src/api/parse";
 import {
   aumColor, aumScale, cellAt, cellTipRows, cellTitle, drawOrder, dynamicsMembers, forgettingColor, forgettingScale, gridScales, identityText,
-  isWrong, labelArrow, mapCells, mapNote, nearestPoint, pointsNear, pointTipRows, presentationsSummary,
+  isWrong, labelArrow, mapCells, mapNote, mergeScales, nearestPoint, pointsNear, pointTipRows, presentationsSummary,
 } from "../../src/model/datamap";
 import { rampColor } from "../../src/model/heat-colors";
 import { marksSummary } from "../../src/model/samples";
@@ -84,6 +84,8 @@ describe("the data map", () => {
     expect(forgettingScale([0])).toBe(1);
     expect(forgettingColor(7, 7, false)).toEqual(rampColor(1, false));
     expect(forgettingColor(NaN, 7, false)).toEqual(rampColor(0, false));
+    expect(mergeScales([{ aum: 2, forgetting: 3 }, { aum: 5, forgetting: 1 }])).toEqual({ aum: 5, forgetting: 3 });
+    expect(mergeScales([])).toEqual({ aum: 1e-3, forgetting: 1 });
   });
   it("draws the most telling points last and finds the one under the pointer", () => {
     const p = parseDynamics(DYN).points!;
