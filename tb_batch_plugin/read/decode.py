@@ -4,10 +4,11 @@ Records that share a layout (same length, same step-varint length, same bytes ou
 time, step and value) are decoded as a group with numpy from one representative walked by a small
 wire-format reader; anything else goes through protobuf. Design: docs/backend.md ("Fast path").
 
-Per-sample dynamics (an int32 tensor under ``metadata.DYNAMICS_TAG``) are not decoded: each such
-record becomes one point whose value is its locator, [file number, file offset of the record,
-record length with framing] (``LOCATOR_FIELDS``), read later by ``read/dynamics.py``. Why: a run
-holds gigabytes of them, more than an index should hold in memory. Design: docs/backend.md
+Per-sample dynamics (an int32 tensor under ``metadata.DYNAMICS_TAG``) are not decoded for the
+index: each such record becomes one point whose value is its locator, [file number, file offset
+of the record, record length with framing] (``LOCATOR_FIELDS``). Why: a run holds gigabytes of
+them, more than an index should hold in memory. ``read/dynamics.py`` decodes them later with the
+same code (``decode`` without an origin: their int32 values). Design: docs/backend.md
 ("Per-sample dynamics")."""
 
 import struct
@@ -32,7 +33,8 @@ def is_dynamics_tag(tag):
 class Pieces:
     """Decoded points of one read, per (tag, metadata bytes or None or SIMPLE_VALUE), with their
     record index (file order), and the number of records found corrupt while decoding;
-    ``origin``: (file number, file offset of the buffer), for the locators of dynamics records."""
+    ``origin``: (file number, file offset of the buffer), for the locators of dynamics records
+    (None: their int32 values instead)."""
 
     def __init__(self, origin=(0, 0)):
         self.points = {}  # (tag, meta) -> list of (rec_idx, steps, walls, values2d)
@@ -58,7 +60,8 @@ class Pieces:
 
 def decode(buf, arr, offs, lens, origin=(0, 0)):
     """The Pieces of the records [offs[i], offs[i] + 16 + lens[i]) of buf (`arr`: buf as uint8);
-    `origin`: (file number, file offset of buf) for the locators of dynamics records."""
+    `origin`: (file number, file offset of buf) for the locators of dynamics records, or None to
+    decode their int32 values."""
     pieces = Pieces(origin)
     k = offs.size
     rec_idx = np.arange(k)
@@ -137,8 +140,11 @@ def _decode_group(arr, starts, recs, t, pieces):
         steps = steps.view(np.int64)
     else:
         steps = np.zeros(starts.size, dtype=np.int64)
-    if t.locate:
+    if t.locate and pieces.origin is not None:
         vals = pieces.locators(starts - 12, t.length + 16)
+    elif t.locate:  # not among the variable positions: read from the records
+        vals = np.ascontiguousarray(tfrecord.rows_at(arr, starts + t.value_offset, t.value_length))
+        vals = vals.view(t.dtype).reshape(starts.size, t.nelem)
     else:
         value_at = pos[t.value_offset]
         vals = np.ascontiguousarray(var[:, value_at:value_at + t.value_length]).view(t.dtype)
@@ -171,7 +177,14 @@ def _slow_record(buf, off, length, rec, pieces):
             pieces.add_meta(v.tag, rec, meta)
         which = v.WhichOneof("value")
         if which == "tensor" and v.tensor.dtype == _DT_INT32 and is_dynamics_tag(v.tag):
-            pieces.add(v.tag, meta, np.array([rec]), step, wall, pieces.locators([off], length + 16))
+            if pieces.origin is not None:
+                pieces.add(v.tag, meta, np.array([rec]), step, wall, pieces.locators([off], length + 16))
+                continue
+            try:
+                a = np.asarray(tensor_util.make_ndarray(v.tensor), dtype=np.int32)
+            except Exception:
+                continue
+            pieces.add(v.tag, meta, np.array([rec]), step, wall, a.reshape(1, -1))
             continue
         if which == "simple_value":
             pieces.add(v.tag, SIMPLE_VALUE, np.array([rec]), step, wall,

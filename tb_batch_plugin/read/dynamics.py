@@ -5,17 +5,19 @@ Numpy and TensorBoard's protos, never TensorFlow. Why streaming: a run of 1.28M 
 epochs holds 115M rows (2.7 GB); memory here is O(identities + one chunk). The records of a
 series are read in the store's order (increasing steps, after the restart rule), adjacent ones
 together in reads of about ``CHUNK_BYTES``; each record's framing and CRCs are checked
-(``tfrecord.records_ok``, vectorised) and it must parse as an Event holding the series' (B, W)
+(decoded as the index decodes: ``decode.decode``, vectorised) and it must hold the series' (B, W)
 int32 tensor at its indexed step; others are counted per reason and skipped, never raised.
-Design: docs/backend.md ("Per-sample dynamics"); the row layout: ``metadata.DYNAMICS_TAG``."""
+The aggregation per identity: ``dynamics_stats``. Design: docs/backend.md ("Per-sample
+dynamics"); the row layout: ``metadata.DYNAMICS_TAG``."""
 
 import threading
 
 import numpy as np
 
 from tb_batch_plugin import metadata
-from tb_batch_plugin.read import files, tfrecord
-from tb_batch_plugin.read.sample_dynamics import COLUMNS, SampleDynamics
+from tb_batch_plugin.read import decode, files, tfrecord
+from tb_batch_plugin.read.dynamics_stats import Aggregate, words
+from tb_batch_plugin.read.sample_dynamics import SampleDynamics
 from tb_batch_plugin.read.series import UnknownKey
 
 CHUNK_BYTES = 4 << 20  # bytes per read and per aggregated chunk (tests lower it)
@@ -61,7 +63,7 @@ def dynamics(run_view, run, output=None):
         found = run_view.memo.get(memo_key)
         if found is None:
             records = _Records(run_view.paths, view)
-            agg = _Aggregate(records.fields, view.plugin_data.num_classes)
+            agg = Aggregate(records.fields, view.plugin_data.num_classes)
             for steps, rows in records.chunks():
                 agg.add(steps, rows)
             found = run_view.memo[memo_key] = SampleDynamics(agg.columns(), names, output, agg.classification,
@@ -99,10 +101,10 @@ def presentations(run_view, run, key, output=None):
     records = _Records(run_view.paths, view)
     parts = []
     for steps, rows in records.chunks(lo, hi):
-        words = _words(rows, fields, view.plugin_data.num_classes)
-        hit = words[column] == wanted
+        w = words(rows, fields, view.plugin_data.num_classes)
+        hit = w[column] == wanted
         if hit.any():
-            parts.append({"step": steps[hit], **{k: v[hit] for k, v in words.items()
+            parts.append({"step": steps[hit], **{k: v[hit] for k, v in w.items()
                                                   if k not in ("fingerprint", "id", "key")}})
     if not parts:
         raise UnknownKey("no sample with %s %s in run %r" % (column, key, run))
@@ -138,25 +140,27 @@ class _Records:
         locs = self.view.values[lo:hi].astype(np.int64)
         steps = self.view.steps[lo:hi]
         readers = {}
-        pending, pending_steps, size = [], [], 0
+        pending, size = [], 0
         try:
             for a, b in _spans(locs, CHUNK_BYTES, GAP_BYTES):
-                for step, rows in self._read_span(readers, locs[a:b], steps[a:b]):
-                    pending.append(rows)
-                    pending_steps.append(np.full(len(rows), step, dtype=np.int64))
-                    size += rows.nbytes
+                got = self._read_span(readers, locs[a:b], steps[a:b])
+                if got is not None:
+                    pending.append(got)
+                    size += got[1].nbytes
                 if size >= CHUNK_BYTES:
-                    yield np.concatenate(pending_steps), np.concatenate(pending)
-                    pending, pending_steps, size = [], [], 0
+                    yield tuple(np.concatenate(part) for part in zip(*pending))
+                    pending, size = [], 0
             if pending:
-                yield np.concatenate(pending_steps), np.concatenate(pending)
+                yield tuple(np.concatenate(part) for part in zip(*pending))
         finally:
             for reader in readers.values():
                 if reader is not None:
                     reader.close()
 
     def _read_span(self, readers, locs, steps):
-        """[(step, rows)] of the records of one read (one file, close together)."""
+        """(steps, rows) of the rows of the records of one read (one file, close together), or
+        None. The records are decoded as the index decodes (decode.decode, without an origin: the
+        int32 values), with their CRCs; each must hold the series' rows at its indexed step."""
         number = int(locs[0, 0])
         if number not in readers:
             try:
@@ -170,44 +174,28 @@ class _Records:
             buf = None
         if buf is None:
             self._skip("unreadable_file", len(locs))
-            return []
-        ok = tfrecord.records_ok(np.frombuffer(buf, dtype=np.uint8), locs[:, 1] - start, locs[:, 2])
-        self._skip("corrupt_records", int((~ok).sum()))
-        out = []
-        for i in np.flatnonzero(ok).tolist():
-            at = int(locs[i, 1]) - start
-            rows = self._parse(buf[at + 12:at + int(locs[i, 2]) - 4], int(steps[i]))
-            if rows is not None:
-                out.append((int(steps[i]), rows))
-        return out
-
-    def _parse(self, data, step):
-        """The (B, W) rows of one record's Event, or None (counted) if it is not one."""
-        from tensorboard.compat.proto import event_pb2
-        try:
-            ev = event_pb2.Event.FromString(data)
-        except Exception:
-            self._skip("corrupt_records")
             return None
-        width = len(self.fields)
-        for v in ev.summary.value if ev.step == step else ():
-            if v.tag != self.view.name or not v.HasField("tensor"):
-                continue
-            t = v.tensor
-            dims = [d.size for d in t.tensor_shape.dim]
-            if t.dtype != 3 or len(dims) != 2 or dims[1] != width or dims[0] < 0:
-                break
-            if t.tensor_content:
-                if len(t.tensor_content) != 4 * dims[0] * width:
-                    break
-                return np.frombuffer(t.tensor_content, dtype="<i4").reshape(dims[0], width)
-            try:
-                from tensorboard.util import tensor_util
-                return np.asarray(tensor_util.make_ndarray(t), dtype=np.int32).reshape(dims[0], width)
-            except Exception:
-                break
-        self._skip("bad_shape")  # another step, tag, dtype or shape than indexed
-        return None
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        framed = np.flatnonzero(tfrecord.headers_ok(arr, locs[:, 1] - start, locs[:, 2]))
+        pieces = decode.decode(buf, arr, locs[framed, 1] - start, locs[framed, 2] - 16, origin=None)
+        self._skip("corrupt_records", len(locs) - len(framed) + pieces.corrupt)
+        width, found, read = len(self.fields), [], 0
+        for (tag, _), parts in pieces.points.items():
+            for recs, at, _, values in parts if tag == self.view.name else ():
+                good = at == steps[framed[recs]]  # else the file changed since it was indexed
+                if values.dtype == np.int32 and values.shape[1] % width == 0 and good.any():
+                    per_record = values.shape[1] // width
+                    found.append((np.repeat(recs[good], per_record), np.repeat(at[good], per_record),
+                                  values[good].reshape(-1, width)))
+                    read += int(good.sum())
+        self._skip("not_as_indexed", len(framed) - pieces.corrupt - read)  # another tag, step or layout
+        if not found:
+            return None
+        recs, at, rows = (np.concatenate(part) for part in zip(*found))
+        if len(found) > 1:  # records of several batch sizes: back to file order
+            order = np.argsort(recs, kind="stable")
+            at, rows = at[order], rows[order]
+        return at, rows
 
 
 def _spans(locs, chunk_bytes, gap_bytes):
@@ -225,159 +213,3 @@ def _spans(locs, chunk_bytes, gap_bytes):
     new[1:] |= part[1:] != part[:-1]
     starts = np.flatnonzero(new)
     return list(zip(starts.tolist(), np.append(starts[1:], n).tolist()))
-
-
-def _words(rows, fields, num_classes):
-    """{key, fingerprint, id (or None), loss[, margin, label_probability, label, predicted]} of
-    the rows (metadata's layout); key: the identity (id if recorded, else the fingerprint) as
-    uint64."""
-    col = {name: rows[:, j] for j, name in enumerate(fields)}
-
-    def u64(hi, lo):
-        return (col[hi].view(np.uint32).astype(np.uint64) << np.uint64(32)) | col[lo].view(np.uint32)
-
-    out = {"fingerprint": u64("fingerprint_hi", "fingerprint_lo"), "id": None}
-    if "id_hi" in col:
-        out["id"] = u64("id_hi", "id_lo").view(np.int64)
-    out["key"] = out["fingerprint"] if out["id"] is None else out["id"].view(np.uint64)
-    for name in metadata.DYNAMICS_FLOAT_FIELDS:
-        if name in col:
-            out[name] = np.ascontiguousarray(col[name]).view(np.float32)
-    if num_classes:
-        if "label_predicted" in col:
-            packed = col["label_predicted"].view(np.uint32)
-            out["label"] = (packed & np.uint32(0xFFFF)).astype(np.int64)
-            out["predicted"] = (packed >> np.uint32(16)).astype(np.int64)
-        else:
-            out["label"], out["predicted"] = col["label"].astype(np.int64), col["predicted"].astype(np.int64)
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
-# Streaming aggregation per identity
-
-
-class _Aggregate:
-    """Per-identity state over the chunks added so far, in slots by first presentation; the
-    identities' keys sorted in ``keys`` (their slots in ``slots``) so a chunk maps its keys with
-    np.unique and searchsorted, no Python per row."""
-
-    _INT = ("presentations", "first_step", "last_step", "forgetting", "learned_step", "correct",
-            "last_correct", "label", "predicted")
-    _FLOAT = ("loss_sum", "last_loss", "margin_sum", "prob_mean", "prob_m2")
-
-    def __init__(self, fields, num_classes):
-        self.fields, self.num_classes = fields, int(num_classes)
-        self.classification = self.num_classes > 0
-        self.n = 0
-        self.keys, self.slots = np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        self.state = {name: np.zeros(0, np.int64) for name in self._INT}
-        self.state.update({name: np.zeros(0, np.float64) for name in self._FLOAT})
-        self.state["fingerprint"] = np.zeros(0, np.uint64)
-        self.state["id"] = np.zeros(0, np.int64) if "id_hi" in fields else None
-
-    def _grow(self, need):
-        capacity = len(self.state["presentations"])
-        if need <= capacity:
-            return
-        capacity = max(need, capacity + capacity // 2 + 1024)
-        for name, a in self.state.items():
-            if a is not None:
-                grown = np.zeros(capacity, a.dtype)
-                grown[:self.n] = a[:self.n]
-                self.state[name] = grown
-
-    def _slots(self, u, first_rows):
-        """The slots of the chunk's distinct keys `u` (sorted), new ones numbered by their first
-        row in the chunk (`first_rows`); returns (slots, which are new)."""
-        pos = np.searchsorted(self.keys, u)
-        found = pos < len(self.keys)
-        found[found] = self.keys[pos[found]] == u[found]
-        slots = np.empty(len(u), np.int64)
-        slots[found] = self.slots[pos[found]]
-        new = np.flatnonzero(~found)
-        if new.size:
-            by_first = new[np.argsort(first_rows[new], kind="stable")]
-            slots[by_first] = self.n + np.arange(new.size)
-            self.keys = np.insert(self.keys, pos[new], u[new])
-            self.slots = np.insert(self.slots, pos[new], slots[new])
-            self._grow(self.n + new.size)
-            self.n += new.size
-        return slots, ~found
-
-    def add(self, steps, rows):
-        """Adds a chunk of rows (in step order, batch order within a step) with their steps."""
-        if not len(rows):
-            return
-        w = _words(rows, self.fields, self.num_classes)
-        order = np.argsort(w["key"], kind="stable")  # by identity, in time order within one
-        key = w["key"][order]
-        first = np.ones(len(key), dtype=bool)
-        first[1:] = key[1:] != key[:-1]
-        starts = np.flatnonzero(first)
-        ends = np.append(starts[1:], len(key)) - 1
-        count = ends - starts + 1
-        slot, new = self._slots(key[starts], order[starts])
-        st, step = self.state, steps[order]
-        before = st["presentations"][slot]
-        st["presentations"][slot] = before + count
-        st["first_step"][slot[new]] = step[starts[new]]
-        st["last_step"][slot] = step[ends]
-        for name in ("fingerprint", "id"):
-            if st[name] is not None:
-                st[name][slot] = w[name][order][ends]
-        loss = w["loss"][order].astype(np.float64)
-        st["loss_sum"][slot] += np.add.reduceat(loss, starts)
-        st["last_loss"][slot] = loss[ends]
-        if self.classification:
-            self._add_classification(w, order, starts, ends, count, slot, new, before, step)
-
-    def _add_classification(self, w, order, starts, ends, count, slot, new, before, step):
-        st = self.state
-        st["margin_sum"][slot] += np.add.reduceat(w["margin"][order].astype(np.float64), starts)
-        label, predicted = w["label"][order], w["predicted"][order]
-        correct = predicted == label
-        st["correct"][slot] += np.add.reduceat(correct.astype(np.int64), starts)
-        # Forgetting: wrong now, right at the previous presentation (maybe in an earlier chunk).
-        previous = np.empty(len(correct), dtype=np.int64)
-        previous[1:] = correct[:-1]
-        previous[starts] = np.where(new, -1, st["last_correct"][slot])
-        st["forgetting"][slot] += np.add.reduceat((previous == 1) & ~correct, starts)
-        # Learned: the first step of the final run of correct presentations.
-        wrong_at = np.maximum.reduceat(np.where(correct, -1, np.arange(len(correct))), starts)
-        after_wrong = step[np.minimum(wrong_at + 1, len(step) - 1)]
-        kept = np.where(st["last_correct"][slot] == 1, st["learned_step"][slot], step[starts])  # 0 if new
-        st["learned_step"][slot] = np.where(wrong_at < 0, kept, np.where(wrong_at == ends, -1, after_wrong))
-        st["last_correct"][slot] = correct[ends]
-        st["label"][slot], st["predicted"][slot] = label[ends], predicted[ends]
-        # p(label): the chunk's mean and squared deviations, merged (Chan et al.) with the state's.
-        prob = w["label_probability"][order].astype(np.float64)
-        mean_b = np.add.reduceat(prob, starts) / count
-        m2_b = np.add.reduceat((prob - np.repeat(mean_b, count)) ** 2, starts)
-        mean_a, total = st["prob_mean"][slot], before + count
-        delta = mean_b - mean_a
-        st["prob_mean"][slot] = mean_a + delta * count / total
-        st["prob_m2"][slot] += m2_b + delta ** 2 * before * count / total
-
-    def columns(self):
-        """{column of SampleDynamics: array} of the identities seen."""
-        n, st = self.n, self.state
-        out = {name: st[name][:n].copy() for name in ("fingerprint", "presentations", "first_step", "last_step")}
-        out["id"] = None if st["id"] is None else st["id"][:n].copy()
-        count = np.maximum(out["presentations"], 1)
-        out["mean_loss"] = st["loss_sum"][:n] / count
-        out["last_loss"] = st["last_loss"][:n].copy()
-        if self.classification:
-            out["aum"] = st["margin_sum"][:n] / count
-            out["confidence"] = st["prob_mean"][:n].copy()
-            out["variability"] = np.sqrt(st["prob_m2"][:n] / count)
-            out["accuracy"] = st["correct"][:n] / count
-            for name in ("forgetting", "learned_step", "label", "predicted"):
-                out[name] = st[name][:n].copy()
-        else:
-            for name in ("aum", "confidence", "variability", "accuracy"):
-                out[name] = np.full(n, np.nan)
-            for name in ("forgetting", "learned_step", "label", "predicted"):
-                out[name] = np.full(n, -1, np.int64)
-        assert set(out) == set(COLUMNS)
-        return out

@@ -29,8 +29,9 @@ class SampleDynamics:
     ``label`` and ``predicted`` (at its last presentation); ``mean_loss``, ``last_loss``.
     Classification columns are NaN (floats) or -1 (ints) for an output without classes.
     Also ``outputs`` (the run's outputs with dynamics, '' for a single one), ``output``,
-    ``classification``, ``skipped`` (records not read: corrupt, truncated or not the layout) and
-    ``skipped_reasons`` ({reason: count}).
+    ``classification``, ``skipped`` (records not read) and ``skipped_reasons`` ({reason: count}:
+    'corrupt_records' (a CRC, the framing, or cut short), 'unreadable_file', 'not_as_indexed'
+    (another step, tag or layout than the index found there: the file changed since)).
 
     ``pandas.DataFrame(d.columns())`` gives a table; ``records(...)`` dicts as the tab shows them.
     """

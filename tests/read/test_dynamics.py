@@ -8,7 +8,7 @@ import pytest
 
 from helpers import dynamics_files, event_files, fast_writer
 from tb_batch_plugin import metadata
-from tb_batch_plugin.read import UnknownKey, dynamics, index, tfrecord
+from tb_batch_plugin.read import UnknownKey, dynamics, dynamics_stats, index, tfrecord
 
 FLOATS = ("aum", "confidence", "variability", "accuracy", "mean_loss", "last_loss")
 INTS = ("presentations", "first_step", "last_step", "forgetting", "learned_step", "label", "predicted")
@@ -192,6 +192,22 @@ def test_corrupt_and_truncated_records_are_skipped_and_counted(tmp_path):
     assert_matches(d, expected({k: None if v is None else v[gone] for k, v in t.raw.items()}))
 
 
+def test_files_changed_or_gone_since_indexed_are_counted(tmp_path):
+    t, other = Training(13, epochs=1, first_step=200), Training(14, epochs=1, first_step=300)
+    p = str(tmp_path / "train" / "events.out.tfevents.1.h")
+    os.makedirs(os.path.dirname(p))
+    t.write(p)
+    idx = index.load(str(tmp_path))
+    os.remove(p)
+    other.write(p)  # the same sizes, other steps (the file rewritten, not reloaded yet)
+    d = idx.dynamics("train")
+    assert (len(d), d.skipped_reasons) == (0, {"not_as_indexed": len(t.steps)})
+    idx = index.load(str(tmp_path))
+    os.remove(p)
+    d = idx.dynamics("train")
+    assert (len(d), d.skipped_reasons) == (0, {"unreadable_file": len(other.steps)})
+
+
 def test_two_outputs_one_without_classes(tmp_path):
     a, b = Training(5, classes=4, epochs=2), Training(6, classes=0, epochs=2)
     p = fast_writer.event_path(str(tmp_path / "train"))
@@ -313,3 +329,25 @@ def test_crc32c_of_rows_matches_the_writers(tmp_path):
         rows = rng.integers(0, 256, (9, length), dtype=np.uint8)
         np.testing.assert_array_equal(tfrecord.mask_crcs(tfrecord.crc32c_rows(rows)),
                                       fast_writer.masked_crc32c_rows(rows))
+
+
+def test_key_table_maps_keys_as_a_dict_does():
+    """The aggregation's hash table, growing from 1,024 places over batches of keys (random,
+    consecutive ids, and keys that share their home place), against a dict."""
+    rng = np.random.default_rng(12)
+    table, expect = dynamics_stats.KeyTable(), {}
+    batches = [rng.integers(0, 2**64 - 1, 700, dtype=np.uint64), np.arange(5000, dtype=np.uint64),
+               np.array([j * pow(0x9E3779B97F4A7C15, -1, 2**64) % 2**64 for j in range(1, 300)],
+                        dtype=np.uint64),  # key * golden ratio < 2**55: all at home place 0
+               rng.integers(0, 2**64 - 1, 20000, dtype=np.uint64)]
+    for keys in batches:
+        keys = np.unique(keys)
+        keys = keys[[int(k) not in expect for k in keys]]
+        slots = np.arange(len(expect), len(expect) + len(keys))
+        table.insert(keys, slots)
+        expect.update(zip(keys.tolist(), slots.tolist()))
+    everything = np.array(list(expect), dtype=np.uint64)
+    probe = np.concatenate([everything, rng.integers(0, 2**64 - 1, 1000, dtype=np.uint64)])
+    want = [expect.get(int(k), -1) for k in probe]
+    np.testing.assert_array_equal(table.find(probe), want)
+    assert table.count == len(expect) and 2 * table.count <= len(table.keys)
