@@ -73,6 +73,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) bench/ingest.py
 	$(PY) bench/ui.py
 	$(PY) bench/anomalies.py
+	$(PY) bench/label_noise.py
 
 clean:
 	rm -rf $(VENV) .venv-oldest frontend/node_modules tb_batch_plugin/static $(DEMO_LOGDIR) dist
