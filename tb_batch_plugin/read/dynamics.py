@@ -78,23 +78,23 @@ def presentations(run_view, run, key, output=None):
     its first and last presentation when ``dynamics`` is known); the last few kept."""
     output, view, _ = _select(run_view, run, output)
     fields = tuple(view.plugin_data.fields)
-    if isinstance(key, str):
-        try:
-            wanted, column = np.uint64(int(key, 16)), "fingerprint"
-        except ValueError:
-            raise UnknownKey("not a fingerprint (16 hexadecimal digits): %r" % (key,)) from None
-    elif "id_hi" in fields:
-        wanted, column = np.int64(key), "id"
-    else:
+    if not isinstance(key, str) and "id_hi" not in fields:
         raise UnknownKey("run %r recorded no sample ids: pass a fingerprint" % (run,))
+    try:
+        if isinstance(key, str):
+            wanted, column = np.uint64(int(key, 16)), "fingerprint"
+        else:
+            wanted, column = np.int64(key), "id"
+    except (ValueError, OverflowError, TypeError):
+        raise UnknownKey("not a fingerprint (16 hexadecimal digits) nor an id: %r" % (key,)) from None
     kept = run_view.memo.setdefault(("presentations", view.key), {})
     found = kept.get((column, int(wanted)))
     if found is not None:
         return {k: v.copy() for k, v in found.items()}
     lo, hi = 0, len(view.steps)
     known = run_view.memo.get(("dynamics", view.key))
-    if known is not None:
-        match = np.flatnonzero(getattr(known, column) == wanted) if getattr(known, column) is not None else []
+    if known is not None and (column == "id" or known.id is None):  # the identity's own key
+        match = np.flatnonzero(getattr(known, column) == wanted)
         if len(match):
             lo = int(np.searchsorted(view.steps, known.first_step[match].min()))
             hi = int(np.searchsorted(view.steps, known.last_step[match].max(), side="right"))

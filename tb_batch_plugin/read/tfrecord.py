@@ -140,7 +140,8 @@ def headers_ok(arr, offs, lengths):
     idx = np.flatnonzero(ok)
     if idx.size:
         fields = arr[offs[idx, None] + np.arange(8)].view("<u8").ravel()
-        ok[idx] = (fields == (lengths[idx] - 16).astype(np.uint64)) & _header_crc_ok(arr, offs[idx], lengths[idx] - 16)
+        data_lengths = lengths[idx] - 16
+        ok[idx] = (fields == data_lengths.astype(np.uint64)) & _header_crc_ok(arr, offs[idx], data_lengths)
     return ok
 
 

@@ -15,7 +15,8 @@ def pack_rows(fingerprints, loss, ids=None, margin=None, label_probability=None,
     """(B, W) int32 rows of one batch in the layout of ``metadata.dynamics_fields(num_classes,
     ids is not None)``; the classification words only when num_classes > 0."""
     fingerprints = np.asarray(fingerprints, dtype=np.uint64)
-    words = {"fingerprint_hi": fingerprints >> np.uint64(32), "fingerprint_lo": fingerprints & np.uint64(0xFFFFFFFF),
+    words = {"fingerprint_hi": fingerprints >> np.uint64(32),
+             "fingerprint_lo": fingerprints & np.uint64(0xFFFFFFFF),
              "loss": np.asarray(loss, dtype="<f4").view("<u4")}
     if ids is not None:
         u = np.asarray(ids, dtype=np.int64).view(np.uint64)

@@ -212,8 +212,8 @@ def test_two_outputs_one_without_classes(tmp_path):
     a, b = Training(5, classes=4, epochs=2), Training(6, classes=0, epochs=2)
     p = fast_writer.event_path(str(tmp_path / "train"))
     for i in range(len(a.steps)):  # the outputs' records interleaved, step by step
-        dynamics_files.write_dynamics(p, a.steps[i:i + 1], a.batches[i:i + 1], 4, False, metadata.DYNAMICS_TAG + "/a")
-        dynamics_files.write_dynamics(p, b.steps[i:i + 1], b.batches[i:i + 1], 0, False, metadata.DYNAMICS_TAG + "/b")
+        a.write(p, metadata.DYNAMICS_TAG + "/a", i, i + 1)
+        b.write(p, metadata.DYNAMICS_TAG + "/b", i, i + 1)
     idx = index.load(str(tmp_path))
     assert idx.dynamics_outputs("train") == ["a", "b"]
     with pytest.raises(UnknownKey, match="'a', 'b'"):
@@ -271,12 +271,12 @@ def test_presentations_of_one_sample(tmp_path):
             np.testing.assert_array_equal(pr[name], t.raw[name][rows], err_msg=name)
         np.testing.assert_array_equal(pr["correct"], t.raw["label"][rows] == t.raw["predicted"][rows])
         idx.dynamics("train")  # the second scan reads only the steps between its first and last
-    by_fingerprint = idx.presentations("train", "%016x" % int(t.raw["fingerprint"][rows[1]]))
-    np.testing.assert_array_equal(by_fingerprint["step"], t.raw["step"][rows[1:2]])
-    with pytest.raises(UnknownKey):
-        idx.presentations("train", 2**50)
-    with pytest.raises(UnknownKey):
-        idx.presentations("train", "not hex")
+    for row in rows[:2]:  # with ids a fingerprint names one presentation (not the last: a scan)
+        by_fingerprint = idx.presentations("train", "%016x" % int(t.raw["fingerprint"][row]))
+        np.testing.assert_array_equal(by_fingerprint["step"], [t.raw["step"][row]])
+    for unknown in (2**50, 2**70, "not hex", "-5", "1" * 20):
+        with pytest.raises(UnknownKey):
+            idx.presentations("train", unknown)
 
 
 def test_label_issues_rank_flipped_labels_first(tmp_path):
