@@ -10,6 +10,7 @@ import urllib.parse
 import keras
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.util import tensor_util
 
@@ -173,13 +174,16 @@ def test_one_page_of_samples_by_order(server, order, descending):
     assert [row["first_step"] for row in r["rows"]] == e["first_step"][expected].tolist()
 
 
-def test_label_issues_rank_by_area_under_the_margin(server):
+def test_label_issues_rank_by_the_label_issue_score(server):
     tb, d = server
     e = _expected(_rows(d / "clf" / "train"))
     status, r = _get(tb, "label_issues", run="clf/train", top=20)
     assert status == 200 and r["output"] == "" and len(r["issues"]) == 20
-    lowest = np.argsort(e["aum"], kind="stable")[:20]
+    # the mean of the ranks of -AUM and of the share of wrong presentations, ties by lower confidence
+    score = (rankdata(-e["aum"]) + rankdata(-e["accuracy"]) - 2) / (2 * (len(e["aum"]) - 1))
+    lowest = np.lexsort((e["confidence"], -score))[:20]
     assert [i["fingerprint"] for i in r["issues"]] == [e["fingerprint"][i] for i in lowest]
+    np.testing.assert_allclose([i["score"] for i in r["issues"]], score[lowest], rtol=1e-12)
     np.testing.assert_allclose([i["aum"] for i in r["issues"]], e["aum"][lowest], rtol=1e-9, atol=1e-12)
     assert [i["label"] for i in r["issues"]] == e["label"][lowest].tolist()
     assert all(i["score"] >= j["score"] for i, j in zip(r["issues"], r["issues"][1:]))
