@@ -7,9 +7,11 @@ series are read in the store's order (increasing steps, after the restart rule),
 together in reads of about ``CHUNK_BYTES``; each record's framing and CRCs are checked
 (decoded as the index decodes: ``decode.decode``, vectorised) and it must hold the series' (B, W)
 int32 tensor at its indexed step; others are counted per reason and skipped, never raised.
-The aggregation per identity: ``dynamics_stats``. Design: docs/backend.md ("Per-sample
-dynamics"); the row layout: ``metadata.DYNAMICS_TAG``."""
+The aggregation per identity: ``dynamics_stats``; it is kept per series across the run's views
+(``Kept``), so that a live run's next view costs only its new records. Design: docs/backend.md
+("Per-sample dynamics"); the row layout: ``metadata.DYNAMICS_TAG``."""
 
+import contextlib
 import threading
 
 import numpy as np
@@ -23,7 +25,76 @@ from tb_batch_plugin.read.series import UnknownKey
 CHUNK_BYTES = 4 << 20  # bytes per read and per aggregated chunk (tests lower it)
 GAP_BYTES = 64 << 10  # records at most this far apart are read together (other tags between)
 _PRESENTATIONS_KEPT = 16  # presentations() results kept per series view
-_COMPUTING = threading.Lock()  # one aggregation at a time: concurrent requests wait for it
+
+
+class Kept:
+    """The streaming aggregation of each dynamics series of one run, kept across the run's views:
+    a view with more records of the same store (uid and generation) only adds the new ones.
+
+    Why here: one Kept belongs to the reload side's state of a run (index._Run) and travels with
+    every RunView of it, so a snapshot (what a request reads) reaches it without the LogdirIndex;
+    it lives as long as the run (dropped with the run's last view when the run disappears or is
+    read again from the start) and holds one state per series: bounded, with no eviction rule."""
+
+    def __init__(self):
+        self.streams = {}  # series name -> _Stream
+
+
+class _Stream:
+    """The aggregation of the first `n` records of one store (uid, generation), and the
+    SampleDynamics last published from it (None: not since the last records were added)."""
+
+    def __init__(self, view):
+        self.uid, self.generation, _ = view.key
+        self.n, self.skipped, self.result = 0, {}, None
+        self.agg = Aggregate(tuple(view.plugin_data.fields), view.plugin_data.num_classes)
+
+
+class Reads:
+    """Records and bytes that dynamics() aggregations have read since the process started: how the
+    tests and bench/dynamics_read.py see that an increment reads only the new records. Changed
+    only during an aggregation's turn."""
+
+    def __init__(self):
+        self.records = self.bytes = 0
+
+
+READS = Reads()
+
+
+class _Turns:
+    """One aggregation at a time. Among callers waiting with views of one store, the one with the
+    fewest records goes first: after a long aggregation the waiters (holding views published
+    meanwhile) each add their records to the kept state, instead of the newest going first and
+    leaving the others older than the state (a full aggregation each)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._busy = False
+        self._waiting = []  # series keys (uid, generation, n) of the callers waiting
+
+    def _first(self, key):
+        return not self._busy and not any(w[:2] == key[:2] and w[2] < key[2] for w in self._waiting)
+
+    @contextlib.contextmanager
+    def __call__(self, key):
+        with self._cond:
+            self._waiting.append(key)
+            try:
+                self._cond.wait_for(lambda: self._first(key))
+            finally:
+                self._waiting.remove(key)
+                self._cond.notify_all()  # a caller behind this one may go now (or when not busy)
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+
+_TURNS = _Turns()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -52,23 +123,57 @@ def _select(run_view, run, output):
 
 def dynamics(run_view, run, output=None):
     """The SampleDynamics of one output of a run (IndexQueries.dynamics), memoised per run view
-    under the series view's key (unchanged content: the same object). Computed once at a time:
-    a second caller (another request thread) waits and gets the first one's result."""
+    under the series view's key. Computed once at a time (``_TURNS``): a second caller (another
+    request thread) waits and gets the first one's result. Incremental (``_aggregate``)."""
     output, view, names = _select(run_view, run, output)
     memo_key = ("dynamics", view.key)
     found = run_view.memo.get(memo_key)
     if found is not None:
         return found
-    with _COMPUTING:
+    with _TURNS(view.key):
         found = run_view.memo.get(memo_key)
         if found is None:
-            records = _Records(run_view.paths, view)
-            agg = Aggregate(records.fields, view.plugin_data.num_classes)
-            for steps, rows in records.chunks():
-                agg.add(steps, rows)
-            found = run_view.memo[memo_key] = SampleDynamics(agg.columns(), names, output, agg.classification,
-                                                             records.skipped)
+            found = run_view.memo[memo_key] = _aggregate(run_view, view, names, output)
     return found
+
+
+def _aggregate(run_view, view, names, output):
+    """The SampleDynamics of the series `view`, from the run's kept state of its store when there
+    is one: only records after those it holds are read and added, then a new SampleDynamics is
+    published (its columns lent by the state copy-on-write: never changed after). The same records
+    give the same object. Another store or generation (a restart cut points, the run was read
+    again) starts the state again; a view older than the state is aggregated aside, from scratch.
+    A state that skipped records (a file unreadable or changed since indexed) is not kept: the
+    next view reads them all again, as a fresh aggregation would."""
+    uid, generation, n = view.key
+    streams = run_view.kept.streams if run_view.kept is not None else {}
+    s = streams.get(view.name)
+    if s is None or (s.uid, s.generation) != (uid, generation):
+        s = streams[view.name] = _Stream(view)
+    elif s.n > n:
+        s = _Stream(view)
+    if s.n < n:
+        records = _Records(run_view.paths, view)
+        try:
+            for steps, rows in records.chunks(s.n, n):
+                s.agg.add(steps, rows)
+        except BaseException:  # the state holds part of the records: not kept
+            if streams.get(view.name) is s:
+                del streams[view.name]
+            raise
+        finally:
+            READS.records += records.records_read
+            READS.bytes += records.bytes_read
+        s.n, s.result = n, None
+        for reason, count in records.skipped.items():
+            s.skipped[reason] = s.skipped.get(reason, 0) + count
+        if records.skipped and streams.get(view.name) is s:
+            del streams[view.name]
+    if s.result is None:
+        s.result = SampleDynamics(s.agg.columns(), names, output, s.agg.classification, s.skipped)
+    elif s.result.outputs != names:  # another output appeared: the same (read-only) columns
+        s.result = SampleDynamics(s.result.columns(), names, output, s.agg.classification, s.skipped)
+    return s.result
 
 
 def presentations(run_view, run, key, output=None):
@@ -129,6 +234,7 @@ class _Records:
         self.paths, self.view = paths, view
         self.fields = tuple(view.plugin_data.fields)
         self.skipped = {}
+        self.records_read = self.bytes_read = 0
 
     def _skip(self, reason, n=1):
         if n:
@@ -168,10 +274,12 @@ class _Records:
             except Exception:  # gone, unreadable, not a regular file, or a bad number
                 readers[number] = None
         start = int(locs[0, 1])
+        self.records_read += len(locs)
         try:
             buf = readers[number].read(int(locs[-1, 1] + locs[-1, 2]) - start, start)
         except Exception:
             buf = None
+        self.bytes_read += 0 if buf is None else len(buf)
         if buf is None:
             self._skip("unreadable_file", len(locs))
             return None

@@ -152,6 +152,7 @@ class Aggregate:
         self.state.update({name: np.zeros(0, np.float64) for name in self._FLOAT})
         self.state["fingerprint"] = np.zeros(0, np.uint64)  # the key, without ids
         self.state["id"] = np.zeros(0, np.int64) if "id_hi" in fields else None
+        self._lent = set()  # state arrays that published columns view: copied before the next write
 
     def _grow(self, need):
         capacity = len(self.state["presentations"])
@@ -183,6 +184,7 @@ class Aggregate:
         """Adds a chunk of (R, W) rows in time order (step order, batch order within a step)."""
         if not len(rows):
             return
+        self._own()
         w = words(rows, self.fields, self.num_classes)
         st = self.state
         g = Groups(self._slots(w["key"]), st["mark"])
@@ -242,31 +244,37 @@ class Aggregate:
         st["prob_mean"][slot] = mean_a + delta * share
         st["prob_m2"][slot] += m2_b + delta * delta * (before * share)
 
+    def _own(self):
+        """Copies the state arrays lent to published columns (``columns``) before they are written."""
+        for name in self._lent:
+            self.state[name] = self.state[name].copy()
+        self._lent.clear()
+
     def columns(self):
-        """{column of sample_dynamics.COLUMNS: array} of the identities seen. Consumes the state:
-        each column is made from its state array (divided in place, or trimmed to n by a copy)
-        and the state array dropped before the next, so the peak stays near the state's size."""
+        """{column of sample_dynamics.COLUMNS: read-only array} of the identities seen; the state is
+        kept, more chunks may be added after. Copy-on-write: a column that is a state array as it
+        stands is a view of it, lent until the next ``add`` copies that array; the others (means,
+        label and prediction) are new. Why not copy every column out: publishing then costs only
+        the derived columns (measured at 1.28M identities: docs/benchmarks.md, "Reading per-sample
+        dynamics"), and a published result shares its memory with the state until the run grows."""
         n, st = self.n, self.state
         count = np.maximum(st["presentations"][:n], 1)
 
-        def column(name, divide=False):
-            a = st.pop(name)
-            a = a[:n] if len(a) == n else a[:n].copy()
-            if divide:
-                np.divide(a, count, out=a)
-            return a
+        def lent(name):
+            self._lent.add(name)
+            return st[name][:n]
 
-        out = {"id": None if st["id"] is None else column("id")}
-        for name in ("fingerprint", "first_step", "last_step", "last_loss"):
-            out[name] = column(name)
-        out["mean_loss"] = column("loss_sum", divide=True)
+        out = {"id": None if st["id"] is None else lent("id")}
+        for name in ("fingerprint", "first_step", "last_step", "last_loss", "presentations"):
+            out[name] = lent(name)
+        out["mean_loss"] = st["loss_sum"][:n] / count
         if self.classification:
-            out["aum"] = column("margin_sum", divide=True)
-            out["confidence"] = column("prob_mean")
-            out["variability"] = np.sqrt(column("prob_m2", divide=True))
-            out["accuracy"] = st.pop("correct")[:n] / count
-            out["forgetting"], out["learned_step"] = column("forgetting"), column("learned_step")
-            packed = column("label_predicted")
+            out["aum"] = st["margin_sum"][:n] / count
+            out["confidence"] = lent("prob_mean")
+            out["variability"] = np.sqrt(st["prob_m2"][:n] / count)
+            out["accuracy"] = st["correct"][:n] / count
+            out["forgetting"], out["learned_step"] = lent("forgetting"), lent("learned_step")
+            packed = st["label_predicted"][:n]
             out["label"] = packed >> 32
             out["predicted"] = packed.astype(np.uint64).astype(np.uint32).view(np.int32).astype(np.int64)
         else:
@@ -274,6 +282,7 @@ class Aggregate:
                 out[name] = np.full(n, np.nan)
             for name in ("forgetting", "learned_step", "label", "predicted"):
                 out[name] = np.full(n, -1, np.int64)
-        out["presentations"] = column("presentations")
-        self.state = None
+        for a in out.values():
+            if a is not None:
+                a.flags.writeable = False  # a view's flag: the state's own array stays writable
         return out

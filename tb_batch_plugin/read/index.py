@@ -9,6 +9,7 @@ import threading
 import numpy as np
 
 from tb_batch_plugin.read import decode, files, tfrecord
+from tb_batch_plugin.read.dynamics import Kept
 from tb_batch_plugin.read.classify import Classifier, SeriesClass, Skip
 from tb_batch_plugin.read.snapshot import IndexQueries, IndexSnapshot, RunView, SeriesView
 from tb_batch_plugin.read.store import SeriesStore
@@ -105,7 +106,7 @@ class LogdirIndex(IndexQueries):
             skipped[reason] = skipped.get(reason, 0) + 1
             problem_files.append({"file": files.display_name(name), "reason": reason, "error": error})
         self._version += 1
-        return RunView(series, skipped, problem_files, r.corrupt, self._version, r.paths())
+        return RunView(series, skipped, problem_files, r.corrupt, self._version, r.paths(), r.kept)
 
     def _read_new(self, r, f, read, size):
         """Reads and indexes the complete records of the files.FileState `f` of run `r` between
@@ -154,6 +155,7 @@ class _Run:
         self.skipped = {}  # reason -> number of values (or headers) skipped for it
         self.problems = {}  # file name -> (reason, error) of a file not read now
         self.changed = True  # something not published yet
+        self.kept = Kept()  # dynamics() state, shared by the run's views (dropped with them)
 
     def paths(self):
         """The paths of the run's event files by number (FileState.number: what locators name)."""

@@ -34,6 +34,8 @@ class SampleDynamics:
     (another step, tag or layout than the index found there: the file changed since)).
 
     ``pandas.DataFrame(d.columns())`` gives a table; ``records(...)`` dicts as the tab shows them.
+    The columns are read-only: one object is shared by every caller, and some are views of the
+    aggregation state the reader keeps for the run (copied by it before it changes them).
     """
 
     def __init__(self, columns, outputs, output, classification, skipped_reasons):

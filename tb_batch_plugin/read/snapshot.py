@@ -31,13 +31,14 @@ class SeriesView:
 
 class RunView:
     """One run as published (see IndexSnapshot); ``paths``: its event files by number, which
-    the locators of its dynamics name."""
+    the locators of its dynamics name; ``kept``: the dynamics aggregation state that every view
+    of the run shares (dynamics.Kept; None: none kept)."""
 
-    __slots__ = ("series", "skipped", "files", "corrupt", "version", "memo", "paths")
+    __slots__ = ("series", "skipped", "files", "corrupt", "version", "memo", "paths", "kept")
 
-    def __init__(self, series, skipped, files, corrupt, version, paths=()):
+    def __init__(self, series, skipped, files, corrupt, version, paths=(), kept=None):
         self.series, self.skipped, self.files = series, skipped, files
-        self.corrupt, self.version, self.paths = corrupt, version, paths
+        self.corrupt, self.version, self.paths, self.kept = corrupt, version, paths, kept
         self.memo = {}  # derived values (series list, evaluations), computed on first use
 
 
@@ -115,7 +116,8 @@ class IndexQueries:
         """The SampleDynamics of a run's training samples (of `output`: None picks the only one;
         UnknownKey names the choices when there are several): per sample, AUM, forgetting,
         confidence, variability, losses, ... (see sample_dynamics.SampleDynamics). Reads the
-        run's dynamics records streaming (seconds per GB); kept until the run changes."""
+        run's dynamics records streaming (seconds per GB) the first time; then, as the run grows,
+        only its new records, added to the aggregation kept for the run (dynamics.Kept)."""
         return sample_dynamics_reader.dynamics(self.snapshot()._run(run), run, output)
 
     def label_issues(self, run, top=None, output=None):
