@@ -123,22 +123,32 @@ def _ranks(values):
     return (first + (counts - 1) / 2)[inverse]
 
 
+def flagged(dynamics):
+    """Which samples are flagged as likely mislabelled: the model ranked their given label below
+    another class on average (AUM < 0) and got them wrong in most presentations (accuracy < 0.5).
+    The ranking orders every sample; this says where both of its signals agree that the model
+    prefers another label, so that a clean run can answer "none" (docs/label_issues.md)."""
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(dynamics.aum) < 0) & (np.asarray(dynamics.accuracy) < 0.5)
+
+
 def label_issues(dynamics, top=None):
     """The samples ranked most likely mislabelled first (``label_issue_scores``; ties: lower
-    confidence first): dicts {fingerprint, id, score, and the signals: aum, forgetting,
-    confidence, variability, accuracy, learned_step, label, predicted, presentations, mean_loss,
-    first_step, last_step}; at most `top`. ValueError for an output without classes."""
+    confidence first): dicts {fingerprint, id, score, flagged (``flagged``), and the signals:
+    aum, forgetting, confidence, variability, accuracy, learned_step, label, predicted,
+    presentations, mean_loss, first_step, last_step}; at most `top`. ValueError for an output
+    without classes."""
     if not dynamics.classification:
         raise ValueError("output %r records no classes (a loss-only output): label issues need the "
                          "margins and labels of a classification output" % (dynamics.output,))
-    score = label_issue_scores(dynamics)
+    score, flags = label_issue_scores(dynamics), flagged(dynamics)
     nan = np.isnan(score)
     order = np.lexsort((np.nan_to_num(dynamics.confidence, nan=np.inf), -np.where(nan, 0.0, score), nan))
     out = []
     for i in order[:top].tolist():
         rec = dynamics.record(i)
         out.append({"fingerprint": rec["fingerprint"], "id": rec["id"], "score": float(score[i]),
-                    **{k: rec[k] for k in ("aum", "forgetting", "confidence", "variability", "accuracy",
+                    "flagged": bool(flags[i]), **{k: rec[k] for k in ("aum", "forgetting", "confidence", "variability", "accuracy",
                                            "learned_step", "label", "predicted", "presentations",
                                            "mean_loss", "first_step", "last_step")}})
     return out

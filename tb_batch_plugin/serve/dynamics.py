@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from tb_batch_plugin.read import UnknownKey
+from tb_batch_plugin.read.sample_dynamics import flagged
 from tb_batch_plugin.reduce import datamap
 from tb_batch_plugin.serve import http, params
 from tb_batch_plugin.serve.http import InvalidParameter, NotFound
@@ -73,7 +74,8 @@ class Dynamics(RouteFamily):
         if not d.classification:
             raise NotFound("no label issues: output %r of run %r records losses only (not a classifier: no labels "
                            "to rank)" % (d.output, run))
-        return http.json_response(request, {"run": run, "output": d.output,
+        return http.json_response(request, {"run": run, "output": d.output, "count": len(d),
+                                            "flagged": int(flagged(d).sum()),
                                             "issues": _records(src.label_issues(run, top=top, output=d.output))})
 
     @http.route

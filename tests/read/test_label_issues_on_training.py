@@ -45,3 +45,7 @@ def test_label_issues_of_a_fit_rank_the_flipped_labels_first(tmp_path):
     precision = np.isin(found, flipped).mean()
     assert precision >= 0.8, precision  # 0.93 when written
     assert issues[0]["aum"] < 0 and issues[0]["label"] != issues[0]["predicted"]
+    # Flagged (AUM < 0, wrong in most presentations): most of the flipped rows, few others.
+    every = data.label_issues("train")
+    flagged_rows = tbb.find(x, [issue["fingerprint"] for issue in every if issue["flagged"]])
+    assert np.isin(flipped, flagged_rows).mean() >= 0.8 and np.isin(flagged_rows, flipped).mean() >= 0.5

@@ -187,6 +187,10 @@ def test_label_issues_rank_by_the_label_issue_score(server):
     np.testing.assert_allclose([i["aum"] for i in r["issues"]], e["aum"][lowest], rtol=1e-9, atol=1e-12)
     assert [i["label"] for i in r["issues"]] == e["label"][lowest].tolist()
     assert all(i["score"] >= j["score"] for i, j in zip(r["issues"], r["issues"][1:]))
+    # flagged: AUM < 0 and wrong in most presentations; counted over every sample
+    flagged = (e["aum"] < 0) & (e["accuracy"] < 0.5)
+    assert r["count"] == len(e["aum"]) and r["flagged"] == int(flagged.sum()) > 0
+    assert [i["flagged"] for i in r["issues"]] == flagged[lowest].tolist()
     assert len(_get(tb, "label_issues", run="clf/train")[1]["issues"]) == 50
 
 

@@ -142,7 +142,9 @@ def test_the_data_map_draws_every_sample_hover_and_click_mark_its_presentations(
 
 def test_the_likely_mislabelled_list_shows_the_wrong_labels_first(browser, url):  # noqa: F811
     mis = DEMO["mis"]
-    issues = _get(url, "label_issues", run=RUN, top=50)["issues"]
+    answer = _get(url, "label_issues", run=RUN, top=50)
+    issues = [s for s in answer["issues"] if s["flagged"]]  # the list shows the flagged ones
+    assert 0 < len(issues) < len(answer["issues"])
     lead = next((i for i, s in enumerate(issues) if s["fingerprint"] not in mis), len(issues))
     assert lead >= 20, "only the first %d of the label issues are mislabelled on purpose" % lead
     t = Tab(browser, url, viewport=(1440, 1000))
@@ -152,6 +154,8 @@ def test_the_likely_mislabelled_list_shows_the_wrong_labels_first(browser, url):
         shown = [table.nth(i).get_attribute("data-fingerprint") for i in range(table.count())]
         assert shown == [s["fingerprint"] for s in issues]
         assert all(f in mis for f in shown[:lead])
+        assert "%d flagged of %d samples" % (answer["flagged"], answer["count"]) in t.frame.locator(
+            ".tbb-issues-run[data-run='%s']" % RUN).inner_text()
         first = issues[0]
         cells = table.first.locator("td")
         assert cells.nth(2).inner_text() == "%d → %d" % (first["label"], first["predicted"])

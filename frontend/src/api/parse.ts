@@ -235,6 +235,7 @@ export function parseDynamicsRecord(r: any): DynamicsRecord {
     first_step: n("first_step"), last_step: n("last_step"), aum: n("aum"), forgetting: n("forgetting"),
     learned_step: n("learned_step"), confidence: n("confidence"), variability: n("variability"), accuracy: n("accuracy"),
     mean_loss: n("mean_loss"), last_loss: n("last_loss"), label: optId(r?.label), predicted: optId(r?.predicted), score: n("score"),
+    flagged: r?.flagged === true,
   };
 }
 
@@ -271,6 +272,7 @@ export function parseDynamics(j: any): DynamicsAnswer {
 export function parseLabelIssues(j: any): LabelIssues {
   return {
     run: String(j?.run ?? ""), output: typeof j?.output === "string" ? j.output : "",
+    flagged: Number(j?.flagged) || 0, count: Number(j?.count) || 0,
     issues: (Array.isArray(j?.issues) ? j.issues : []).map(parseDynamicsRecord),
   };
 }

@@ -265,6 +265,8 @@ export interface DynamicsRecord {
   predicted: number | null;
   /** `label_issues`: how likely mislabelled (NaN elsewhere) */
   score: number;
+  /** `label_issues`: flagged as likely mislabelled (AUM < 0 and wrong in most presentations) */
+  flagged: boolean;
 }
 
 /** Every sample of a data map (`dynamics` points): one entry per sample in each array. */
@@ -310,6 +312,10 @@ export interface DynamicsAnswer {
 export interface LabelIssues {
   run: string;
   output: string;
+  /** how many of the output's samples are flagged (the issues are the top ones of every sample) */
+  flagged: number;
+  /** how many samples the output has */
+  count: number;
   issues: DynamicsRecord[];
 }
 

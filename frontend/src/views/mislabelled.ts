@@ -20,7 +20,7 @@ export class MislabelledCard extends TableCard {
 
   constructor(app: ViewContext) {
     super(app, { cls: "tbb-issues", title: "Likely mislabelled", bodyClass: "tbb-issues-runs",
-      note: "lowest area under the margin (AUM) first, over all of training; click one to mark its presentations" });
+      note: "the samples whose given label the model kept ranking below another class (AUM < 0) and got wrong in most presentations, most likely first; click one to mark its presentations" });
   }
 
   load(): Promise<void> {
@@ -40,19 +40,25 @@ export class MislabelledCard extends TableCard {
   render(): void {
     clear(this.body);
     for (const { run, output, res, error } of this.results) {
-      const note = `${output ? `${output} · ` : ""}${res ? `${res.issues.length} listed` : ""}`;
+      const flagged = res ? res.issues.filter((s) => s.flagged) : [];
+      const note = `${output ? `${output} · ` : ""}${res ? `${fmtNum(res.flagged)} flagged of ${fmtNum(res.count)} samples${res.flagged > flagged.length ? ` · the first ${flagged.length}` : ""}` : ""}`;
       const part = h("div", { class: "tbb-issues-run", "data-run": run, "data-output": output }, samplesHead(run, this.app.color(run), note || null));
       this.body.append(part);
       if (!res) { part.append(h("p", { class: "tbb-muted tbb-small", text: error })); continue; }
-      if (!res.issues.length) { part.append(h("p", { class: "tbb-muted tbb-small", text: "No sample recorded." })); continue; }
+      if (!flagged.length) {
+        part.append(h("p", { class: "tbb-muted tbb-small", text: res.count
+          ? "None flagged: the model ranked every sample's given label first on average, or got it right in at least half of its presentations."
+          : "No sample recorded." }));
+        continue;
+      }
       const head = h("tr", {}, h("th", { class: "tbb-num", text: "#" }), h("th", { text: "sample" }),
         h("th", { text: "label → prediction", title: "The given label → the last prediction" }),
         h("th", { class: "tbb-num", text: "AUM", title: "Area under the margin: the mean of (the label's logit − the largest other logit) over its presentations" }),
-        h("th", { class: "tbb-num", text: "score", title: "How likely mislabelled (the server's ranking, docs/http_api.md)" }),
+        h("th", { class: "tbb-num", text: "score", title: "How likely mislabelled, in [0, 1]: the mean of its ranks by low AUM and by the share of wrong presentations (docs/label_issues.md)" }),
         h("th", { class: "tbb-num", text: "forgotten", title: "Forgetting events: classified correctly, then wrongly at its next presentation" }),
         h("th", { class: "tbb-num", text: "seen", title: "Presentations: the steps that trained on it" }));
       const tb = h("tbody");
-      res.issues.forEach((s, i) => tb.append(this.row(run, output, s, i)));
+      flagged.forEach((s, i) => tb.append(this.row(run, output, s, i)));
       part.append(h("div", { class: "tbb-scroll tbb-hardest-scroll" }, h("table", { class: "tbb-table tbb-samples tbb-issues-table" }, h("thead", {}, head), tb)));
     }
     this.marksChanged();
@@ -98,7 +104,7 @@ export class MislabelledCard extends TableCard {
     return {
       state: this.state,
       runs: this.results.map(({ run, output, res, error }) => ({
-        run, output, error, issues: (res?.issues ?? []).map((s) => ({ fingerprint: s.fingerprint, id: s.id, label: s.label, predicted: s.predicted, aum: s.aum, score: s.score })),
+        run, output, error, flagged: res?.flagged ?? 0, issues: (res?.issues ?? []).filter((s) => s.flagged).map((s) => ({ fingerprint: s.fingerprint, id: s.id, label: s.label, predicted: s.predicted, aum: s.aum, score: s.score })),
       })),
     };
   }

@@ -40,9 +40,12 @@ describe("parsing the dynamics routes", () => {
     expect(parseDynamics({ ...DYN, points: null }).points).toBeNull();
   });
   it("reads label issues and presentations", () => {
-    const issues = parseLabelIssues({ run: "r", output: "", issues: [{ ...DYN.rows[0], score: 2.5, id: 17 }] });
+    const issues = parseLabelIssues({ run: "r", output: "", count: 90, flagged: 3,
+      issues: [{ ...DYN.rows[0], score: 2.5, id: 17, flagged: true }, { ...DYN.rows[0], score: 0.5 }] });
     expect(issues.issues[0].score).toBe(2.5);
     expect(issues.issues[0].id).toBe(17);
+    expect([issues.count, issues.flagged]).toEqual([90, 3]);
+    expect(issues.issues.map((s) => s.flagged)).toEqual([true, false]);  // absent: not flagged
     const p = parsePresentations({ run: "r", output: "", key: "00000000000000aa",
       presentations: { step: [3, 40], loss: [0.5, "NaN"], margin: [-1, 2], label_probability: [0.2, 0.9], correct: [false, true], predicted: [8, 3] } });
     expect(p.step).toEqual([3, 40]);
