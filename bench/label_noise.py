@@ -47,7 +47,9 @@ Candidate scores from the same recording (``tbb.load(logdir).dynamics("train")``
 
 Metrics, against the mask of flipped samples: precision@k, k the number of flipped samples (ties
 at the k-th score counted at their expected share), and AUROC (``roc_auc_score``); means over
-the seeds, then over the settings.
+the seeds, then over the settings. Also, for the samples each method calls mislabelled at its own
+threshold (``label_issues``' ``flagged``; the samples cleanlab's ``find_label_issues`` returns):
+how many, precision and recall.
 
     python bench/label_noise.py [--quick] [--seeds 3] [--epochs 40] [--datasets digits,synthetic]
         [--rates 0.05,0.1] [--logdir DIR]
@@ -69,6 +71,7 @@ sys.path.insert(0, ROOT)
 KINDS = ("uniform", "asymmetric")
 BATCH, LEARNING_RATE, FOLDS = 32, 1e-3, 5
 METHODS = ("label_issues", "AUM (aum package)", "hardest", "cleanlab (5-fold)")
+THRESHOLDS = ("label_issues' flagged", "cleanlab's find_label_issues")  # the samples each calls mislabelled
 
 
 # Data and noise ------------------------------------------------------------------------------
@@ -241,7 +244,7 @@ def cleanlab_score(given, probabilities):
     quality = get_label_quality_scores(given, probabilities, method="self_confidence")  # in [0, 1]
     score = 1.0 - quality
     score[flagged] += 1.0
-    return score, len(flagged)
+    return score, np.isin(np.arange(len(given)), flagged)
 
 
 def by_row(ids, values, n):
@@ -258,12 +261,14 @@ def ranks(score):
 
 
 def recorded_scores(log_dir, n):
-    """{method or candidate: score per row} from the run's recording."""
+    """({method: score per row}, {candidate: score per row}, AUM per row, label_issues' flagged
+    per row) from the run's recording."""
     import tb_batch_plugin as tbb
 
     logs = tbb.load(log_dir)
     issues = logs.label_issues("train", top=None)
     out = {"label_issues": by_row([e["id"] for e in issues], [e["score"] for e in issues], n)}
+    flagged = by_row([e["id"] for e in issues], [e["flagged"] for e in issues], n) == 1
     hardest = logs.hardest("train", top=None)
     score = np.zeros(n)
     score[[e["id"] for e in hardest]] = np.arange(len(hardest), 0, -1)
@@ -280,7 +285,7 @@ def recorded_scores(log_dir, n):
                   "-accuracy": -accuracy, "mean_loss": column("mean_loss")}
     for a, b in (("-aum", "-confidence"), ("-aum", "-accuracy")):
         candidates["ranks of %s, %s" % (a, b)] = (ranks(candidates[a]) + ranks(candidates[b])) / 2
-    return out, candidates, column("aum")
+    return out, candidates, column("aum"), flagged
 
 
 # Metrics -------------------------------------------------------------------------------------
@@ -314,20 +319,22 @@ def run_setting(root, dataset, x, y, kind, rate, seed, epochs):
     log_dir = os.path.join(root, "%s-%s-%g-seed%d" % (dataset, kind, rate, seed))
     t0 = time.perf_counter()
     tap, fits_given = train_recorded(log_dir, x, given, epochs, seed)
-    recorded, candidates, recorded_aum = recorded_scores(log_dir, len(y))
+    recorded, candidates, recorded_aum, flagged = recorded_scores(log_dir, len(y))
     t1 = time.perf_counter()
     scores = dict(recorded)
     scores["AUM (aum package)"] = aum_package(tap, len(y))
     t2 = time.perf_counter()
-    scores["cleanlab (5-fold)"], flagged = cleanlab_score(given, out_of_fold_probabilities(x, given, epochs, seed))
+    scores["cleanlab (5-fold)"], cleanlab_flagged = cleanlab_score(given, out_of_fold_probabilities(x, given, epochs, seed))
     t3 = time.perf_counter()
     agreement = np.nanmax(np.abs(recorded_aum + scores["AUM (aum package)"]))
     info = {"memorised": fits_given[flipped].mean(), "clean_fit": fits_given[~flipped].mean(),
-            "flagged": flagged, "aum_difference": agreement}
+            "aum_difference": agreement,
+            "thresholds": {name: (mask.sum(), flipped[mask].mean() if mask.any() else np.nan, mask[flipped].mean())
+                           for name, mask in zip(THRESHOLDS, (flagged, cleanlab_flagged))}}
     print("%s %s %g seed %d: k=%d; flipped fit as given %.2f (clean %.2f); recorded AUM vs aum package "
-          "max |diff| %.2g; cleanlab flags %d; run+read %.0fs, aum %.1fs, 5 folds %.0fs"
+          "max |diff| %.2g; flagged: label_issues %d, cleanlab %d; run+read %.0fs, aum %.1fs, 5 folds %.0fs"
           % (dataset, kind, rate, seed, flipped.sum(), info["memorised"], info["clean_fit"], agreement,
-             flagged, t1 - t0, t2 - t1, t3 - t2), flush=True)
+             flagged.sum(), cleanlab_flagged.sum(), t1 - t0, t2 - t1, t3 - t2), flush=True)
     return evaluate(scores, flipped), evaluate(candidates, flipped), info
 
 
@@ -363,7 +370,7 @@ def main():
     rates = [float(r) for r in (args.rates or ("0.1" if args.quick else "0.05,0.1")).split(",")]
     root = args.logdir or tempfile.mkdtemp(prefix="tbb-label-noise-")
     print("epochs %d, batch %d, seeds %d, rates %s, logs in %s" % (epochs, BATCH, seeds, rates, root), flush=True)
-    rows, candidate_rows, method_means, candidate_means = [], [], [], []
+    rows, candidate_rows, method_means, candidate_means, threshold_rows = [], [], [], [], []
     for dataset in args.datasets.split(","):
         x, y = load(dataset)
         for kind in KINDS:
@@ -377,10 +384,18 @@ def main():
                 candidate_rows.append((label, k, memorised, candidates))
                 method_means.append(methods)
                 candidate_means.append(candidates)
+                threshold_rows.append((label, k, {name: np.nanmean([f[2]["thresholds"][name] for f in found], axis=0)
+                                                  for name in THRESHOLDS}))
     rows.append(("**mean over settings**", "", "", mean_over(method_means)))
     candidate_rows.append(("**mean over settings**", "", "", mean_over(candidate_means)))
     table("Methods (mean over %d seeds)" % seeds, METHODS, rows)
     table("Candidate scores from the recording (mean over %d seeds)" % seeds, list(candidate_means[0]), candidate_rows)
+    print("\nThe samples each method calls mislabelled (mean over %d seeds): how many / precision / recall\n" % seeds)
+    print("| setting | k | " + " | ".join(THRESHOLDS) + " |")
+    print("|---|---|" + "---|" * len(THRESHOLDS))
+    for label, k, found in threshold_rows + [("**mean over settings**", "", {
+            name: np.nanmean([r[2][name] for r in threshold_rows], axis=0) for name in THRESHOLDS})]:
+        print("| %s | %s | %s |" % (label, k, " | ".join("%.0f / %.3f / %.3f" % tuple(found[n]) for n in THRESHOLDS)))
     print("\nLogs in %s" % root)
 
 
