@@ -288,7 +288,7 @@ def test_the_readme_tour_snippet_runs_on_the_demo_and_finds_mislabelled_rows(url
     os.symlink(DEMO["logdir"], "demo-logs")
     exec(compile(code, "README.md", "exec"), {})
     printed = [int(v) for v in re.findall(r"\d+", capsys.readouterr().out)]
-    assert len(printed) == 20 and set(printed) <= set(DEMO["mislabelled"]["rows"]), printed
+    assert len(printed) == 21 and set(printed) <= set(DEMO["mislabelled"]["rows"]), printed
     # the fingerprint the tour copies at step 764 is row 533 of the digits: a 7 labelled 0
     import tb_batch_plugin as tbb
 
@@ -296,3 +296,18 @@ def test_the_readme_tour_snippet_runs_on_the_demo_and_finds_mislabelled_rows(url
     assert tbb.find(DEMO["x"], ["9dedb36f50fb37df"]).tolist() == [533]
     i = DEMO["mislabelled"]["rows"].index(533)
     assert (DEMO["mislabelled"]["digits"][i], DEMO["mislabelled"]["labels"][i]) == (7, 0)
+
+
+def test_the_readme_tour_data_map_figures(url):
+    """The Data Map step of the tour: what is flagged in each run, and where the mislabelled digits sit."""
+    import tb_batch_plugin as tbb
+
+    data, rows = DEMO["data"], DEMO["mislabelled"]["rows"]
+    flagged = {run: [i["fingerprint"] for i in data.label_issues(run) if i["flagged"]]
+               for run in ("lr_0.003/train", RUN)}
+    found = tbb.find(DEMO["x"], flagged[RUN])
+    assert (len(flagged[RUN]), len(flagged["lr_0.003/train"])) == (63, 4)
+    assert set(rows) <= set(found.tolist()) and set(found[:21].tolist()) <= set(rows) and found[21] not in rows
+    d = data.dynamics(RUN)
+    mine = np.isin(tbb.find(DEMO["x"], ["%016x" % int(f) for f in d.fingerprint]), rows)
+    assert round(float(np.median(d.confidence[mine])), 3) == 0.013 and (d.presentations == EPOCHS).all()
