@@ -150,12 +150,16 @@ def test_the_likely_mislabelled_list_shows_the_wrong_labels_first(browser, url):
     t = Tab(browser, url, viewport=(1440, 1000))
     try:
         _open_data_map(t)
-        table = t.frame.locator(".tbb-issues-run[data-run='%s'] tr[data-fingerprint]" % RUN)
+        table = t.frame.locator(".tbb-issues-run[data-run='%s'] tr[data-flagged=true]" % RUN)
         shown = [table.nth(i).get_attribute("data-fingerprint") for i in range(table.count())]
         assert shown == [s["fingerprint"] for s in issues]
         assert all(f in mis for f in shown[:lead])
         assert "%d flagged of %d samples" % (answer["flagged"], answer["count"]) in t.frame.locator(
             ".tbb-issues-run[data-run='%s']" % RUN).inner_text()
+        # then the next ten by score, muted
+        after = t.frame.locator(".tbb-issues-run[data-run='%s'] tr[data-flagged=false]" % RUN)
+        unflagged = [s["fingerprint"] for s in answer["issues"] if not s["flagged"]][:10]
+        assert [after.nth(i).get_attribute("data-fingerprint") for i in range(after.count())] == unflagged
         first = issues[0]
         cells = table.first.locator("td")
         assert cells.nth(2).inner_text() == "%d → %d" % (first["label"], first["predicted"])

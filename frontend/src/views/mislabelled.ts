@@ -12,8 +12,9 @@ import { actOnRow, highlightMarked, samplesHead, settled, TableCard } from "../u
 import type { ViewContext } from "../ui/context";
 import { clear, copyButton, h } from "../ui/dom";
 
-/** How many samples each run lists. */
+/** How many samples each run asks for; the flagged ones among them are listed, then NEXT_SHOWN more. */
 export const ISSUES_TOP = 50;
+export const NEXT_SHOWN = 10;
 
 export class MislabelledCard extends TableCard {
   results: { run: string; output: string; res: LabelIssues | null; error: string }[] = [];
@@ -45,11 +46,10 @@ export class MislabelledCard extends TableCard {
       const part = h("div", { class: "tbb-issues-run", "data-run": run, "data-output": output }, samplesHead(run, this.app.color(run), note || null));
       this.body.append(part);
       if (!res) { part.append(h("p", { class: "tbb-muted tbb-small", text: error })); continue; }
+      if (!res.issues.length) { part.append(h("p", { class: "tbb-muted tbb-small", text: "No sample recorded." })); continue; }
       if (!flagged.length) {
-        part.append(h("p", { class: "tbb-muted tbb-small", text: res.count
-          ? "None flagged: the model ranked every sample's given label first on average, or got it right in at least half of its presentations."
-          : "No sample recorded." }));
-        continue;
+        part.append(h("p", { class: "tbb-muted tbb-small tbb-issues-none",
+          text: "None flagged: the model ranked every sample's given label first on average, or got it right in at least half of its presentations." }));
       }
       const head = h("tr", {}, h("th", { class: "tbb-num", text: "#" }), h("th", { text: "sample" }),
         h("th", { text: "label → prediction", title: "The given label → the last prediction" }),
@@ -59,6 +59,14 @@ export class MislabelledCard extends TableCard {
         h("th", { class: "tbb-num", text: "seen", title: "Presentations: the steps that trained on it" }));
       const tb = h("tbody");
       flagged.forEach((s, i) => tb.append(this.row(run, output, s, i)));
+      // Then the next ones by score, muted: after long training a mislabelled sample the model
+      // memorised is no longer flagged, but still ranks high (docs/label_issues.md).
+      const next = res.issues.filter((s) => !s.flagged).slice(0, NEXT_SHOWN);
+      if (next.length) {
+        tb.append(h("tr", { class: "tbb-issues-next" }, h("td", { colspan: 7, class: "tbb-muted tbb-small",
+          text: `next by score, not flagged (the model gets their label right in most presentations, or ranks it first on average):` })));
+        next.forEach((s, i) => tb.append(this.row(run, output, s, flagged.length + i)));
+      }
       part.append(h("div", { class: "tbb-scroll tbb-hardest-scroll" }, h("table", { class: "tbb-table tbb-samples tbb-issues-table" }, h("thead", {}, head), tb)));
     }
     this.marksChanged();
@@ -66,7 +74,8 @@ export class MislabelledCard extends TableCard {
 
   private row(run: string, output: string, s: DynamicsRecord, i: number): HTMLTableRowElement {
     const who = identity(s.fingerprint, s.id);
-    const tr = h("tr", { "data-fingerprint": s.fingerprint, "data-key": sampleKey(s), tabindex: 0, class: "tbb-clickable",
+    const tr = h("tr", { "data-fingerprint": s.fingerprint, "data-key": sampleKey(s), "data-flagged": String(s.flagged), tabindex: 0,
+      class: "tbb-clickable" + (s.flagged ? "" : " tbb-muted"),
       title: "Click: mark on the loss chart every step that trained on it" },
       h("td", { class: "tbb-num tbb-muted", text: String(i + 1) }),
       h("td", { class: "tbb-mono", title: `fingerprint ${who.full}${s.id !== null ? ` (id ${s.id})` : ""}` },
