@@ -1,7 +1,10 @@
 """Per-sample dynamics event files without TensorFlow, for the reader's tests and
 bench/dynamics_read.py: rows packed as metadata.DYNAMICS_TAG describes them (independently of the
 reader's unpacking), written fast through fast_writer's record templates, or one protobuf Event
-at a time (for records the reader's fast path does not take)."""
+at a time (for records the reader's fast path does not take); and the recorded rows read back
+from event files by the contract alone (``read_events``), for tests of what the writers wrote."""
+
+import glob
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
@@ -65,3 +68,45 @@ def dynamics_event(step, rows, num_classes, ids, tag=metadata.DYNAMICS_TAG, extr
         ev.summary.value.add(tag=extra_tag, tensor=tensor, metadata=meta)
     ev.summary.value.add(tag=tag, tensor=_tensor(rows), metadata=metadata.dynamics_metadata(num_classes, ids))
     return ev
+
+
+def read_events(run_dir):
+    """{tag: [(step, {field: column})]} of the dynamics events of a run, read with TensorBoard's own
+    loader and decoded by the words the metadata names (never by the package's reader)."""
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.util import tensor_util
+
+    out, fields = {}, {}
+    for path in sorted(glob.glob(str(run_dir) + "/events*")):
+        for event in event_file_loader.LegacyEventFileLoader(path).Load():
+            for value in event.summary.value:
+                if not value.tag.startswith(metadata.DYNAMICS_TAG):
+                    continue
+                if value.HasField("metadata"):
+                    data = metadata.parse_plugin_data(value.metadata.plugin_data.content)
+                    assert value.metadata.data_class == summary_pb2.DATA_CLASS_UNKNOWN
+                    assert data.kind == metadata.KIND_DYNAMICS and data.version == 3
+                    fields[value.tag] = tuple(data.fields)
+                words = tensor_util.make_ndarray(value.tensor)
+                assert words.dtype == np.int32 and words.shape[1] == len(fields[value.tag])
+                out.setdefault(value.tag, []).append((event.step, decode_words(words, fields[value.tag])))
+    return out
+
+
+def decode_words(words, fields):
+    """{fingerprint, id (when recorded), loss, margin, label_probability (float32), label (-1: none
+    valid), predicted} of (B, W) int32 rows with these fields."""
+    cols = {name: words[:, j] for j, name in enumerate(fields)}
+    u = {name: c.view(np.uint32).astype(np.uint64) for name, c in cols.items()}
+    out = {"fingerprint": (u["fingerprint_hi"] << np.uint64(32)) | u["fingerprint_lo"]}
+    if "id_hi" in cols:
+        out["id"] = ((u["id_hi"] << np.uint64(32)) | u["id_lo"]).view(np.int64)
+    for name in metadata.DYNAMICS_FLOAT_FIELDS:
+        if name in cols:
+            out[name] = cols[name].view(np.float32)
+    if "label_predicted" in cols:
+        packed = cols["label_predicted"].view(np.uint32)
+        label = (packed & 0xFFFF).astype(np.int64)
+        out["label"], out["predicted"] = np.where(label == 0xFFFF, -1, label), (packed >> 16).astype(np.int64)
+    return out

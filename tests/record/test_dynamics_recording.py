@@ -2,21 +2,18 @@
 p(label), label, prediction) against a hand computation on the weights the model had before each
 step, on the rows ``tbb.find`` returns for the recorded fingerprints.
 
-The rows are decoded here from the event files by the contract in ``metadata`` (not by the
-package's reader), so these tests pin what is written.
+The rows are decoded from the event files by the contract in ``metadata`` alone
+(``helpers.dynamics_files.read_events``, not the package's reader), so these tests pin what is
+written.
 """
-
-import glob
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorboard.backend.event_processing import event_file_loader
-from tensorboard.compat.proto import summary_pb2
-from tensorboard.util import tensor_util
 
 import tb_batch_plugin as tbb
+from helpers.dynamics_files import read_events
 from helpers.keras_reference import WeightsAtEachStep
 from tb_batch_plugin import metadata
 
@@ -35,42 +32,6 @@ def _model(loss, outputs=CLASSES, activation=None):
                               keras.layers.Dense(outputs, activation=activation)])
     model.compile(keras.optimizers.SGD(0.1), loss, metrics=["accuracy"])
     return model
-
-
-def read_dynamics(run_dir):
-    """{tag: [(step, {field: column})]} of the dynamics events of a run, decoded by the contract."""
-    out = {}
-    for path in sorted(glob.glob(str(run_dir) + "/events*")):
-        fields = {}
-        for event in event_file_loader.LegacyEventFileLoader(path).Load():
-            for value in event.summary.value:
-                if not value.tag.startswith(metadata.DYNAMICS_TAG):
-                    continue
-                if value.HasField("metadata"):
-                    data = metadata.parse_plugin_data(value.metadata.plugin_data.content)
-                    assert value.metadata.data_class == summary_pb2.DATA_CLASS_UNKNOWN
-                    assert data.kind == metadata.KIND_DYNAMICS and data.version == 3
-                    fields[value.tag] = tuple(data.fields)
-                words = tensor_util.make_ndarray(value.tensor)
-                assert words.dtype == np.int32 and words.shape[1] == len(fields[value.tag])
-                out.setdefault(value.tag, []).append((event.step, _decode(words, fields[value.tag])))
-    return out
-
-
-def _decode(words, fields):
-    cols = {name: words[:, j] for j, name in enumerate(fields)}
-    u = {name: c.view(np.uint32).astype(np.uint64) for name, c in cols.items()}
-    out = {"fingerprint": (u["fingerprint_hi"] << np.uint64(32)) | u["fingerprint_lo"]}
-    if "id_hi" in cols:
-        out["id"] = ((u["id_hi"] << np.uint64(32)) | u["id_lo"]).view(np.int64)
-    for name in metadata.DYNAMICS_FLOAT_FIELDS:
-        if name in cols:
-            out[name] = cols[name].view(np.float32)
-    if "label_predicted" in cols:
-        packed = cols["label_predicted"].view(np.uint32)
-        label = (packed & 0xFFFF).astype(np.int64)
-        out["label"], out["predicted"] = np.where(label == 0xFFFF, -1, label), (packed >> 16).astype(np.int64)
-    return out
 
 
 def _reference(logits_or_probs, labels, from_logits):
@@ -102,11 +63,11 @@ def test_every_sample_of_every_step_is_recorded_exactly(tmp_path, case, samples)
     x, y = _data()
     targets = np.eye(CLASSES)[y] if one_hot else y
     weights = _fit(tmp_path, _model(make_loss(), activation=activation), x, targets, samples=samples)
-    recorded = read_dynamics(tmp_path / "train")
+    recorded = read_events(tmp_path / "train")
     assert list(recorded) == [metadata.DYNAMICS_TAG]
     steps = [step for step, _ in recorded[metadata.DYNAMICS_TAG]]
     assert steps == list(range(STEPS))
-    assert read_dynamics(tmp_path / "validation") == {}  # training batches only
+    assert read_events(tmp_path / "validation") == {}  # training batches only
     reference = _model(make_loss(), activation=activation)
     per_sample = make_loss()
     per_sample.reduction = None
@@ -146,7 +107,7 @@ def test_binary_ids_and_loss_only_outputs(tmp_path):
     weights = WeightsAtEachStep()
     model.fit(feed, {"is_one": y, "value": y}, batch_size=BATCH, epochs=1, shuffle=True, verbose=0,
               callbacks=[tbb.BatchStats(tmp_path, sample_ids="row"), weights])
-    recorded = read_dynamics(tmp_path / "train")
+    recorded = read_events(tmp_path / "train")
     assert sorted(recorded) == [metadata.DYNAMICS_TAG + "/is_one", metadata.DYNAMICS_TAG + "/value"]
     for (step, binary), (_, value) in zip(recorded[metadata.DYNAMICS_TAG + "/is_one"],
                                           recorded[metadata.DYNAMICS_TAG + "/value"]):
@@ -171,13 +132,13 @@ def test_dynamics_off_and_custom_loops(tmp_path):
     x, y = _data()
     _fit(tmp_path / "off", _model(keras.losses.SparseCategoricalCrossentropy(from_logits=True)), x, y,
          dynamics=False)
-    assert read_dynamics(tmp_path / "off" / "train") == {}
+    assert read_events(tmp_path / "off" / "train") == {}
     # summary.dynamics in a custom loop: the same rows from probabilities given by hand.
     probs = tf.nn.softmax(np.random.default_rng(3).normal(size=(N, CLASSES))).numpy().astype("float32")
     loss = -np.log(probs[np.arange(N), y])
     with tf.summary.create_file_writer(str(tmp_path / "loop")).as_default():
         tbb.summary.dynamics(loss, x.astype("float32"), y_true=y, y_pred=probs, kind="sparse", step=5)
-    [(step, rows)] = read_dynamics(tmp_path / "loop")[metadata.DYNAMICS_TAG]
+    [(step, rows)] = read_events(tmp_path / "loop")[metadata.DYNAMICS_TAG]
     margin, label_probability, predicted = _reference(probs, y, from_logits=False)
     assert step == 5
     np.testing.assert_array_equal(rows["fingerprint"], tbb.fingerprint(x))
@@ -197,7 +158,7 @@ def test_every_sample_with_steps_per_execution_and_xla(tmp_path, compiled):
                               keras.layers.Dense(CLASSES)])
     model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True), **compiled)
     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[tbb.BatchStats(tmp_path)])
-    recorded = read_dynamics(tmp_path / "train")[metadata.DYNAMICS_TAG]
+    recorded = read_events(tmp_path / "train")[metadata.DYNAMICS_TAG]
     assert [step for step, _ in recorded] == list(range(7))
     seen = np.concatenate([rows["fingerprint"] for _, rows in recorded])
     np.testing.assert_array_equal(np.sort(seen), np.sort(tbb.fingerprint(x)))

@@ -3,7 +3,6 @@ runs Keras trained with BatchStats' per-sample dynamics; every expected value is
 numpy from the rows in the event files, decoded by the contract in ``metadata`` (not by the
 package's reader); the error contract of the other routes."""
 
-import glob
 import json
 import urllib.parse
 
@@ -11,10 +10,8 @@ import keras
 import numpy as np
 import pytest
 from scipy.stats import rankdata
-from tensorboard.backend.event_processing import event_file_loader
-from tensorboard.util import tensor_util
 
-from helpers import event_files
+from helpers import dynamics_files, event_files
 import tb_batch_plugin as tbb
 from tb_batch_plugin import metadata
 
@@ -67,34 +64,12 @@ def _get(tb, route, **params):
 
 def _rows(run_dir, output=""):
     """Every dynamics row of a run's output in step order: {field: column, "step": column}, read
-    from the event files and decoded by the words the metadata names."""
-    tag = metadata.DYNAMICS_TAG + ("/" + output if output else "")
-    parts, fields = [], None
-    for path in sorted(glob.glob(str(run_dir) + "/events*")):
-        for event in event_file_loader.LegacyEventFileLoader(path).Load():
-            for value in event.summary.value:
-                if value.tag != tag:
-                    continue
-                if value.HasField("metadata"):
-                    fields = list(metadata.parse_plugin_data(value.metadata.plugin_data.content).fields)
-                words = tensor_util.make_ndarray(value.tensor)
-                part = {name: words[:, k] for k, name in enumerate(fields)}
-                part["step"] = np.full(len(words), event.step)
-                parts.append(part)
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    out = {"step": cols["step"]}
-    for name in ("fingerprint", "id"):
-        if name + "_hi" in cols:
-            hi, lo = (cols[name + s].view(np.uint32).astype(np.uint64) for s in ("_hi", "_lo"))
-            out[name] = (hi << np.uint64(32)) | lo
-    if "id" in out:
-        out["id"] = out["id"].view(np.int64)
-    for name in metadata.DYNAMICS_FLOAT_FIELDS:
-        if name in cols:
-            out[name] = cols[name].view(np.float32).astype(np.float64)
-    if "label_predicted" in cols:
-        packed = cols["label_predicted"].view(np.uint32)
-        out["label"], out["predicted"] = (packed & 0xFFFF).astype(np.int64), (packed >> 16).astype(np.int64)
+    from the event files and decoded by the words the metadata names (floats as float64)."""
+    parts = dynamics_files.read_events(run_dir)[metadata.DYNAMICS_TAG + ("/" + output if output else "")]
+    out = {"step": np.concatenate([np.full(len(rows["fingerprint"]), step) for step, rows in parts])}
+    for name in parts[0][1]:
+        column = np.concatenate([rows[name] for _, rows in parts])
+        out[name] = column.astype(np.float64) if column.dtype == np.float32 else column
     return out
 
 
