@@ -18,12 +18,12 @@ $(PY):
 # Editable install: the hatch build hook (hatch_build.py) runs `npm ci && npm run build` in
 # frontend/ and writes the bundle to tb_batch_plugin/static/.
 $(VENV)/.installed: pyproject.toml constraints.txt hatch_build.py frontend/package.json frontend/package-lock.json | $(PY)
-	$(PIP) install -q -c constraints.txt -e '.[test,demo]'
+	$(PIP) install -q -c constraints.txt -e '.[test,demo,jax,torch]'
 	touch $@
 
 # The benchmarks' extra (aum, cleanlab and torch for bench/label_noise.py), on top of the above.
 $(VENV)/.installed-bench: $(VENV)/.installed
-	$(PIP) install -q -c constraints.txt -e '.[test,demo,bench]'
+	$(PIP) install -q -c constraints.txt -e '.[test,demo,jax,torch,bench]'
 	touch $@
 
 # Regenerate constraints.txt from what .venv holds (after changing a dependency there). torch is
