@@ -12,15 +12,15 @@ __all__ = ["BatchStats", "summary", "load", "metadata", "fingerprint", "find"]
 
 
 def __getattr__(name):
-    if name in ("BatchStats", "summary", "fingerprint", "find"):  # TensorFlow needed: say how to install it
+    if name in ("BatchStats", "summary"):  # TensorFlow needed: say how to install it
         from tb_batch_plugin._requirements import require_tensorflow
         require_tensorflow()
     if name == "BatchStats":
         from tb_batch_plugin.record.callback import BatchStats
         return BatchStats
-    if name in ("fingerprint", "find"):
-        from tb_batch_plugin.record import samples
-        return getattr(samples, name)
+    if name in ("fingerprint", "find"):  # numpy alone, as tf.fingerprint computes them
+        from tb_batch_plugin import fingerprints
+        return getattr(fingerprints, name)
     if name == "load":
         from tb_batch_plugin.read import load
         return load

@@ -1,21 +1,17 @@
 """Sample identities: 64-bit fingerprints of the inputs a model received, computed in the training
-graph for every recorded sample, and for your own data, so a recorded sample leads back to its row.
+graph for every recorded sample (``row_fingerprints``), so a recorded sample leads back to its row.
 
 A sample's fingerprint is ``tf.fingerprint`` (farmhash64) of the bytes of its input row as the
-model received it. For a model with several inputs (a list or dict), each input's row is
-fingerprinted and the fingerprints of all inputs (in ``tf.nest.flatten`` order: dicts by sorted
-key) are fingerprinted together. Keras hands the model float numpy arrays as ``floatx`` (float32)
-and keeps other dtypes; ``fingerprint`` converts numpy arrays the same way, and takes the
-elements of a ``tf.data.Dataset`` as they are.
-
-    fps = tbb.fingerprint(x_train)          # one per row
-    rows = tbb.find(x_train, recorded_fps)  # row index of each recorded sample (-1: not in x)
+model received it; for several inputs (a list or dict), of the fingerprints of all inputs
+together. ``fingerprint`` and ``find`` for your own data compute the same values on the host
+without TensorFlow (``tb_batch_plugin/fingerprints.py``; importable from here as before).
 """
 
 import numpy as np
 import tensorflow as tf
 
 from tb_batch_plugin import metadata
+from tb_batch_plugin.fingerprints import find, fingerprint, hex_fingerprint  # noqa: F401 (callers)
 from tb_batch_plugin.record import dynamics
 
 
@@ -194,84 +190,3 @@ def row_fingerprints(x):
     parts = [tf.fingerprint(t) for t in tf.nest.flatten(x)]  # (batch, 8) uint8 each
     fp = parts[0] if len(parts) == 1 else tf.fingerprint(tf.concat(parts, axis=1))
     return tf.bitcast(fp, tf.int64)
-
-
-def fingerprint(x):
-    """The fingerprints (uint64, one per row) of inputs as Keras would hand them to the model:
-    a numpy array (or array-like), a list or dict of them, or a batched ``tf.data.Dataset``
-    yielding ``x`` or ``(x, y[, sample_weight])`` (rows in the order of one pass over it)."""
-    if isinstance(x, tf.data.Dataset):
-        parts = [_fingerprints(_inputs_of(element)) for element in x]
-        return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
-    arrays = tf.nest.map_structure(_as_keras_hands_it, x)
-    for a in tf.nest.flatten(arrays):
-        if a.dtype.kind not in "biufcSU" or a.ndim == 0:
-            raise TypeError("fingerprint: x must be inputs as the model gets them (a numpy array with "
-                            "one row per sample, a list or dict of them, or a batched "
-                            "tf.data.Dataset); got %s" % (type(x).__name__ if a.ndim else "a scalar"))
-    return _fingerprints(arrays)
-
-
-def find(x, fingerprints):
-    """The row of ``x`` (as ``fingerprint(x)`` numbers them) of each of ``fingerprints``: a uint64 or
-    int64 array, Python ints of any 64-bit value, 16-digit hexadecimal strings as the tab shows
-    them, or a list mixing them; -1 where none matches. With duplicate rows in ``x``, the first."""
-    wanted = _fingerprint_values(fingerprints)
-    table = {}
-    for i, fp in enumerate(fingerprint(x).tolist()):
-        table.setdefault(fp, i)
-    return np.array([table.get(f, -1) for f in wanted], dtype=np.int64)
-
-
-def _fingerprint_values(fingerprints):
-    """The given fingerprints as Python ints in [0, 2**64), one by one: never through a numpy
-    array of Python ints, which turns a list mixing values below and above 2**63 into float64."""
-    if isinstance(fingerprints, (str, bytes, int, np.integer)):
-        fingerprints = [fingerprints]
-    if isinstance(fingerprints, np.ndarray):
-        if fingerprints.dtype.kind not in "iuUSO":
-            raise TypeError("find: fingerprints as %s cannot hold 64-bit values exactly; pass uint64 "
-                            "or int64 values, Python ints or hexadecimal strings" % fingerprints.dtype)
-        fingerprints = fingerprints.ravel().tolist()
-    out = []
-    for f in fingerprints:
-        if isinstance(f, bytes):
-            f = f.decode("ascii", "replace")
-        if isinstance(f, str):
-            try:
-                value = int(f, 16)
-            except ValueError:
-                raise ValueError("find: %r is not a fingerprint (16 hexadecimal digits)" % (f,)) from None
-        elif isinstance(f, (int, np.integer)) and not isinstance(f, (bool, np.bool_)):
-            value = int(f)
-        else:
-            raise TypeError("find: %r is not a fingerprint; pass uint64 or int64 values, Python ints "
-                            "or hexadecimal strings" % (f,))
-        if not -(1 << 63) <= value < (1 << 64):
-            raise ValueError("find: %r is not a 64-bit fingerprint" % (f,))
-        out.append(value % (1 << 64))  # an int64 view of one: the same 64 bits
-    return out
-
-
-def hex_fingerprint(fp):
-    """The 16-digit hexadecimal form of a fingerprint (as the tab shows it)."""
-    return "%016x" % (int(fp) % (1 << 64))
-
-
-def _fingerprints(x):
-    return row_fingerprints(x).numpy().view(np.uint64)
-
-
-def _inputs_of(element):
-    if isinstance(element, tuple) and len(element) in (2, 3):
-        return element[0]
-    return element
-
-
-def _as_keras_hands_it(a):
-    a = np.asarray(a)
-    if a.dtype.kind == "f":
-        import keras
-
-        a = a.astype(keras.backend.floatx(), copy=False)
-    return a
