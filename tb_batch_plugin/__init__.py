@@ -12,10 +12,12 @@ __all__ = ["BatchStats", "summary", "load", "metadata", "fingerprint", "find"]
 
 
 def __getattr__(name):
-    if name in ("BatchStats", "summary"):  # TensorFlow needed: say how to install it
+    if name == "summary":  # TensorFlow needed: say how to install it
         from tb_batch_plugin._requirements import require_tensorflow
         require_tensorflow()
-    if name == "BatchStats":
+    if name == "BatchStats":  # Keras 3; TensorFlow only on Keras' TensorFlow backend
+        from tb_batch_plugin._requirements import require_keras_backend
+        require_keras_backend()
         from tb_batch_plugin.record.callback import BatchStats
         return BatchStats
     if name in ("fingerprint", "find"):  # numpy alone, as tf.fingerprint computes them

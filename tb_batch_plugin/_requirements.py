@@ -60,3 +60,17 @@ def require_tensorflow():
             return
     raise ImportError(_NEEDS + "found TensorFlow %s with Keras %s. Install Keras 3 with: pip install 'keras>=%d.%d,<%d'"
                       % ((found, keras_found) + MIN_KERAS + (MIN_KERAS[0] + 1,)))
+
+
+def require_keras_backend():
+    """For BatchStats: ``require_tensorflow``'s check, except on a Keras >= 3.10 that runs on
+    another backend (JAX, PyTorch), which records without TensorFlow."""
+    if importlib.util.find_spec("keras") is not None:
+        import keras
+
+        have = version_tuple(getattr(keras, "__version__", ""))
+        backend = getattr(getattr(keras, "backend", None), "backend", None)
+        if (have is not None and have[0] == MIN_KERAS[0] and have >= MIN_KERAS and callable(backend)
+                and backend() != "tensorflow"):
+            return
+    require_tensorflow()

@@ -3,7 +3,9 @@
 Keras hands callbacks running means over the epoch, and with ``steps_per_execution > 1`` calls
 them only every k steps. So BatchStats records inside the traced step (``step``), which it
 installs on the model for the fit or evaluate (``install``); this module holds its Keras hooks
-and lifecycle. docs/recording.md describes how a step is recorded and what faults do.
+and lifecycle. On the JAX and PyTorch backends ``backend_engine`` does the recording instead, and
+nothing here imports TensorFlow. docs/recording.md describes how a step is recorded and what
+faults do.
 """
 
 import atexit
@@ -16,10 +18,14 @@ import weakref
 import keras
 
 from tb_batch_plugin import metadata
-from tb_batch_plugin.record import event_writer, numbering
-from tb_batch_plugin.record.install import StepInstaller, calling_callback_list
-from tb_batch_plugin.record.metric_state import shared_state_metrics
-from tb_batch_plugin.record.runs import TRAIN, VALIDATION, Runs
+
+TRAIN, VALIDATION = "train", "validation"
+_ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
+if _ON_TENSORFLOW:
+    from tb_batch_plugin.record import event_writer, numbering
+    from tb_batch_plugin.record.install import StepInstaller, calling_callback_list
+    from tb_batch_plugin.record.metric_state import shared_state_metrics
+    from tb_batch_plugin.record.runs import Runs
 
 
 class BatchStats(keras.callbacks.Callback):
@@ -70,8 +76,13 @@ class BatchStats(keras.callbacks.Callback):
         self.quantile_probs = tuple(float(p) for p in quantile_probs)
         self.num_bins = int(num_bins)
         _check_writable(self.log_dir)
-        self._runs = Runs(self.log_dir, self.flush_secs, self._warn_once)  # writers and flushing
-        self._installer = StepInstaller(self, self._runs, self._abort)  # our step on the model
+        self._engine = None  # the recording on the JAX and PyTorch backends (backend_engine)
+        if _ON_TENSORFLOW:
+            self._runs = Runs(self.log_dir, self.flush_secs, self._warn_once)  # writers and flushing
+            self._installer = StepInstaller(self, self._runs, self._abort)  # our step on the model
+        else:
+            from tb_batch_plugin.record.backend_engine import BackendEngine
+            self._engine = BackendEngine(self)
         self._in_fit = False
         self._off = False  # this fit or evaluate records nothing (an unsupported strategy)
         self._epoch = -1  # the epoch of the fit under way
@@ -83,6 +94,8 @@ class BatchStats(keras.callbacks.Callback):
     # Keras hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        if self._engine is not None:
+            return self._engine.on_train_begin()
         self._check_alone()
         self._off = self._unsupported()
         if self._off:
@@ -94,6 +107,8 @@ class BatchStats(keras.callbacks.Callback):
         self._begin_recording()
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._engine is not None:
+            return self._engine.on_epoch_begin(epoch)
         if self._off:
             return
         self._epoch = epoch
@@ -105,6 +120,8 @@ class BatchStats(keras.callbacks.Callback):
             numbering.start_training(self._runs[TRAIN], self.model.optimizer, epoch)
 
     def on_test_begin(self, logs=None):
+        if self._engine is not None:
+            return self._engine.on_test_begin() if self.validation else None
         if not self._in_fit:  # a standalone evaluate()
             self._check_alone()
             self._off = self._unsupported()
@@ -114,6 +131,8 @@ class BatchStats(keras.callbacks.Callback):
             self._begin_recording()
 
     def on_test_end(self, logs=None):
+        if self._engine is not None:
+            return self._engine.on_test_end() if self.validation else None
         if self._off:
             return
         if not self._in_fit:  # a standalone evaluate(): leave the model as it was
@@ -125,11 +144,14 @@ class BatchStats(keras.callbacks.Callback):
             self._end_recording()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._off:
+        if self._engine is not None:
+            self._engine.on_epoch_end(epoch)
+        elif self._off:
             return
-        step, counter = self._note_position()
-        numbering.write_marker(self._runs[TRAIN].writer, metadata.KIND_EPOCH, step, [counter, epoch])
-        self.flush()
+        else:
+            step, counter = self._note_position()
+            numbering.write_marker(self._runs[TRAIN].writer, metadata.KIND_EPOCH, step, [counter, epoch])
+            self.flush()
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self._warn_once("nonfinite-%d" % epoch,
@@ -138,6 +160,8 @@ class BatchStats(keras.callbacks.Callback):
                             % (epoch, os.path.join(self.log_dir, TRAIN)))
 
     def on_train_end(self, logs=None):
+        if self._engine is not None:
+            return self._engine.on_train_end()
         if self._off:
             return
         self._in_fit = False
@@ -151,6 +175,8 @@ class BatchStats(keras.callbacks.Callback):
         """Writes the staged distributions and flushes the event files. A failing write never
         raises: it is warned about once, and recording goes on in a new event file as soon as
         writes succeed again (``event_writer``)."""
+        if self._engine is not None:
+            return self._engine.flush()
         self._runs.flush(reopen=True)
 
     # Lifecycle: the start and end of recording, and an exception that ends it -----------------
@@ -237,9 +263,23 @@ class BatchStats(keras.callbacks.Callback):
 
 
 def _check_writable(log_dir):
+    if not _ON_TENSORFLOW:
+        return _check_writable_here(log_dir)
     error = event_writer.write_check(log_dir)
     if error is not None:
         raise OSError("BatchStats: log_dir %r cannot be written: %s" % (log_dir, error))
+
+
+def _check_writable_here(log_dir):
+    """The check of ``_check_writable`` without TensorFlow (a local directory)."""
+    probe = os.path.join(log_dir, ".tb_batch_write_check")
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+        with open(probe, "w") as f:
+            f.write("tb_batch")
+        os.remove(probe)
+    except OSError as e:
+        raise OSError("BatchStats: log_dir %r cannot be written: %s" % (log_dir, e)) from None
 
 
 def _flush_if_alive(ref):
@@ -247,7 +287,12 @@ def _flush_if_alive(ref):
     ``sys.exit`` from another callback); one whose recording ended has written everything, and
     its log_dir may be gone by now (a temporary directory)."""
     callback = ref()
-    if callback is not None and callback._runs.flushing:
+    if callback is not None and callback._engine is not None:
+        try:
+            callback._engine.flush()
+        except Exception:  # interpreter shutdown
+            pass
+    elif callback is not None and callback._runs.flushing:
         try:
             callback._end_recording()
         except Exception:  # interpreter shutdown: nothing left to save it for

@@ -6,7 +6,6 @@ with the targets and the output Keras gave it, times the sample weight, at the p
 mask keeps; and what kind of output (classification, regression) each loss belongs to.
 """
 
-import keras
 import tensorflow as tf
 
 try:  # Keras' own weighting of unreduced losses (internal; without it, losses are recomputed)
@@ -17,12 +16,8 @@ except ImportError:  # pragma: no cover
 
     def _get_keras_mask(x):
         return getattr(x, "_keras_mask", None)
+from tb_batch_plugin.record.loss_structure import flat_losses, kind_of_output, named_outputs, output_for, resolve, unreduced
 from tb_batch_plugin.record.staging import flat_float32
-
-
-def flat_losses(model):
-    """Keras' compiled losses: (path, Loss, weight, name) per output (empty before Keras built them)."""
-    return getattr(getattr(model, "_compile_loss", None), "_flat_losses", None) or ()
 
 
 def output_losses(model, cap, warn_once):
@@ -43,14 +38,14 @@ def output_losses(model, cap, warn_once):
         n = calls_taken[id(loss_fn)] = calls_taken.get(id(loss_fn), -1) + 1
         calls = cap.loss_calls.get(id(loss_fn), ())
         y_t, called_pred, losses = calls[n] if n < len(calls) else (None, None, None)
-        y_p = _output(cap.y_pred, path, build, len(flat))
+        y_p = output_for(cap.y_pred, path, build, len(flat))
         if y_p is None:
             y_p = called_pred
         if y_t is None and y_p is not None:  # not called in the step: the targets by their path
-            y_t = _output(cap.y, path, build, len(flat))
+            y_t = output_for(cap.y, path, build, len(flat))
         sw = cap.sample_weight
         try:
-            s_w = _resolve(sw, path) if tf.nest.is_nested(sw) else sw
+            s_w = resolve(sw, path) if tf.nest.is_nested(sw) else sw
         except (KeyError, IndexError, TypeError):
             s_w = y_t = None
         if y_t is None or y_p is None:
@@ -60,7 +55,7 @@ def output_losses(model, cap, warn_once):
             continue
         values = _weighted(loss_fn, losses, s_w)
         if values is None:  # not seen in the step: compute it again
-            values = _unreduced(loss_fn, y_t, y_p, s_w)
+            values = unreduced(loss_fn, y_t, y_p, s_w)
         if values is None or values.shape.rank == 0:
             warn_once("reduce-%s" % name,
                       "BatchStats: the loss %r cannot be made per-sample (it does not support "
@@ -88,7 +83,7 @@ def per_sample_losses(model, cap, warn_once):
 def prediction_values(model, y_pred):
     """{``predictions`` (``predictions/<output>`` for several outputs): the output's values at the
     positions its Keras mask keeps, flat float32}."""
-    outputs = _named_outputs(model, y_pred)
+    outputs = named_outputs(model, y_pred)
     out = {}
     for name, output in outputs:
         key = "predictions" if len(outputs) == 1 else "predictions/%s" % name
@@ -115,52 +110,9 @@ def loss_per_sample(values, mask):
 
 def output_kind(loss_fn, y_pred):
     """(kind, classes, from_logits) of one output for its samples' columns (samples.SampleLayout):
-    'sparse', 'categorical' or 'binary' for a classification output with one prediction per sample,
-    'regression' for one value per sample, None for others (sequences, several values)."""
-    kind, from_logits = _classification(loss_fn)
+    see ``loss_structure.kind_of_output``."""
     rank = y_pred.shape.rank
-    last = y_pred.shape[-1] if rank else None
-    if kind == "binary" and (rank == 1 or (rank == 2 and last == 1)):
-        return kind, 2, from_logits
-    if kind in ("sparse", "categorical") and rank == 2 and last is not None:
-        return kind, int(last), from_logits
-    if kind is None and (rank == 1 or (rank == 2 and last == 1)):
-        return "regression", None, False
-    return None, None, False
-
-
-def _classification(loss_fn):
-    """('sparse' | 'categorical' | 'binary' | None, from_logits) of a compiled Keras loss."""
-    fn = getattr(loss_fn, "fn", None)
-    name = getattr(fn, "__name__", None) or getattr(loss_fn, "name", None) or ""
-    kwargs = getattr(loss_fn, "_fn_kwargs", None) or {}
-    from_logits = bool(getattr(loss_fn, "from_logits", kwargs.get("from_logits", False)))
-    if "sparse_categorical" in name:
-        return "sparse", from_logits
-    if "categorical" in name:
-        return "categorical", from_logits
-    if "binary" in name:
-        return "binary", from_logits
-    return None, from_logits
-
-
-def _output(structure, path, build, num_losses):
-    """The part of a step's predictions (or targets) that a compiled loss with this path gets,
-    as Keras finds it: by the path, in the structure Keras built the losses for when the
-    predictions come in another one, the only leaf for a single loss; None if none."""
-    if structure is None:
-        return None
-    try:
-        return _resolve(structure, path)
-    except (KeyError, IndexError, TypeError):
-        pass
-    leaves = tf.nest.flatten(structure)
-    if build is not None:
-        try:
-            return _resolve(keras.tree.pack_sequence_as(build, leaves), path)
-        except (KeyError, IndexError, TypeError, ValueError):
-            pass
-    return leaves[0] if num_losses == 1 and len(leaves) == 1 else None
+    return kind_of_output(loss_fn, None if rank is None else tuple(y_pred.shape.as_list()))
 
 
 def _weighted(loss_fn, losses, sample_weight):
@@ -193,35 +145,3 @@ def _unmasked(values, mask):
     if mask.shape.rank is None or values.shape.rank is None or not 0 < mask.shape.rank <= values.shape.rank:
         return values
     return tf.boolean_mask(values, mask)
-
-
-def _named_outputs(model, y_pred):
-    """[(name, tensor)] of the model's outputs: a flat dict's keys, else the model's output names,
-    else each output's path in a nested structure (``heads/0``)."""
-    if isinstance(y_pred, dict) and not any(tf.nest.is_nested(v) for v in y_pred.values()):
-        return [(str(k), y_pred[k]) for k in sorted(y_pred)]
-    paths = keras.tree.flatten_with_path(y_pred)
-    names = list(getattr(model, "output_names", None) or [])
-    if len(names) != len(paths) or len(set(names)) != len(names):
-        names = ["/".join(str(p) for p in path) or "0" for path, _ in paths]
-    return [(name, value) for name, (_, value) in zip(names, paths)]
-
-
-def _unreduced(loss_fn, y_true, y_pred, sample_weight):
-    """Calls a Keras Loss with reduction None (temporarily; trace time only)."""
-    if not hasattr(loss_fn, "reduction"):
-        return None
-    saved = loss_fn.reduction
-    loss_fn.reduction = None
-    try:
-        return tf.convert_to_tensor(loss_fn(y_true, y_pred, sample_weight))
-    except Exception:  # a custom loss that does not support it: warned by the caller
-        return None
-    finally:
-        loss_fn.reduction = saved
-
-
-def _resolve(structure, path):
-    for key in path:
-        structure = structure[key]
-    return structure

@@ -15,6 +15,7 @@ from tensorflow.python.ops import gen_summary_ops
 
 from tb_batch_plugin import metadata
 from tb_batch_plugin.record.capture import Capture, capturing
+from tb_batch_plugin.record.loss_structure import flat_logs
 from tb_batch_plugin.record.losses import (loss_per_sample, output_kind, output_losses, per_sample_losses,
                                            prediction_values)
 from tb_batch_plugin.record.metric_state import MetricStates, metric_variable_count, partition_metrics
@@ -307,16 +308,7 @@ def _inputs(data):
     return keras.utils.unpack_x_y_sample_weight(data)[0]
 
 
-def _flat_logs(logs):
-    """A step's logs flattened as Keras flattens them for callbacks and History (keys sorted,
-    the entries of nested dicts by their own keys, a later one replacing an earlier namesake)."""
-    out = {}
-    for key, value in sorted(logs.items()):
-        if isinstance(value, dict):
-            out.update(_flat_logs(value))
-        else:
-            out[key] = value
-    return out
+_flat_logs = flat_logs  # as Keras flattens them for callbacks and History
 
 
 def _numeric(value):

@@ -172,7 +172,7 @@ def test_checkpoint_resume_in_a_new_process_supersedes_exactly_the_rerun_steps(t
 
 
 def test_resume_step_takes_the_latest_marker_at_or_below_the_counter():
-    from tb_batch_plugin.record.numbering import resume_step
+    from tb_batch_plugin.record.ledger import resume_step
 
     # One model, then a fresh one appended at 200 (its counter restarting at 0).
     counters = [(0, 0), (100, 100), (200, 200), (200, 0), (300, 100)]

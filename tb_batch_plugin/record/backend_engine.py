@@ -1,0 +1,242 @@
+"""BatchStats on the JAX and PyTorch backends: the model's train/test function replaced by one
+that runs ``backend_step``'s step and hands each step's values to the host side
+(``backend_writing``), numbered by the same rules as on TensorFlow (``ledger``).
+
+Keras builds its train function before ``on_train_begin``; ours is built from the same pieces
+(JAX: the step jitted as Keras jits it, with its shardings, in Keras' own loop over
+``steps_per_execution``), cached per model and original function so that later fits and every
+evaluation reuse one trace, and swapped in only while BatchStats records.
+"""
+
+import warnings
+import weakref
+
+import keras
+
+from tb_batch_plugin import metadata
+from tb_batch_plugin.record import ledger
+from tb_batch_plugin.record.backend_step import VALUES_KEY, StepValues, stand_ins
+from tb_batch_plugin.record.backend_writing import RunWriter
+
+TRAIN, VALIDATION = "train", "validation"
+_BUILT = weakref.WeakKeyDictionary()  # model -> {(mode, id(original function), callback id): ours}
+
+
+class BackendEngine:
+    """The recording of one BatchStats on a backend other than TensorFlow."""
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.runs = {}  # mode -> RunWriter
+        self.in_fit = False
+        self.started = False  # the fit's first step is numbered
+        self.epoch = -1
+        self._saved = {}  # mode -> the model's own function while ours is in place
+        self._values = {}  # mode -> the StepValues of our function
+        self._warned = set()
+
+    # Keras hooks (called by BatchStats) -----------------------------------------------------
+
+    def on_train_begin(self):
+        self.in_fit, self.started = True, False
+        self._run(TRAIN)
+        self._install(TRAIN)
+
+    def on_epoch_begin(self, epoch):
+        self.epoch = epoch
+        if not self.started:  # numbered now: BackupAndRestore restores in its on_train_begin
+            self.started = True
+            run = self.runs[TRAIN]
+            counter = ledger.optimizer_batches(self.callback.model.optimizer)
+            run_ledger = ledger.ledger(run.logdir)
+            recorded = run_ledger.next_step
+            start, supersedes = run_ledger.training_start(counter)
+            if supersedes:
+                warnings.warn("BatchStats: the model's optimizer is at batch %d, which is step %d of "
+                              "the %d steps recorded in %s; the steps >= %d are superseded"
+                              % (counter, start, recorded, run.logdir, start), stacklevel=3)
+            run.next_step = start
+            run_ledger.advance(start)
+            run_ledger.note_counter(start, counter)
+            run.marker(metadata.KIND_FIT, start, [counter, epoch])
+
+    def on_epoch_end(self, epoch):
+        step, counter = self._note_position()
+        self.runs[TRAIN].marker(metadata.KIND_EPOCH, step, [counter, epoch])
+        self.flush()
+
+    def on_test_begin(self):
+        run = self._run(VALIDATION)
+        if self.in_fit:
+            train_step, epoch = self.runs[TRAIN].next_step, self.epoch
+        else:
+            train_dir = ledger.ledger_dir(self.callback.log_dir, TRAIN)
+            train_step = ledger.ledger(train_dir).training_start(
+                ledger.optimizer_batches(self.callback.model.optimizer))[0]
+            epoch = -1
+        run.next_step = ledger.ledger(run.logdir).next_step
+        run.marker(metadata.KIND_EVALUATION, run.next_step, [train_step, epoch])
+        self._install(VALIDATION)
+
+    def on_test_end(self):
+        self._uninstall(VALIDATION)
+        run = self.runs[VALIDATION]
+        ledger.ledger(run.logdir).advance(run.next_step)
+        self.flush()
+
+    def on_train_end(self):
+        self.in_fit = False
+        self._note_position()
+        self._uninstall(TRAIN)
+        self._uninstall(VALIDATION)
+        self.flush()
+
+    def flush(self):
+        """Writes every step handed over so far and flushes the event files (never raises)."""
+        for run in self.runs.values():
+            run.flush()
+
+    def close(self):
+        for run in self.runs.values():
+            run.close()
+
+    # The model's functions ---------------------------------------------------------------------
+
+    def _run(self, mode):
+        if mode not in self.runs:
+            callback = self.callback
+            self.runs[mode] = RunWriter(ledger.ledger_dir(callback.log_dir, mode), callback, self._warn_once,
+                                        mode == TRAIN)
+        return self.runs[mode]
+
+    def _note_position(self):
+        run = self.runs[TRAIN]
+        run.hand_over()
+        step = run.next_step
+        counter = ledger.optimizer_batches(self.callback.model.optimizer)
+        if self.started:
+            run_ledger = ledger.ledger(run.logdir)
+            run_ledger.advance(step)
+            run_ledger.note_counter(step, counter)
+        return step, counter
+
+    def _install(self, mode):
+        model = self.callback.model
+        attr = "train_function" if mode == TRAIN else "test_function"
+        original = getattr(model, attr)
+        if original is None or mode in self._saved:
+            return
+        built = _BUILT.setdefault(model, {})
+        key = (mode, id(original), id(self.callback))
+        if key not in built:
+            values = StepValues(model, self.callback, mode == TRAIN)
+            built[key] = (_build_function(model, mode, values, self._sink(mode)), values, original)
+        ours, values, _ = built[key]
+        self._values[mode] = values
+        self._saved[mode] = original
+        setattr(model, attr, ours)
+
+    def _uninstall(self, mode):
+        if mode in self._saved:
+            attr = "train_function" if mode == TRAIN else "test_function"
+            setattr(self.callback.model, attr, self._saved.pop(mode))
+            values = self._values.get(mode)
+            for key, message in (values.warnings if values is not None else ()):
+                self._warn_once(key, message)
+
+    def _sink(self, mode):
+        engine = weakref.ref(self)
+
+        def sink(values):
+            me = engine()
+            if me is not None and mode in me.runs:
+                me.runs[mode].add(values, me._values[mode])
+        return sink
+
+    def _warn_once(self, key, message):
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, stacklevel=4)
+
+
+def _build_function(model, mode, values, sink):
+    """Our train or test function for ``model``: its step with ours around it, returning Keras'
+    logs (those of a run without BatchStats) after handing this step's values to ``sink``."""
+    training = mode == TRAIN
+    original_step = model.train_step if training else model.test_step
+    backend = keras.backend.backend()
+
+    def pop(logs):
+        logs = dict(logs)
+        step_values = logs.pop(VALUES_KEY, None)
+        if step_values is not None:
+            sink(step_values)
+        return logs
+
+    if backend == "jax":
+        def step(state, data):
+            cap = None
+            with stand_ins(model, _new_capture(), training) as cap:
+                logs, state = original_step(state, data)
+            return _with_values(logs, values, cap), state
+
+        jitted = _jit(model, step, training)
+
+        def one_step(state, data):
+            logs, state = jitted(state, data)
+            return pop(logs), state
+        return model._make_function(one_step)
+
+    if backend == "torch":
+        def torch_function(data):
+            with stand_ins(model, _new_capture(), training) as cap:
+                if training:
+                    logs = original_step(data[0])
+                else:
+                    import torch
+                    with torch.no_grad():
+                        logs = original_step(data[0])
+            return pop(_with_values(logs, values, cap, detach=True))
+        return torch_function
+    raise ValueError("BatchStats: no recording for the Keras backend %r" % backend)
+
+
+def _new_capture():
+    from tb_batch_plugin.record.backend_step import Capture
+    return Capture()
+
+
+def _with_values(logs, values, cap, detach=False):
+    """Keras' logs with this step's values added under VALUES_KEY (none if they cannot be made:
+    recording never stops training; the reason is warned about once)."""
+    if not isinstance(logs, dict):
+        values.warnings.append(("logs", "BatchStats: the step returned %s, not a dict of logs; "
+                                "nothing is recorded" % type(logs).__name__))
+        return logs
+    try:
+        step_values = values(cap, logs)
+    except Exception as e:  # noqa: BLE001 - a structure we do not know: record nothing, train on
+        values.warnings.append(("values-error", "BatchStats: this step's values could not be computed "
+                                "(%s: %s); nothing is recorded for it" % (type(e).__name__, e)))
+        return logs
+    if detach:
+        step_values = keras.tree.map_structure(lambda t: t.detach() if hasattr(t, "detach") else t, step_values)
+    return {**logs, VALUES_KEY: step_values}
+
+
+def _jit(model, step, training):
+    """``step`` jitted as Keras jits its own (donated state, the distribution's shardings); as is
+    when the model runs eagerly or without jit_compile."""
+    if model.run_eagerly or not model.jit_compile:
+        return step
+    import jax
+    from keras.src import distribution as distribution_lib
+
+    out_shardings = None
+    if distribution_lib.distribution() is not None:
+        shardings = model._get_state_sharding_spec()
+        if not training:
+            trainable, non_trainable, _, metrics = shardings
+            shardings = (trainable, non_trainable, metrics)
+        out_shardings = (None, shardings)
+    return jax.jit(step, donate_argnums=0, out_shardings=out_shardings)

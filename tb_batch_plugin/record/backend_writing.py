@@ -1,0 +1,139 @@
+"""The host side of BatchStats on the JAX and PyTorch backends: each step's values, handed over
+as the device arrays the step returned, are numbered on the training thread and written by a
+thread of their own, a block at a time (converted to numpy there, so the training thread never
+waits for the device), with the TensorFlow-free writer and the numpy statistics of ``host_stats``.
+A failing write is warned about once and never reaches training.
+"""
+
+import queue
+import threading
+import time
+
+import numpy as np
+
+from tb_batch_plugin import metadata
+from tb_batch_plugin.record import host_stats
+from tb_batch_plugin.record.host_writer import HostWriter
+
+_BLOCK_STEPS = 256  # steps handed over at once at the most
+
+
+class RunWriter:
+    """One run directory (train or validation) of a BatchStats: its step counter and writer."""
+
+    def __init__(self, logdir, callback, warn_once, training):
+        self.logdir = logdir
+        self.training = training
+        self.callback = callback
+        self._warn_once = warn_once
+        self.next_step = 0
+        self._pending = []
+        self._handed = time.monotonic()
+        self._writer = None
+        self._queue = queue.Queue()
+        self._thread = None
+
+    def add(self, values, step_values):
+        """One step's values (device arrays), with the StepValues that made them."""
+        step = self.next_step
+        self.next_step += 1
+        if step % self.callback.every == 0:
+            self._pending.append((step, values, step_values.outputs, step_values.has_ids))
+        if len(self._pending) >= _BLOCK_STEPS or time.monotonic() - self._handed >= self.callback.flush_secs:
+            self.hand_over(flush=True)
+
+    def marker(self, kind, step, values):
+        self.hand_over()
+        self._put(("marker", kind, int(step), [int(v) for v in values]))
+
+    def hand_over(self, flush=False):
+        """Passes the pending steps to the writing thread (and asks it to flush the file)."""
+        self._handed = time.monotonic()
+        if self._pending:
+            block, self._pending = self._pending, []
+            self._put(("steps", block))
+        if flush:
+            self._put(("flush",))
+
+    def flush(self):
+        """Writes everything handed over and flushes the event file (waits for the thread)."""
+        self.hand_over(flush=True)
+        if self._thread is not None:
+            self._queue.join()
+
+    def close(self):
+        self.flush()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _put(self, item):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="tb_batch-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(item)
+
+    def _work(self):
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                self._write(item)
+            except Exception as e:  # noqa: BLE001 - never into training: said once, recording goes on
+                self._warn_once("write-fault", "BatchStats: writing events to %s failed (%s: %s); "
+                                "training goes on, the events that could not be written are lost"
+                                % (self.logdir, type(e).__name__, e))
+            finally:
+                self._queue.task_done()
+
+    def _write(self, item):
+        if self._writer is None:
+            self._writer = HostWriter(self.logdir, flush_secs=self.callback.flush_secs)
+        if item[0] == "flush":
+            self._writer.flush()
+        elif item[0] == "marker":
+            _, kind, step, values = item
+            self._writer.write(metadata.MARKER_TAGS[kind], step, np.array(values, np.int64),
+                               metadata.marker_metadata(kind))
+        else:
+            for step, values, outputs, has_ids in item[1]:
+                self._write_step(step, values, outputs, has_ids)
+
+    def _write_step(self, step, values, outputs, has_ids):
+        callback, writer = self.callback, self._writer
+        exact = metadata.scalar_metadata(metadata.PROVENANCE_EXACT)
+        for name, value in values["scalars"].items():
+            writer.write(name, step, _numpy(value).astype(np.float32).reshape(()), exact)
+        dists = values.get("dists")
+        if dists:
+            stats = host_stats.distribution_rows([_numpy(v) for v in dists.values()],
+                                                 callback.quantile_probs, callback.num_bins)
+            histograms = host_stats.histogram_rows(stats, len(callback.quantile_probs), callback.num_bins)
+            dist_meta = metadata.distribution_metadata(callback.quantile_probs, callback.num_bins)
+            hist_meta = metadata.histogram_metadata()
+            for i, name in enumerate(dists):
+                writer.write(metadata.distribution_tag(name), step, stats[i], dist_meta)
+                writer.write(name, step, histograms[i], hist_meta)
+        samples = values.get("samples")
+        if samples is not None and outputs:
+            from tb_batch_plugin.fingerprints import row_fingerprints
+
+            fps = row_fingerprints([_numpy(leaf) for leaf in samples["x"]])
+            described = [(suffix, kind, classes, from_logits, _numpy(y_t), _numpy(y_p))
+                         for (suffix, kind, classes, from_logits), (y_t, y_p) in zip(outputs, samples["outputs"])]
+            rows = host_stats.sample_rows(
+                _numpy(samples["loss"]), fps, _numpy(samples["ids"]) if has_ids else None, described,
+                num_samples=callback.samples, dynamics=callback.dynamics and self.training)
+            for tag, (row, row_meta) in rows.items():
+                writer.write(tag, step, row, row_meta)
+
+
+def _numpy(t):
+    if hasattr(t, "detach"):  # a torch tensor
+        return t.detach().cpu().numpy()
+    return np.asarray(t)
