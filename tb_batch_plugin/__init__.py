@@ -12,9 +12,6 @@ __all__ = ["BatchStats", "summary", "load", "metadata", "fingerprint", "find"]
 
 
 def __getattr__(name):
-    if name == "summary":  # TensorFlow needed: say how to install it
-        from tb_batch_plugin._requirements import require_tensorflow
-        require_tensorflow()
     if name == "BatchStats":  # Keras 3; TensorFlow only on Keras' TensorFlow backend
         from tb_batch_plugin._requirements import require_keras_backend
         require_keras_backend()
@@ -26,7 +23,7 @@ def __getattr__(name):
     if name == "load":
         from tb_batch_plugin.read import load
         return load
-    if name in ("summary", "metadata"):
+    if name in ("summary", "metadata"):  # summary: TensorFlow only where it writes through it
         import importlib
         return importlib.import_module("tb_batch_plugin.record.summary" if name == "summary" else
                                        "tb_batch_plugin.metadata")

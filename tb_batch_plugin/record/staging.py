@@ -27,7 +27,7 @@ import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
 
 from tb_batch_plugin import metadata
-from tb_batch_plugin.record.summary import distribution_rows, histogram_rows, step_cond
+from tb_batch_plugin.record.summary_ops import distribution_rows, histogram_rows, step_cond
 
 MAX_ROWS = 64
 MAX_VALUES = 1 << 16

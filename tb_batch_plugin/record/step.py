@@ -21,7 +21,7 @@ from tb_batch_plugin.record.losses import (loss_per_sample, output_kind, output_
 from tb_batch_plugin.record.metric_state import MetricStates, metric_variable_count, partition_metrics
 from tb_batch_plugin.record.runs import TRAIN
 from tb_batch_plugin.record.samples import CLASSIFICATION_KINDS, SampleLayout, row_fingerprints
-from tb_batch_plugin.record.summary import distribution_tensors, histogram_rows, step_cond
+from tb_batch_plugin.record.summary_ops import distribution_tensors, histogram_rows, step_cond
 
 
 _LOSS_ONLY_SAID = []  # the process has said that dynamics without a classifier are losses only

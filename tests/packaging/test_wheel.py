@@ -103,10 +103,24 @@ def test_installed_package_is_the_wheel_and_the_writer_asks_for_tensorflow(fresh
     assert out.returncode == 0, out.stderr
     path, flags = out.stdout.split()[0], out.stdout.split()[1:]
     assert path.startswith(fresh_venv["site"]) and flags == ["False", "True"]
-    for attr in ("BatchStats", "summary"):
+    for attr in ("BatchStats", "summary.scalar('x', 1.0, step=0)"):  # summary: through tf.summary
         out = run_python(fresh_venv, "import tb_batch_plugin as t; t.%s" % attr)
         assert out.returncode == 1 and "ImportError" in out.stderr, out.stderr
         assert "TensorFlow is not installed" in out.stderr and "pip install 'tensorflow>=2.16'" in out.stderr
+
+
+def test_summary_writes_with_its_own_writer_without_tensorflow(fresh_venv, tmp_path):
+    code = ("import numpy as np, tb_batch_plugin as t\n"
+            "with t.summary.create_file_writer(%r).as_default(step=4):\n"
+            "    t.summary.scalar('loss', 0.5)\n"
+            "    t.summary.distribution('per_sample_loss', np.arange(8.0))\n"
+            "    t.summary.samples(np.arange(8.0), np.eye(8), num_samples=2)\n"
+            "data = t.load(%r)\n"
+            "print(data.tags('.'), data.scalars('.', 'loss').values, data.samples('.').field('loss'))"
+            % (str(tmp_path), str(tmp_path)))
+    out = run_python(fresh_venv, code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == ("{'loss': 'scalar', 'per_sample_loss': 'distribution'} [0.5] [[7. 6.]]")
 
 
 def _start_tensorboard(v, logdir):
