@@ -106,7 +106,7 @@ class BackendEngine:
         if mode not in self.runs:
             callback = self.callback
             self.runs[mode] = RunWriter(ledger.ledger_dir(callback.log_dir, mode), callback, self._warn_once,
-                                        mode == TRAIN)
+                                        mode == TRAIN, writes=writes_here())
         return self.runs[mode]
 
     def _note_position(self):
@@ -130,7 +130,8 @@ class BackendEngine:
         key = (mode, id(original), id(self.callback))
         if key not in built:
             values = StepValues(model, self.callback, mode == TRAIN)
-            built[key] = (_build_function(model, mode, values, self._sink(mode)), values, original)
+            function = _build_function(model, mode, values, self._sink(mode))
+            built[key] = (_guarded(function, weakref.ref(self)), values, original)
         ours, values, _ = built[key]
         self._values[mode] = values
         self._saved[mode] = original
@@ -143,6 +144,17 @@ class BackendEngine:
             values = self._values.get(mode)
             for key, message in (values.warnings if values is not None else ()):
                 self._warn_once(key, message)
+
+    def abort(self):
+        """An exception (other than the end of the data) left the model's function: the model
+        gets its own functions back at once, and what was recorded is written; then it
+        propagates (Keras' fit has no try/finally that would call on_train_end)."""
+        if self.in_fit and TRAIN in self.runs:
+            self._note_position()
+        self.in_fit = False
+        self._uninstall(TRAIN)
+        self._uninstall(VALIDATION)
+        self.flush()
 
     def _sink(self, mode):
         engine = weakref.ref(self)
@@ -174,11 +186,16 @@ def _build_function(model, mode, values, sink):
         return logs
 
     if backend == "jax":
+        replicated = _replicated()
+
         def step(state, data):
-            cap = None
             with stand_ins(model, _new_capture(), training) as cap:
                 logs, state = original_step(state, data)
-            return _with_values(logs, values, cap), state
+            logs = _with_values(logs, values, cap)
+            if replicated is not None and VALUES_KEY in logs:  # every process gets the global values
+                import jax
+                logs[VALUES_KEY] = jax.lax.with_sharding_constraint(logs[VALUES_KEY], replicated)
+            return logs, state
 
         jitted = _jit(model, step, training)
 
@@ -199,6 +216,22 @@ def _build_function(model, mode, values, sink):
             return pop(_with_values(logs, values, cap, detach=True))
         return torch_function
     raise ValueError("BatchStats: no recording for the Keras backend %r" % backend)
+
+
+def _guarded(function, engine):
+    """``function``, which gives the model its own functions back (``BackendEngine.abort``) when
+    an exception other than the end of the data leaves it."""
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except StopIteration:
+            raise
+        except BaseException:
+            me = engine()
+            if me is not None:
+                me.abort()
+            raise
+    return guarded
 
 
 def _new_capture():
@@ -222,6 +255,30 @@ def _with_values(logs, values, cap, detach=False):
     if detach:
         step_values = keras.tree.map_structure(lambda t: t.detach() if hasattr(t, "detach") else t, step_values)
     return {**logs, VALUES_KEY: step_values}
+
+
+def _replicated():
+    """Under a keras.distribution (JAX): the sharding that replicates an array on every device of
+    its mesh, so the step's values of the global batch (gathered inside the step, with its own
+    collectives) are whole in every process; None without a distribution."""
+    from keras.src import distribution as distribution_lib
+
+    distribution = distribution_lib.distribution()
+    if distribution is None:
+        return None
+    import jax
+    from keras.src.backend.jax.distribution_lib import _to_backend_mesh
+
+    return jax.sharding.NamedSharding(_to_backend_mesh(distribution.device_mesh), jax.sharding.PartitionSpec())
+
+
+def writes_here():
+    """Whether this process writes: the first of a multi-process JAX run (jax.distributed), where
+    every process computes the same global values; always elsewhere."""
+    if keras.backend.backend() != "jax":
+        return True
+    import jax
+    return jax.process_index() == 0
 
 
 def _jit(model, step, training):

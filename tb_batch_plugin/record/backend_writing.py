@@ -21,9 +21,10 @@ _BLOCK_STEPS = 256  # steps handed over at once at the most
 class RunWriter:
     """One run directory (train or validation) of a BatchStats: its step counter and writer."""
 
-    def __init__(self, logdir, callback, warn_once, training):
+    def __init__(self, logdir, callback, warn_once, training, writes=True):
         self.logdir = logdir
         self.training = training
+        self.writes = writes  # False in the other processes of a multi-process run: count only
         self.callback = callback
         self._warn_once = warn_once
         self.next_step = 0
@@ -37,18 +38,22 @@ class RunWriter:
         """One step's values (device arrays), with the StepValues that made them."""
         step = self.next_step
         self.next_step += 1
-        if step % self.callback.every == 0:
+        if self.writes and step % self.callback.every == 0:
             self._pending.append((step, values, step_values.outputs, step_values.has_ids))
         if len(self._pending) >= _BLOCK_STEPS or time.monotonic() - self._handed >= self.callback.flush_secs:
             self.hand_over(flush=True)
 
     def marker(self, kind, step, values):
+        if not self.writes:
+            return
         self.hand_over()
         self._put(("marker", kind, int(step), [int(v) for v in values]))
 
     def hand_over(self, flush=False):
         """Passes the pending steps to the writing thread (and asks it to flush the file)."""
         self._handed = time.monotonic()
+        if not self.writes:
+            return
         if self._pending:
             block, self._pending = self._pending, []
             self._put(("steps", block))
@@ -86,7 +91,8 @@ class RunWriter:
                 self._write(item)
             except Exception as e:  # noqa: BLE001 - never into training: said once, recording goes on
                 self._warn_once("write-fault", "BatchStats: writing events to %s failed (%s: %s); "
-                                "training goes on, the events that could not be written are lost"
+                                "training goes on. Recording goes on in a new event file as soon as "
+                                "writes succeed again; the events that could not be written are lost"
                                 % (self.logdir, type(e).__name__, e))
             finally:
                 self._queue.task_done()
@@ -95,7 +101,10 @@ class RunWriter:
         if self._writer is None:
             self._writer = HostWriter(self.logdir, flush_secs=self.callback.flush_secs)
         if item[0] == "flush":
-            self._writer.flush()
+            error = self._writer.flush()
+            if error is not None:  # the file is left behind: the next write starts a new one
+                self._writer = None
+                raise error
         elif item[0] == "marker":
             _, kind, step, values = item
             self._writer.write(metadata.MARKER_TAGS[kind], step, np.array(values, np.int64),

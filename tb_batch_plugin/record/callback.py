@@ -271,8 +271,9 @@ def _check_writable(log_dir):
 
 
 def _check_writable_here(log_dir):
-    """The check of ``_check_writable`` without TensorFlow (a local directory)."""
-    probe = os.path.join(log_dir, ".tb_batch_write_check")
+    """The check of ``_check_writable`` without TensorFlow (a local directory; a probe per process,
+    as the processes of a multi-process run check one log_dir at once)."""
+    probe = os.path.join(log_dir, ".tb_batch_write_check.%d" % os.getpid())
     try:
         os.makedirs(log_dir, exist_ok=True)
         with open(probe, "w") as f:
