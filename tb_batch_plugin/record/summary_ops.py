@@ -189,7 +189,7 @@ def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PR
     inner_edges = (lo_val[:, tf.newaxis]
                    + tf.range(1, num_bins, dtype=tf.float64)[tf.newaxis, :] * step[:, tf.newaxis])
     below = tf.minimum(tf.searchsorted(s, inner_edges, side="left", out_type=tf.int32), n[:, tf.newaxis])
-    cum = tf.concat([tf.zeros_like(below[:, :1]), below, n[:, tf.newaxis]], 1)
+    cum = tf.concat([tf.zeros_like(n[:, tf.newaxis]), below, n[:, tf.newaxis]], 1)  # also with B = 1
     hist = tf.cast(cum[:, 1:] - cum[:, :-1], tf.float64)
 
     finite_stats = tf.concat([tf.stack([lo_val, hi_val, mean, std], 1), quantiles], 1)
