@@ -17,6 +17,7 @@ from tb_batch_plugin import metadata
 from tb_batch_plugin.record import ledger
 from tb_batch_plugin.record.backend_step import VALUES_KEY, StepValues, stand_ins
 from tb_batch_plugin.record.backend_writing import RunWriter
+from tb_batch_plugin.record.guard import guard, unguard
 
 TRAIN, VALIDATION = "train", "validation"
 _BUILT = weakref.WeakKeyDictionary()  # model -> {(mode, id(original function), callback id): ours}
@@ -34,13 +35,15 @@ class BackendEngine:
         self._saved = {}  # mode -> the model's own function while ours is in place
         self._values = {}  # mode -> the StepValues of our function
         self._warned = set()
+        self.guarded = []  # the CallbackLists whose hooks call abort() on an exception
 
     # Keras hooks (called by BatchStats) -----------------------------------------------------
 
-    def on_train_begin(self):
+    def on_train_begin(self, hook_frame):
         self.in_fit, self.started = True, False
         self._run(TRAIN)
         self._install(TRAIN)
+        guard(self, self.callback, hook_frame, self.guarded)
 
     def on_epoch_begin(self, epoch):
         self.epoch = epoch
@@ -65,7 +68,7 @@ class BackendEngine:
         self.runs[TRAIN].marker(metadata.KIND_EPOCH, step, [counter, epoch])
         self.flush()
 
-    def on_test_begin(self):
+    def on_test_begin(self, hook_frame):
         run = self._run(VALIDATION)
         if self.in_fit:
             train_step, epoch = self.runs[TRAIN].next_step, self.epoch
@@ -77,11 +80,15 @@ class BackendEngine:
         run.next_step = ledger.ledger(run.logdir).next_step
         run.marker(metadata.KIND_EVALUATION, run.next_step, [train_step, epoch])
         self._install(VALIDATION)
+        if not self.in_fit:
+            guard(self, self.callback, hook_frame, self.guarded)
 
     def on_test_end(self):
         self._uninstall(VALIDATION)
         run = self.runs[VALIDATION]
         ledger.ledger(run.logdir).advance(run.next_step)
+        if not self.in_fit:
+            unguard(self, self.guarded)
         self.flush()
 
     def on_train_end(self):
@@ -89,6 +96,7 @@ class BackendEngine:
         self._note_position()
         self._uninstall(TRAIN)
         self._uninstall(VALIDATION)
+        unguard(self, self.guarded)
         self.flush()
 
     def flush(self):
@@ -154,6 +162,9 @@ class BackendEngine:
         self.in_fit = False
         self._uninstall(TRAIN)
         self._uninstall(VALIDATION)
+        unguard(self, self.guarded)
+        if VALIDATION in self.runs:
+            ledger.ledger(self.runs[VALIDATION].logdir).advance(self.runs[VALIDATION].next_step)
         self.flush()
 
     def _sink(self, mode):

@@ -18,12 +18,13 @@ import weakref
 import keras
 
 from tb_batch_plugin import metadata
+from tb_batch_plugin.record.guard import calling_callback_list
 
 TRAIN, VALIDATION = "train", "validation"
 _ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
 if _ON_TENSORFLOW:
     from tb_batch_plugin.record import event_writer, numbering
-    from tb_batch_plugin.record.install import StepInstaller, calling_callback_list
+    from tb_batch_plugin.record.install import StepInstaller
     from tb_batch_plugin.record.metric_state import shared_state_metrics
     from tb_batch_plugin.record.runs import Runs
 
@@ -95,7 +96,8 @@ class BatchStats(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if self._engine is not None:
-            return self._engine.on_train_begin()
+            self._check_alone()
+            return self._engine.on_train_begin(sys._getframe(1))
         self._check_alone()
         self._off = self._unsupported()
         if self._off:
@@ -121,7 +123,9 @@ class BatchStats(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         if self._engine is not None:
-            return self._engine.on_test_begin() if self.validation else None
+            if not self._engine.in_fit:
+                self._check_alone()
+            return self._engine.on_test_begin(sys._getframe(1)) if self.validation else None
         if not self._in_fit:  # a standalone evaluate()
             self._check_alone()
             self._off = self._unsupported()

@@ -12,15 +12,13 @@ import sys
 import keras
 import tensorflow as tf
 
+from tb_batch_plugin.record.guard import guard, unguard
 from tb_batch_plugin.record.runs import TRAIN, VALIDATION
 from tb_batch_plugin.record.staging import DistributionStage
 from tb_batch_plugin.record.step import StepWrapper
 
 _ABSENT = object()
 _MAKE_FUNCTIONS = {TRAIN: "make_train_function", VALIDATION: "make_test_function"}
-_GUARDED_HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
-                  "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
-                  "on_train_end")
 
 
 class StepInstaller:
@@ -113,21 +111,12 @@ class StepInstaller:
         that starts it): an exception raised anywhere in it (in its steps, in another callback)
         calls ``abort`` before it propagates. The CallbackList calling the hook is found on the
         stack and its hooks are guarded."""
-        owner, entry = calling_callback_list(self.callback, hook_frame)
-        if owner is not None and not any(owner is g for g in self._guarded):
-            for name in _GUARDED_HOOKS:
-                if name not in owner.__dict__:
-                    setattr(owner, name, _AbortOnException(self, getattr(owner, name)))
-            self._guarded.append(owner)
+        entry = guard(self, self.callback, hook_frame, self._guarded)
+        if entry is not None:
             self._entry_frame = entry
 
     def unguard_hooks(self):
-        for owner in self._guarded:
-            for name in _GUARDED_HOOKS:
-                hook = owner.__dict__.get(name)
-                if isinstance(hook, _AbortOnException) and hook.installer is self:
-                    del owner.__dict__[name]
-        self._guarded = []
+        unguard(self, self._guarded)
         self._entry_frame = None
 
     def before_keras_builds(self, mode, caller):
@@ -178,21 +167,6 @@ class _GuardedFunction:
             raise
 
 
-class _AbortOnException:
-    """A CallbackList hook that restores the model (``StepInstaller.abort``) on any exception."""
-
-    def __init__(self, installer, hook):
-        self.installer = installer
-        self.hook = hook
-
-    def __call__(self, *args, **kwargs):
-        try:
-            return self.hook(*args, **kwargs)
-        except BaseException:
-            self.installer.abort()
-            raise
-
-
 class _MakeFunctionHook:
     """Stands in for ``model.make_train_function``/``make_test_function`` while BatchStats is
     installed (``StepInstaller.before_keras_builds``)."""
@@ -205,20 +179,6 @@ class _MakeFunctionHook:
     def __call__(self, force=False):
         self.installer.before_keras_builds(self.mode, sys._getframe(1))
         return self.original(force)
-
-
-def calling_callback_list(callback, frame, depth=8):
-    """(the Keras CallbackList that is calling a hook of ``callback``, the frame of the fit or
-    evaluate that called it), found on the stack from ``frame`` (the hook's) up; (None, None)
-    when there is none."""
-    for _ in range(depth):
-        if frame is None:
-            break
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, keras.callbacks.CallbackList) and any(c is callback for c in owner.callbacks):
-            return owner, frame.f_back
-        frame = frame.f_back
-    return None, None
 
 
 def _on_stack(frame, top):

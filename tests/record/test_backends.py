@@ -25,7 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # Two processes (jax.distributed, 2 CPU devices each) each feed half of every global batch.
 SETUPS = [("tensorflow", "tensorflow", 1, 1, ()), ("jax", "jax", 1, 1, ()), ("torch", "torch", 1, 1, ()),
           ("jax-data-parallel-4", "jax", 4, 1, ("--data-parallel", "--n", "200", "--val", "44")),
-          ("jax-2-processes", "jax", 2, 2, ("--data-parallel", "--n", "200", "--val", "44"))]
+          ("jax-2-processes", "jax", 2, 2, ("--data-parallel", "--n", "200", "--val", "44")),
+          ("jax-steps-per-execution-3", "jax", 1, 1, ("--steps-per-execution", "3"))]
 
 
 def _fit(backend, devices, processes, logdir, out, *extra):
@@ -60,7 +61,7 @@ def recorded(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(name)
     weights, info, stderr = _fit(backend, devices, processes, tmp / "logs", tmp / "out", *options)
     _, plain, _ = _fit(backend, devices, processes, tmp / "plain", tmp / "plain_out", "--without", *options)
-    n, val = (int(options[2]), int(options[4])) if options else (N, VAL)
+    n, val = (int(options[2]), int(options[4])) if "--n" in options else (N, VAL)
     return Recorded(backend, tmp / "logs", weights, info, plain, stderr, n, val, processes)
 
 
