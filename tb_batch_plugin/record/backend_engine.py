@@ -137,6 +137,9 @@ class BackendEngine:
         built = _BUILT.setdefault(model, {})
         key = (mode, id(original), id(self.callback))
         if key not in built:
+            if keras.backend.backend() == "torch" and getattr(model, "_should_torch_compile", lambda: False)():
+                self._warn_once("torch-compile", "BatchStats: while it records, the step runs without "
+                                "torch.compile (jit_compile=True)")
             values = StepValues(model, self.callback, mode == TRAIN)
             function = _build_function(model, mode, values, self._sink(mode))
             built[key] = (_guarded(function, weakref.ref(self)), values, original)
