@@ -220,7 +220,7 @@ class StepValues:
             total = total + loss
         x = cap.x
         samples = {"loss": total, "x": keras.tree.flatten(x),
-                   "outputs": [(y_t, y_p) for _, _, y_t, y_p in per_output]}
+                   "outputs": [(y_t, y_p, loss) for _, loss, y_t, y_p in per_output]}
         self.has_ids = False
         if callback.sample_ids is not None:
             if isinstance(x, dict) and callback.sample_ids in x:

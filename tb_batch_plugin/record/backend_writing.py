@@ -28,7 +28,8 @@ class RunWriter:
         self.callback = callback
         self._warn_once = warn_once
         self.next_step = 0
-        self._pending = []
+        self._pending = []  # steps not handed over yet (the writer takes them after flush_secs idle)
+        self._lock = threading.Lock()
         self._handed = time.monotonic()
         self._writer = None
         self._queue = queue.Queue()
@@ -39,7 +40,9 @@ class RunWriter:
         step = self.next_step
         self.next_step += 1
         if self.writes and step % self.callback.every == 0:
-            self._pending.append((step, values, step_values.outputs, step_values.has_ids))
+            with self._lock:
+                self._pending.append((step, values, step_values.outputs, step_values.has_ids))
+            self._start()
         if len(self._pending) >= _BLOCK_STEPS or time.monotonic() - self._handed >= self.callback.flush_secs:
             self.hand_over(flush=True)
 
@@ -54,8 +57,8 @@ class RunWriter:
         self._handed = time.monotonic()
         if not self.writes:
             return
-        if self._pending:
-            block, self._pending = self._pending, []
+        block = self._take()
+        if block:
             self._put(("steps", block))
         if flush:
             self._put(("flush",))
@@ -76,26 +79,45 @@ class RunWriter:
             self._writer.close()
             self._writer = None
 
-    def _put(self, item):
+    def _take(self):
+        with self._lock:
+            block, self._pending = self._pending, []
+        return block
+
+    def _start(self):
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="tb_batch-writer", daemon=True)
             self._thread.start()
+
+    def _put(self, item):
+        self._start()
         self._queue.put(item)
 
     def _work(self):
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self.callback.flush_secs)
+            except queue.Empty:  # training pauses (a long step, an evaluation): write what waits
+                block = self._take()
+                if block:
+                    self._guarded_write(("steps", block))
+                    self._guarded_write(("flush",))
+                continue
             try:
                 if item is None:
                     return
-                self._write(item)
-            except Exception as e:  # noqa: BLE001 - never into training: said once, recording goes on
-                self._warn_once("write-fault", "BatchStats: writing events to %s failed (%s: %s); "
-                                "training goes on. Recording goes on in a new event file as soon as "
-                                "writes succeed again; the events that could not be written are lost"
-                                % (self.logdir, type(e).__name__, e))
+                self._guarded_write(item)
             finally:
                 self._queue.task_done()
+
+    def _guarded_write(self, item):
+        try:
+            self._write(item)
+        except Exception as e:  # noqa: BLE001 - never into training: said once, recording goes on
+            self._warn_once("write-fault", "BatchStats: writing events to %s failed (%s: %s); "
+                            "training goes on. Recording goes on in a new event file as soon as "
+                            "writes succeed again; the events that could not be written are lost"
+                            % (self.logdir, type(e).__name__, e))
 
     def _write(self, item):
         if self._writer is None:
@@ -133,8 +155,8 @@ class RunWriter:
             from tb_batch_plugin.fingerprints import row_fingerprints
 
             fps = row_fingerprints([_numpy(leaf) for leaf in samples["x"]])
-            described = [(suffix, kind, classes, from_logits, _numpy(y_t), _numpy(y_p))
-                         for (suffix, kind, classes, from_logits), (y_t, y_p) in zip(outputs, samples["outputs"])]
+            described = [(suffix, kind, classes, from_logits, _numpy(y_t), _numpy(y_p), _numpy(loss))
+                         for (suffix, kind, classes, from_logits), (y_t, y_p, loss) in zip(outputs, samples["outputs"])]
             rows = host_stats.sample_rows(
                 _numpy(samples["loss"]), fps, _numpy(samples["ids"]) if has_ids else None, described,
                 num_samples=callback.samples, dynamics=callback.dynamics and self.training)

@@ -88,6 +88,21 @@ def main(root):
     m = model()
     out["backup_second"] = fit(m, d, [backup], epochs=2)
     out["backup_steps"] = tbb.load(d).scalars("train", "loss").steps.tolist()
+    d = os.path.join(root, "two_outputs")
+    inputs = keras.Input((FEATURES,), name="x")
+    hidden = keras.layers.Dense(16, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(1))(inputs)
+    m = keras.Model(inputs, {"label": keras.layers.Dense(CLASSES, name="label")(hidden),
+                             "value": keras.layers.Dense(1, name="value")(hidden)})
+    m.compile(optimizer=keras.optimizers.SGD(0.05), metrics={"label": ["accuracy"]},
+              loss={"label": keras.losses.SparseCategoricalCrossentropy(from_logits=True), "value": "mse"})
+    m.fit(x, {"label": y, "value": x[:, :1]}, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+          validation_data=(vx, {"label": vy, "value": vx[:, :1]}), callbacks=[tbb.BatchStats(d)])
+    data = tbb.load(d)
+    out["two_outputs_tags"] = {run: sorted("%s:%s" % item for item in data.tags(run).items()) +
+                               ["per_class:%s" % o for o in data.per_class_outputs(run)] +
+                               ["dynamics:%s" % o for o in data.dynamics_outputs(run)] +
+                               ["samples:%d" % len(data.samples(run))]
+                               for run in data.runs()}
     out["tensorflow_imported"] = "tensorflow" in sys.modules
     print(json.dumps(out))
 

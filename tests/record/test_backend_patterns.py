@@ -15,16 +15,25 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(scope="module", params=["jax", "torch"])
-def patterns(request, tmp_path_factory):
-    if importlib.util.find_spec(request.param) is None:
-        pytest.skip("the %s backend is not installed (make test installs it)" % request.param)
-    env = dict(os.environ, KERAS_BACKEND=request.param, PYTHONPATH=ROOT)
+def _run_patterns(backend, tmp_path_factory):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip("the %s backend is not installed (make test installs it)" % backend)
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run([sys.executable, "-m", "tests.helpers.backend_patterns",
-                             str(tmp_path_factory.mktemp(request.param))],
+                             str(tmp_path_factory.mktemp(backend))],
                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
+
+
+@pytest.fixture(scope="module", params=["jax", "torch"])
+def patterns(request, tmp_path_factory):
+    return _run_patterns(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def on_tensorflow(tmp_path_factory):
+    return _run_patterns("tensorflow", tmp_path_factory)[0]
 
 
 def test_an_exception_from_another_callback_keeps_the_steps_before_it_and_restores_the_model(patterns):
@@ -55,3 +64,8 @@ def test_backup_and_restore_resumes_where_the_optimizer_is(patterns):
     assert out["backup_steps"] == list(range(14))
     assert "the steps >= 7 are superseded" in stderr
     assert not out["tensorflow_imported"]
+
+
+def test_a_two_output_model_records_the_tags_it_records_on_tensorflow(patterns, on_tensorflow):
+    assert patterns[0]["two_outputs_tags"] == on_tensorflow["two_outputs_tags"]
+    assert "dynamics:value" in on_tensorflow["two_outputs_tags"]["train"]
