@@ -174,3 +174,23 @@ def test_no_tensorflow_on_the_other_backends(recorded):
     if recorded.backend != "tensorflow" and recorded.processes == 1:
         assert not recorded.info["tensorflow_imported"]
         assert "Traceback" not in recorded.stderr
+
+
+def test_tensorboard_serves_the_run_as_recorded(recorded):
+    """A real TensorBoard with the plugin serves what the other backends wrote, every step."""
+    if recorded.backend == "tensorflow":
+        pytest.skip("tests/serve covers runs recorded on TensorFlow")
+    from tests.helpers.event_files import TensorBoardProcess
+
+    tb = TensorBoardProcess(recorded.logdir, load_fast=False)
+    try:
+        status, body = tb.wait_for("/data/plugin/tb_batch/series?run=train&tag=loss&width=500",
+                                   lambda status, body: status == 200)
+        served = json.loads(body)
+        loss = recorded.data.scalars("train", "loss")
+        assert served["count"] == len(loss) and served["steps"] == loss.steps.tolist()
+        np.testing.assert_array_equal(np.array(served["values"], np.float32), loss.values)
+        status, body = tb.get("/data/plugin/tb_batch/dynamics?run=train")
+        assert status == 200
+    finally:
+        tb.close()
