@@ -5,6 +5,9 @@ the recording on every Keras backend shares it."""
 import os
 import threading
 
+import keras
+import numpy as np
+
 
 class RunLedger:
     """What is known in this process about the steps of one run directory: the step the next
@@ -69,6 +72,8 @@ def optimizer_batches(optimizer):
     counter = getattr(inner, "_iterations", None)
     if counter is None:
         counter = inner.iterations
+    if keras.backend.backend() != "tensorflow":  # a Keras Variable's numpy() warns there (numpy 2)
+        return int(np.asarray(counter.value))
     return int(counter.numpy())
 
 

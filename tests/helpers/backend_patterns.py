@@ -103,6 +103,27 @@ def main(root):
                                ["dynamics:%s" % o for o in data.dynamics_outputs(run)] +
                                ["samples:%d" % len(data.samples(run))]
                                for run in data.runs()}
+    # A file-size limit makes the writes fail mid-fit: one warning, training unchanged.
+    import resource
+    import signal
+    import warnings
+
+    d = os.path.join(root, "write_fault")
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    m = model()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, limits[1]))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            history = m.fit(x, y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
+                            callbacks=[tbb.BatchStats(d, flush_secs=0.05)]).history
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+    out["write_fault_warnings"] = [str(w.message) for w in caught if "BatchStats" in str(w.message)]
+    out["write_fault_history"] = history
+    out["write_fault_plain_history"] = model().fit(x, y, batch_size=BATCH, epochs=3, shuffle=False,
+                                                   verbose=0).history
     out["tensorflow_imported"] = "tensorflow" in sys.modules
     print(json.dumps(out))
 

@@ -69,3 +69,10 @@ def test_backup_and_restore_resumes_where_the_optimizer_is(patterns):
 def test_a_two_output_model_records_the_tags_it_records_on_tensorflow(patterns, on_tensorflow):
     assert patterns[0]["two_outputs_tags"] == on_tensorflow["two_outputs_tags"]
     assert "dynamics:value" in on_tensorflow["two_outputs_tags"]["train"]
+
+
+def test_a_failing_write_is_one_warning_and_changes_nothing(patterns):
+    out, _ = patterns
+    assert len(out["write_fault_warnings"]) == 1, out["write_fault_warnings"]
+    assert "File too large" in out["write_fault_warnings"][0]
+    assert out["write_fault_history"] == out["write_fault_plain_history"]
