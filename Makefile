@@ -38,7 +38,12 @@ constraints: | $(PY)
 chromium:
 	@.ci/install-chromium
 
-demo: $(VENV)/.installed
+# The demo's own set-up: the package and the demo extra (TensorFlow, scikit-learn), not the tests'.
+$(VENV)/.installed-demo: pyproject.toml constraints.txt hatch_build.py frontend/package.json frontend/package-lock.json | $(PY)
+	$(PIP) install -q -c constraints.txt -e '.[demo]'
+	touch $@
+
+demo: $(VENV)/.installed-demo
 	$(PY) -m tb_batch_plugin.demo --logdir $(DEMO_LOGDIR)
 	@echo "Open http://$(HOST):$(PORT)/#tb_batch (Ctrl-C stops TensorBoard)"
 	$(VENV)/bin/tensorboard --logdir $(DEMO_LOGDIR) --host $(HOST) --port $(PORT)
