@@ -9,6 +9,7 @@ import { fetchSeries } from "../api/client";
 import type { Series } from "../api/types";
 import type { Axis } from "../model/axes";
 import { badgeHelp, badgeText, provenanceRuns } from "../model/badges";
+import { Pin, pinnedYRange } from "../model/clipping";
 import { exportFileName, exportHref } from "../model/exports";
 import { hoverXLabel } from "../model/format";
 import { keyRange, Range, wheelRange } from "../model/ranges";
@@ -54,6 +55,8 @@ export class StepChart {
   yr: [number, number] = [0, 1];
   /** y range set by a modifier-drag (null: automatic) */
   yZoom: [number, number] | null = null;
+  /** the pinned steps the y range was computed with */
+  private pinsKey = "[]";
   range: Range | null = null;
   compact = false;
   /** the width the layers were loaded for, and the plot element's when last sized */
@@ -188,6 +191,10 @@ export class StepChart {
     const { data, seriesLayer } = plotData(this.layers, log);
     this.compact = isConstant(this.layers);
     this.yr = layersYRange(this.layers, { log, outliers, yZoom: this.yZoom });
+    // ignoring outliers never clips the step the user opened or marked (model/clipping.ts)
+    const pins = this.pins();
+    this.pinsKey = JSON.stringify(pins);
+    if (outliers && !this.yZoom && !this.compact) this.yr = pinnedYRange(this.yr, this.layers, pins, log);
     const key = [this.mode, log, this.compact, seriesLayer.map((l, i) => (l ? `${l.kind}:${"run" in l ? l.run : l.name}:${l.color}:${i}` : "x")).join("|"),
       this.app.theme.dark].join(";");
     if (!this.u || key !== this.structKey) {
@@ -260,8 +267,16 @@ export class StepChart {
     })));
   }
 
+  /** The steps the y range keeps in view: the drill-down's and the marked sample's. */
+  private pins(): Pin[] {
+    const d = this.app.drill, m = this.app.marks;
+    return [...(d ? [{ run: d.run, steps: [d.step] }] : []), ...(m ? [{ run: m.run, steps: m.steps }] : [])];
+  }
+
+  /** Redraws; anew with the y range when the pinned steps changed (a step opened, a sample marked). */
   redraw(): void {
-    this.u?.redraw(false);
+    if (this.layers.length && JSON.stringify(this.pins()) !== this.pinsKey) this.render();
+    else this.u?.redraw(false);
   }
 
   /** The runs' colours changed: redraw with them (no new request). */
