@@ -97,6 +97,82 @@ def inside(a, b, slack=1):
     return a["left"] >= b["left"] - slack and a["right"] <= b["right"] + slack and a["top"] >= b["top"] - slack and a["bottom"] <= b["bottom"] + slack
 
 
+def test_plain_wheel_scrolls_the_page_and_ctrl_wheel_zooms(tab):
+    tab.set_view(None)
+    tab.frame.evaluate("document.querySelector('.tbb-main').scrollTop = 0")
+    over_chart(tab, "metric_0")
+    tab.page.mouse.wheel(0, 400)
+    tab.frame.wait_for_function("() => document.querySelector('.tbb-main').scrollTop > 100")
+    tab.page.wait_for_timeout(300)
+    assert tab.debug()["view"] is None  # the charts' x range did not move
+    assert all(c["range"] in (None, {"start": 0, "end": N - 1}) for c in tab.debug()["charts"])
+    # scrolling back over the charts never zooms them either
+    tab.page.mouse.wheel(0, -400)
+    tab.frame.wait_for_function("() => document.querySelector('.tbb-main').scrollTop === 0")
+    tab.page.wait_for_timeout(300)
+    assert tab.debug()["view"] is None
+    # Ctrl + wheel zooms around the pointer, and the page stays where it is
+    over_chart(tab, "loss")
+    tab.page.keyboard.down("Control")
+    tab.page.mouse.wheel(0, -200)
+    tab.page.keyboard.up("Control")
+    tab.wait_ready()
+    v = tab.debug()["view"]
+    assert v is not None and v["end"] - v["start"] < N - 1, v
+    assert scroll_top(tab) == 0
+    # Shift + wheel pans
+    tab.page.keyboard.down("Shift")
+    tab.page.mouse.wheel(0, 200)
+    tab.page.keyboard.up("Shift")
+    tab.wait_ready()
+    assert tab.debug()["view"]["start"] > v["start"]
+    tab.set_view(None)
+    assert tab.errors == [], tab.errors
+
+
+def test_help_panel_beside_the_loss_chart_and_esc_closes_it(tab):
+    tab.frame.evaluate("document.querySelector('.tbb-main').scrollTop = 0")
+    help_text = tab.frame.locator(".tbb-help-text")
+    tab.frame.locator("button.tbb-help").click()
+    assert help_text.is_visible()
+    assert "Ctrl+wheel to zoom" in help_text.inner_text()
+    assert not overlaps(tab.rect(".tbb-help-text"), tab.rect('.tbb-chart[data-tag="loss"]'))
+    for t, look in each_look(tab):
+        t.frame.locator("button.tbb-help").click()
+        assert not overlaps(t.rect(".tbb-help-text"), t.rect('.tbb-chart[data-tag="loss"]'))
+        shot(t, "help_%s.png" % look)
+    tab.page.keyboard.press("Escape")
+    assert help_text.is_hidden()
+    # ✕ closes it too
+    tab.frame.locator("button.tbb-help").click()
+    tab.frame.locator(".tbb-help-close").click()
+    assert help_text.is_hidden()
+
+
+def test_esc_and_an_outside_click_close_menus_then_the_drill_down(tab):
+    csv = tab.frame.locator('.tbb-chart[data-tag="loss"] details.tbb-menu')
+    csv.locator("summary").click()
+    assert csv.evaluate("d => d.open")
+    tab.page.keyboard.press("Escape")
+    assert not csv.evaluate("d => d.open")
+    # a click elsewhere closes it
+    csv.locator("summary").click()
+    assert csv.evaluate("d => d.open")
+    tab.frame.locator(".tbb-range").click()
+    assert not csv.evaluate("d => d.open")
+    # with the drill-down open, Esc closes the menu first, then the drill-down
+    tab.frame.evaluate("window.__tbb.app.openDrill('a', 100)")
+    tab.frame.wait_for_selector(".tbb-drill[data-state=loaded][data-step='100']")
+    csv.locator("summary").click()
+    assert csv.evaluate("d => d.open")
+    tab.page.keyboard.press("Escape")
+    assert not csv.evaluate("d => d.open")
+    assert tab.frame.locator(".tbb-drill").is_visible()
+    tab.page.keyboard.press("Escape")
+    assert tab.frame.locator(".tbb-drill").is_hidden()
+    assert tab.errors == [], tab.errors
+
+
 def test_a_clipped_spike_is_in_the_y_range_when_it_is_the_selected_step(tab):
     tab.set_view(SPIKE_STEP - 50, SPIKE_STEP + 50)
     c = tab.chart("loss")

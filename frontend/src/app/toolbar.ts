@@ -5,7 +5,9 @@
 import { X_MODES } from "../model/settings";
 import type { Settings, XMode } from "../model/settings";
 import { panRange, Range, zoomRange } from "../model/ranges";
+import { zoomModifier } from "../model/wheel";
 import { debounce, h } from "../ui/dom";
+import { installMenuKeys } from "../ui/keys";
 
 export interface ToolbarHost {
   readonly settings: Settings;
@@ -22,7 +24,8 @@ export interface ToolbarHost {
 type BoolSetting = "log" | "outliers" | "byPrefix" | "heatmaps";
 
 const HELP = [
-  "Drag across a chart to zoom (Alt/Ctrl+drag: zoom y), wheel to zoom, shift+wheel to pan, double-click to show all.",
+  `Drag across a chart to zoom (Alt/Ctrl+drag: zoom y), ${zoomModifier(navigator.platform)}+wheel to zoom (the plain wheel scrolls the page), shift+wheel to pan, double-click to show all.`,
+  "Esc closes the help, a menu, then the step panel; a click elsewhere closes a menu.",
   "Click a point to open that step; ←/→ step through it, Esc closes. The step's samples with the highest loss are listed there (copy a fingerprint: tbb.find(x, [fingerprint]) gives its row in your data).",
   "Samples: the samples that keep coming back among their batch's highest losses in the steps shown (click one: its steps are marked ▼ on the charts), the samples likely mislabelled, and each class's loss per step.",
   "Data Map (runs recorded with BatchStats(dynamics=True)): every sample's confidence against its variability over training, coloured by AUM (red: negative, likely mislabelled) or forgetting events; click one: its presentations, marked on the loss chart.",
@@ -70,9 +73,9 @@ export class Toolbar {
       this.zoomButtons(),
       this.rangeEl,
       this.marksChip,
-      h("details", { class: "tbb-menu tbb-help" }, h("summary", { class: "tbb-btn", text: "?" }),
-        h("div", { class: "tbb-menu-list tbb-help-text" }, ...HELP.map((text) => h("p", { text })))),
+      ...helpPanel(),
     );
+    installMenuKeys();
   }
 
   /** Shows which tab is open, and only the controls that act on it. */
@@ -175,4 +178,18 @@ export class Toolbar {
       button("Reset", "Show all steps", () => this.host.showAll()),
     );
   }
+}
+
+/** The `?` button and its help: a row of its own at the toolbar's end, pushing the charts down
+ * (never over the loss chart) until `?`, its ✕ or Esc (ui/keys.ts) closes it. */
+function helpPanel(): [HTMLButtonElement, HTMLElement] {
+  const button = h("button", { type: "button", class: "tbb-btn tbb-help", text: "?", title: "Help", "aria-expanded": "false" });
+  const close = h("button", { type: "button", class: "tbb-icon tbb-help-close", text: "✕", title: "Close the help (Esc)", "aria-label": "Close the help" });
+  const panel = h("div", { class: "tbb-help-text", role: "region", "aria-label": "Help", hidden: true, "data-closable": "" },
+    close, ...HELP.map((text) => h("p", { text })));
+  const show = (on: boolean) => { panel.hidden = !on; button.setAttribute("aria-expanded", String(on)); };
+  button.addEventListener("click", () => show(panel.hidden));
+  close.addEventListener("click", () => show(false));
+  panel.addEventListener("close", () => show(false));
+  return [button, panel];
 }

@@ -15,6 +15,7 @@ import { hoverXLabel } from "../model/format";
 import { keyRange, Range, wheelRange } from "../model/ranges";
 import { nearestCandidate } from "../model/series";
 import type { XMode } from "../model/settings";
+import { wheelAction } from "../model/wheel";
 import {
   chartMembers, evalLayer, groupLayer, isConstant, Layer, layerRequests, layersSummary,
   layersXRange, layersYRange, plotData, RunLayer, runLayer, SeriesRequest, XPlacement,
@@ -69,7 +70,7 @@ export class StepChart {
     this.msgEl = messageLine();
     this.plotEl = h("div", {
       class: "tbb-plot", tabindex: 0, role: "img",
-      "aria-label": `Chart of ${this.tag}. Drag to zoom, Alt+drag zooms y, wheel zooms, shift+wheel pans; keys: + and - zoom, arrows pan, 0 resets, Enter opens the step in the middle.`,
+      "aria-label": `Chart of ${this.tag}. Drag to zoom, Alt+drag zooms y, Ctrl or Command+wheel zooms, shift+wheel pans; keys: + and - zoom, arrows pan, 0 resets, Enter opens the step in the middle.`,
     });
     this.yChip = h("button", { type: "button", class: "tbb-chip", text: "y zoomed ✕", title: "Back to the automatic y range", hidden: true });
     this.yChip.addEventListener("click", () => { this.yZoom = null; this.render(); });
@@ -321,7 +322,7 @@ function fetchLayers(
 }
 
 /** The pointer and keys of a Steps chart: the tooltip (exact values fetched for reduced data), a
- * click opens the nearest point's step, a drag zooms x (Alt/Ctrl/⌘+drag: y), the wheel and
+ * click opens the nearest point's step, a drag zooms x (Alt/Ctrl/⌘+drag: y), Ctrl/⌘+wheel and
  * keys zoom and pan the axis' shared view, a double-click shows everything. */
 class StepPointer {
   private hoverX: number | null = null;
@@ -377,10 +378,12 @@ class StepPointer {
   private onWheel(e: WheelEvent): void {
     const { u, app, axis, mode } = this.chart;
     const full = this.chart.fullX();
-    if (!u || !full || mode === "wall" || mode === "relwall") return;
+    // the plain wheel scrolls the page (model/wheel.ts)
+    const action = wheelAction(e);
+    if (!action || !u || !full || mode === "wall" || mode === "relwall") return;
     e.preventDefault();
     const center = u.posToVal(e.clientX - u.over.getBoundingClientRect().left, "x");
-    app.setView(axis, wheelRange(app.view(axis) ?? full, full, e, center));
+    app.setView(axis, wheelRange(app.view(axis) ?? full, full, { deltaX: e.deltaX, deltaY: e.deltaY, shiftKey: action === "pan" }, center));
   }
 
   private onKey(e: KeyboardEvent): void {
