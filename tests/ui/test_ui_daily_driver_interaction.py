@@ -208,3 +208,52 @@ def test_a_clipped_spike_is_in_the_y_range_when_it_is_the_selected_step(tab):
     tab.frame.wait_for_function("() => window.__tbb.app.chart('loss').yr[1] < 1", timeout=5000)
     tab.set_view(None)
     assert tab.errors == [], tab.errors
+
+
+def test_tooltip_digits_order_and_place(tab):
+    tab.set_view(0, 40)
+    step = 20
+    x, y = tab.point("loss", step, 0.5)
+    tab.page.mouse.move(x, y)
+    rows = tip_rows(tab)
+    assert [r for r, _ in rows] == ["b", "a"]  # by value, highest first
+    assert dict(rows)["a"] == "%.5g" % DATA["a"][step]
+    assert dict(rows)["b"] == "%.5g" % DATA["b"][step]
+    # Shift: every digit (float32's 7)
+    tab.page.keyboard.down("Shift")
+    tab.frame.wait_for_function("() => document.querySelector('.tbb-tip tr[data-label=a] td:nth-child(3)').textContent.length > 7")
+    assert float(dict(tip_rows(tab))["a"]) == pytest.approx(float(DATA["a"][step]), rel=1e-6)
+    tab.page.keyboard.up("Shift")
+    tab.page.mouse.move(2, 2)
+    # the order is a setting: in the chart's run order, kept with the other settings
+    tab.frame.locator("#tbb-tip-sort").uncheck()
+    tab.page.mouse.move(x, y)
+    order = [r["run"] for r in tab.chart("loss")["runs"]]
+    assert order == ["a", "b"]
+    assert [r for r, _ in tip_rows(tab)] == order
+    assert tab.frame.evaluate("JSON.parse(localStorage.getItem('tb_batch:settings')).tipByValue") is False
+    tab.page.mouse.move(2, 2)
+    tab.frame.locator("#tbb-tip-sort").check()
+    # near a chart's right edge the tooltip stays in its card
+    r = tab.rect('.tbb-chart[data-tag="loss"] .u-over')
+    tab.page.mouse.move(*tab.to_page(r["right"] - 3, r["bottom"] - 3))
+    tip_rows(tab)
+    assert inside(tab.rect(".tbb-tip"), tab.rect('.tbb-chart[data-tag="loss"]'))
+    tab.page.mouse.move(2, 2)
+    tab.set_view(None)
+
+
+def test_distribution_tooltip_stays_in_its_card(tab):
+    for t, look in each_look(tab):
+        t.frame.locator("button[data-tab=dists]").click()
+        t.wait_ready()
+        card = ".tbb-dist"
+        r = t.rect(card + " .tbb-plot .u-over")
+        for fx in (0.1, 0.5, 0.97):
+            t.page.mouse.move(*t.to_page(r["left"] + r["width"] * fx, r["top"] + r["height"] * 0.5))
+            rows = tip_rows(t)
+            assert {lab for lab, _ in rows} == {"a", "b"}
+            assert inside(t.rect(".tbb-tip"), t.rect(card)), (fx, t.rect(".tbb-tip"), t.rect(card))
+            # its text stays in it too (the notes wrap)
+            assert t.frame.evaluate("(() => { const e = document.querySelector('.tbb-tip'); return e.scrollWidth <= e.clientWidth + 1; })()")
+        shot(t, "dist_tooltip_%s.png" % look)

@@ -8,6 +8,7 @@ import { panRange, Range, zoomRange } from "../model/ranges";
 import { zoomModifier } from "../model/wheel";
 import { debounce, h } from "../ui/dom";
 import { installMenuKeys } from "../ui/keys";
+import { setTipByValue } from "../ui/tooltip";
 
 export interface ToolbarHost {
   readonly settings: Settings;
@@ -21,7 +22,7 @@ export interface ToolbarHost {
   showAll(): void;
 }
 
-type BoolSetting = "log" | "outliers" | "byPrefix" | "heatmaps";
+type BoolSetting = "log" | "outliers" | "byPrefix" | "heatmaps" | "tipByValue";
 
 const HELP = [
   `Drag across a chart to zoom (Alt/Ctrl+drag: zoom y), ${zoomModifier(navigator.platform)}+wheel to zoom (the plain wheel scrolls the page), shift+wheel to pan, double-click to show all.`,
@@ -53,6 +54,10 @@ export class Toolbar {
     const outliers = this.checkbox("tbb-outliers", "ignore outliers", "outliers", "y range from the 5th…95th percentile (as TensorBoard's default); points beyond are marked at the edge");
     const heatmaps = this.checkbox("tbb-heat", "heatmaps", "heatmaps", "Histogram over steps of each run, with its colour scale");
     const band = this.bandSelect();
+    // the tooltip's order: no chart to rebuild, only the setting to keep
+    setTipByValue(this.host.settings.tipByValue);
+    const tipOrder = this.checkbox("tbb-tip-sort", "tooltip by value", "tipByValue", "The tooltip lists the runs by value, highest first (else in run order)",
+      (on) => setTipByValue(on));
     this.stepsOnly = [xSelect, smoothing, outliers];
     this.distsOnly = [band, heatmaps];
     this.tagError = h("span", { class: "tbb-bad tbb-small" });
@@ -67,6 +72,7 @@ export class Toolbar {
       this.checkbox("tbb-prefix", "group by prefix", "byPrefix", "One section per tag prefix (per_sample_loss/…)"),
       this.checkbox("tbb-log", "log y", "log", "Logarithmic y axis (values ≤ 0 are left out)"),
       outliers,
+      tipOrder,
       smoothing,
       band,
       heatmaps,
@@ -114,12 +120,14 @@ export class Toolbar {
     return select;
   }
 
-  private checkbox(id: string, label: string, key: BoolSetting, title: string): HTMLLabelElement {
+  /** A checkbox of a setting; changing it rebuilds every card, or only calls `apply` when given. */
+  private checkbox(id: string, label: string, key: BoolSetting, title: string, apply?: (on: boolean) => void): HTMLLabelElement {
     const box = h("input", { type: "checkbox", id });
     box.checked = this.host.settings[key];
     box.addEventListener("change", () => {
       this.host.settings[key] = box.checked;
-      this.host.settingChanged(true);
+      apply?.(box.checked);
+      this.host.settingChanged(!apply);
     });
     return h("label", { class: "tbb-check", for: id, title }, box, ` ${label}`);
   }

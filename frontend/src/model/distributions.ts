@@ -3,7 +3,7 @@
 // tooltip's quantiles at a step, and the symmetric pairs around the median. Pure
 // (test/model/distributions.test.ts).
 import type { Distribution } from "../api/types";
-import { fmtNum, fmtStep } from "./format";
+import { fmtStep, fmtTip } from "./format";
 import { quantileLabel } from "./histograms";
 import { padRange } from "./ranges";
 import type { TipRow } from "./tip-rows";
@@ -90,10 +90,10 @@ export function quantileTipRows(runs: readonly { color: string; dist: Distributi
     const q = (p: number) => { const j = probIndex(d, p); return j >= 0 ? d.quantiles[j][i] : NaN; };
     const med = q(0.5);
     const parts = [0, 0.05, 0.25, 0.75, 0.95, 1].filter((p) => probIndex(d, p) >= 0)
-      .map((p) => `${quantileLabel(p)} ${fmtNum(q(p))}`);
+      .map((p) => `${quantileLabel(p)} ${fmtTip(q(p))}`);
     rows.push({
-      color, label: d.run, value: med, text: `median ${fmtNum(med)}`,
-      note: `${parts.join(" · ")} · mean ${fmtNum(d.mean[i])}${d.reduced ? ` (steps ${fmtStep(d.steps[i])}–${fmtStep(d.stepEnds[i])})` : ""}`,
+      color, label: d.run, value: med, text: `median ${fmtTip(med)}`,
+      note: `${parts.join(" · ")} · mean ${fmtTip(d.mean[i])}${d.reduced ? ` (steps ${fmtStep(d.steps[i])}–${fmtStep(d.stepEnds[i])})` : ""}`,
     });
   }
   return rows;

@@ -15,6 +15,15 @@ export function fmtNum(v: number | null | undefined): string {
   return String(Number(v.toPrecision(7)));
 }
 
+/** A value in a chart's tooltip: 5 significant digits, enough to compare runs at a glance (the
+ * drill-down has the exact value). */
+export function fmtTip(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v) || v === 0) return fmtNum(v);
+  const a = Math.abs(v);
+  if (a >= 1e6 || a < 1e-4) return v.toExponential(4).replace(/\.?0+e/, "e");
+  return String(Number(v.toPrecision(5)));
+}
+
 export function fmtStep(s: number): string {
   return Number.isFinite(s) ? String(Math.round(s)) : "–";
 }

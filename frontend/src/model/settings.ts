@@ -25,11 +25,13 @@ export interface Settings {
   /** Distributions view: the quantile band drawn around each run's median */
   band: BandSetting;
   heatmaps: boolean;
+  /** the charts' tooltip lists the runs by value, highest first (else in the chart's run order) */
+  tipByValue: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
   xAxis: "step", log: false, smoothing: 0, tab: "steps", outliers: true, byPrefix: true, tagFilter: "",
-  groupMode: "none", groupRegex: "", band: "p90", heatmaps: true,
+  groupMode: "none", groupRegex: "", band: "p90", heatmaps: true, tipByValue: true,
 };
 
 /** The settings of a stored (possibly older or edited) value: defaults for what it lacks, and

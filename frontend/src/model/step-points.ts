@@ -3,7 +3,7 @@
 // where known, else the nearest drawn point, marked ≈). Pure (test/model/step-points.test.ts).
 import type { Axis } from "./axes";
 import { columnAt, columnsNear } from "./envelope";
-import { fmtNum, fmtStep } from "./format";
+import { fmtNum, fmtStep, fmtTip } from "./format";
 import { nearestIndex, wallToStep } from "./series";
 import type { RunMeta } from "./settings";
 import { EvalLayer, isStepsAxis, Layer, RunLayer, XPlacement, xOfPoint } from "./step-layers";
@@ -104,12 +104,15 @@ export interface HoverContext {
   loadedWidth: number;
   /** x units of 12 pixels: how far a group's or evaluation's x may be from the cursor */
   pxSlack: number;
+  /** every digit of the values (Shift held), else 5 significant ones */
+  allDigits?: boolean;
 }
 
 /** Every run's (group's, evaluation's) value at x. */
 export function tipRowsAt(layers: readonly Layer[], x: number, hover: HoverContext): TipRow[] {
   const rows: TipRow[] = [];
   const { place, exact, loadedWidth, pxSlack } = hover;
+  const fmt = hover.allDigits ? fmtNum : fmtTip;
   for (const l of layers) {
     if (l.kind === "run") {
       const step = stepUnder(l, x, place);
@@ -128,16 +131,16 @@ export function tipRowsAt(layers: readonly Layer[], x: number, hover: HoverConte
       let note = place.mode === "step" ? "" : `step ${fmtStep(at)}`;
       if (s.reduced) {
         const c = columnAt(e, x, 0);
-        if (c >= 0) note = `${note ? note + " · " : ""}col ${fmtNum(e.lo[c])}…${fmtNum(e.hi[c])}`;
+        if (c >= 0) note = `${note ? note + " · " : ""}col ${fmt(e.lo[c])}…${fmt(e.hi[c])}`;
       }
-      rows.push({ color: l.color, label: l.run, value, text: (isExact ? "" : "≈ ") + fmtNum(value), note, bad: !Number.isFinite(value) });
+      rows.push({ color: l.color, label: l.run, value, text: (isExact ? "" : "≈ ") + fmt(value), note, bad: !Number.isFinite(value) });
     } else if (l.kind === "group") {
       const a = l.summary;
       const i = nearestIndex(a.x, x);
       if (i < 0 || Math.abs(a.x[i] - x) > Math.max(pxSlack, 1)) continue;
       rows.push({
         color: l.color, label: `${l.name} (${l.runs.length} runs)`, value: a.mean[i],
-        text: (a.exact ? "" : "≈ ") + fmtNum(a.mean[i]), note: `${fmtNum(a.lo[i])}…${fmtNum(a.hi[i])} · n=${a.n[i]}`,
+        text: (a.exact ? "" : "≈ ") + fmt(a.mean[i]), note: `${fmt(a.lo[i])}…${fmt(a.hi[i])} · n=${a.n[i]}`,
       });
     } else {
       const i = nearestIndex(l.xs, x);
@@ -145,8 +148,8 @@ export function tipRowsAt(layers: readonly Layer[], x: number, hover: HoverConte
       const b = l.bands[i];
       const ep = b.evaluation.epoch;
       rows.push({
-        color: l.color, label: l.run, value: b.mean, text: `mean ${fmtNum(b.mean)}`,
-        note: `${fmtNum(b.min)}…${fmtNum(b.max)} · ${b.n} batches${ep !== null ? ` · after epoch ${ep + 1}` : ""}`,
+        color: l.color, label: l.run, value: b.mean, text: `mean ${fmt(b.mean)}`,
+        note: `${fmt(b.min)}…${fmt(b.max)} · ${b.n} batches${ep !== null ? ` · after epoch ${ep + 1}` : ""}`,
       });
     }
   }

@@ -1,6 +1,7 @@
 // Menus close as in TensorBoard: Esc closes every open menu (the help panel, a card's CSV menu,
 // any `details.tbb-menu`) before anything else listens to it (the drill-down and full screen
 // close on the next Esc), and a click outside an open menu closes it. Installed once per page.
+
 /** Open panels that close with Esc (and not on a click elsewhere): marked `data-closable`. */
 const PANELS = "[data-closable]:not([hidden])";
 const MENUS = "details.tbb-menu[open]";

@@ -1,9 +1,18 @@
 // The floating tooltip of the charts: one element for the page, placed next to the pointer and
-// kept inside the window; its rows are model/tip-rows.ts's. Text goes through textContent only.
+// kept inside the chart's card (model/tip-place.ts); its rows are model/tip-rows.ts's, by value
+// or as the chart lists them (a setting). Text goes through textContent only.
+import { insideBox, placeTip } from "../model/tip-place";
 import { sortTipRows, TipRow } from "../model/tip-rows";
 import { clear, h, swatch } from "./dom";
 
 let el: HTMLDivElement | null = null;
+/** rows by value, highest first (else in the chart's order: the runs') */
+let byValue = true;
+
+/** The tooltip's row order (the "tooltip by value" setting). */
+export function setTipByValue(on: boolean): void {
+  byValue = on;
+}
 
 function tipEl(): HTMLDivElement {
   if (!el) {
@@ -13,13 +22,14 @@ function tipEl(): HTMLDivElement {
   return el;
 }
 
-/** Shows `rows` (sorted by value, highest first; NaN last) under a title at client (x, y). */
+/** Shows `rows` (by value, highest first, NaN last; or as given) under a title at client (x, y),
+ * inside the card under the pointer (else the window). */
 export function showTip(x: number, y: number, title: string, rows: readonly TipRow[], footer = ""): void {
   const t = tipEl();
   clear(t);
   t.append(h("div", { class: "tbb-tip-title", text: title }));
   const tb = h("tbody");
-  for (const r of sortTipRows(rows)) {
+  for (const r of byValue ? sortTipRows(rows) : rows) {
     tb.append(h("tr", { "data-label": r.label },
       h("td", {}, swatch(r.color)),
       h("td", { class: "tbb-tip-name", text: r.label }),
@@ -29,12 +39,13 @@ export function showTip(x: number, y: number, title: string, rows: readonly TipR
   }
   t.append(h("table", {}, tb));
   if (footer) t.append(h("div", { class: "tbb-tip-foot", text: footer }));
+  const win = { left: 0, top: 0, right: document.documentElement.clientWidth, bottom: document.documentElement.clientHeight };
+  const card = document.elementFromPoint(x, y)?.closest(".tbb-card")?.getBoundingClientRect();
+  const box = insideBox(card ?? win, win);
+  // as wide as the card at most: its rows wrap rather than cover the neighbouring chart
+  t.style.maxWidth = `${Math.min(560, Math.max(200, box.right - box.left))}px`;
   t.hidden = false;
-  const w = t.offsetWidth, hh = t.offsetHeight;
-  const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
-  let left = x + 16, top = y + 14;
-  if (left + w > vw - 4) left = Math.max(4, x - w - 16);
-  if (top + hh > vh - 4) top = Math.max(4, y - hh - 14);
+  const { left, top } = placeTip(x, y, t.offsetWidth, t.offsetHeight, box);
   t.style.left = `${left}px`;
   t.style.top = `${top}px`;
 }

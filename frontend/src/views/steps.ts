@@ -332,15 +332,26 @@ class StepPointer {
   private readonly dragAxis: DragAxis;
   private readonly exact = new Map<string, number>();
   private readonly onUp = () => { this.pressed = false; };
+  /** Shift is held: the tooltip shows every digit */
+  private allDigits = false;
+  private readonly onShift = (e: KeyboardEvent) => {
+    if (e.key !== "Shift" || this.allDigits === (e.type === "keydown")) return;
+    this.allDigits = e.type === "keydown";
+    if (this.inside && !this.pressed) this.showTooltip();
+  };
 
   constructor(private readonly chart: StepChart) {
     this.dragAxis = new DragAxis(chart.plotEl, () => chart.u);
     chart.plotEl.addEventListener("keydown", (e) => this.onKey(e));
     document.addEventListener("mouseup", this.onUp);
+    document.addEventListener("keydown", this.onShift);
+    document.addEventListener("keyup", this.onShift);
   }
 
   destroy(): void {
     document.removeEventListener("mouseup", this.onUp);
+    document.removeEventListener("keydown", this.onShift);
+    document.removeEventListener("keyup", this.onShift);
   }
 
   clearExact(): void {
@@ -437,9 +448,10 @@ class StepPointer {
     const x = this.hoverX, u = this.chart.u;
     if (x === null || !u) { hideTip(); return; }
     const pxSlack = Math.abs(u.posToVal(12, "x") - u.posToVal(0, "x"));
-    const rows = tipRowsAt(this.chart.layers, x, { place: this.chart.place, exact: this.exact, loadedWidth: this.chart.loadedWidth, pxSlack });
+    const rows = tipRowsAt(this.chart.layers, x, { place: this.chart.place, exact: this.exact, loadedWidth: this.chart.loadedWidth, pxSlack, allDigits: this.allDigits });
     if (!rows.length) { hideTip(); return; }
-    const note = this.chart.layers.some((l) => l.kind === "run" && l.series.reduced) ? "≈: nearest drawn point; exact value follows" : "";
+    const note = [this.chart.layers.some((l) => l.kind === "run" && l.series.reduced) ? "≈: nearest drawn point; exact value follows" : "",
+      this.allDigits ? "" : "Shift: every digit"].filter(Boolean).join(" · ");
     const r = u.over.getBoundingClientRect();
     showTip(r.left + (u.cursor.left ?? 0), r.top + (u.cursor.top ?? 0), hoverXLabel(this.chart.mode, this.chart.axis, x), rows, note);
   }

@@ -1,6 +1,6 @@
 // How numbers read on screen (src/model/format.ts).
 import { describe, expect, it } from "vitest";
-import { compactNum, fmtDuration, fmtNum, fmtShort, hoverXLabel } from "../../src/model/format";
+import { compactNum, fmtDuration, fmtNum, fmtShort, fmtTip, hoverXLabel } from "../../src/model/format";
 
 describe("fmtNum / compactNum", () => {
   it("formats values", () => {
@@ -31,5 +31,18 @@ describe("short values, durations, the x under the pointer", () => {
     expect(hoverXLabel("step", "val", 3)).toBe("validation batch 3");
     expect(hoverXLabel("relstep", "train", 5)).toBe("5 steps since start");
     expect(hoverXLabel("relwall", "train", 90)).toBe("1.5m since start");
+  });
+});
+
+describe("tooltip values", () => {
+  it("5 significant digits; the exact value keeps 7", () => {
+    expect(fmtTip(0.123456789)).toBe("0.12346");
+    expect(fmtTip(2.3025851)).toBe("2.3026");
+    expect(fmtNum(2.3025851)).toBe("2.302585");
+    expect(fmtTip(12345.678)).toBe("12346");
+    expect(fmtTip(-0.5)).toBe("-0.5");
+    expect(fmtTip(1.23456789e-7)).toBe("1.2346e-7");
+    expect(fmtTip(3.5e9)).toBe("3.5e+9");
+    expect([fmtTip(0), fmtTip(NaN), fmtTip(Infinity), fmtTip(-Infinity), fmtTip(null)]).toEqual(["0", "NaN", "+Inf", "-Inf", "–"]);
   });
 });

@@ -16,5 +16,7 @@ describe("settings from storage", () => {
   it("does not share the defaults object", () => {
     settingsFrom({}).log = true;
     expect(DEFAULT_SETTINGS.log).toBe(false);
+    expect(DEFAULT_SETTINGS.tipByValue).toBe(true);
+    expect(settingsFrom({ tipByValue: false }).tipByValue).toBe(false);
   });
 });

@@ -48,6 +48,9 @@ describe("points and values at the pointer", () => {
     const exact = new Map([[exactKey("b", 4), 6.5]]);
     expect(tipRowsAt([reduced], 4, { ...hover, exact })[0].text).toBe("6.5");
     expect(tipRowsAt([raw], 50, hover)).toEqual([]);
+    const long = runLayer(series("c", [0, 1], [2.3025851, 0.123456789]), 100, "#f00", 0, place("step"));
+    expect(tipRowsAt([long], 0, hover)[0].text).toBe("2.3026");
+    expect(tipRowsAt([long], 0, { ...hover, allDigits: true })[0].text).toBe("2.302585");
   });
   it("a group's row: its mean, min…max and member count", () => {
     const g = groupLayer("g", ["a", "b"], [series("a", [0], [1]), series("b", [0], [3])], { start: 0, end: 0 }, 10, "#00f", place("step"))!;
