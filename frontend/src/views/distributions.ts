@@ -5,7 +5,7 @@
 import uPlot from "uplot";
 import { fetchDistribution } from "../api/client";
 import type { Distribution } from "../api/types";
-import type { Axis } from "../model/axes";
+import { evaluationOf, evaluationStepRange, type Axis } from "../model/axes";
 import { distributionBadge } from "../model/badges";
 import { withAlpha } from "../model/colors";
 import { alignRow, BAND_PROBS, bandRows, bandYRange, medianRow, quantileTipRows } from "../model/distributions";
@@ -13,6 +13,7 @@ import { exportFileName, exportHref } from "../model/exports";
 import { fmtNum, fmtStep } from "../model/format";
 import { heatColor, maxOf2D } from "../model/heat-colors";
 import type { Range } from "../model/ranges";
+import { placeDistribution, type PlacedDist } from "../model/placed-dist";
 import { nearestIndex } from "../model/series";
 import { axisNote, CardLoader, cardTitle, colorScale, messageLine, runLabel } from "../ui/card";
 import { ChartHeader } from "../ui/card-header";
@@ -32,6 +33,8 @@ interface RunDist {
   run: string;
   color: string;
   dist: Distribution;
+  /** a validation run placed on the training axis: each column's evaluation and batches */
+  placed?: PlacedDist["evals"];
 }
 
 /** The band chart's data and series: per run its band's high and low rows (filled between) when
@@ -41,14 +44,16 @@ function bandSeries(runs: readonly RunDist[], xs: number[], band: [number, numbe
   const series: uPlot.Series[] = [{ label: "step" }];
   const bands: uPlot.Band[] = [];
   const add = (row: ArrayLike<number>, d: Distribution, s: uPlot.Series) => { data.push(alignRow(xs, d.steps, row, log)); series.push(s); };
-  for (const { dist: d, color } of runs) {
+  for (const { dist: d, color, placed } of runs) {
+    // a placed validation run: one point per evaluation, joined by dashes (as in the Steps view)
+    const ev: Partial<uPlot.Series> = placed ? { dash: [5, 4], points: { show: true, size: 6, fill: color } } : {};
     if (band) {
       const { lo, hi } = bandRows(d, band);
       add(hi, d, { label: `${d.run} ${band[1]}`, stroke: withAlpha(color, 0.5), width: 0.75, points: { show: false }, spanGaps: true });
       add(lo, d, { label: `${d.run} ${band[0]}`, stroke: withAlpha(color, 0.5), width: 0.75, points: { show: false }, spanGaps: true });
       bands.push({ series: [data.length - 2, data.length - 1], fill: withAlpha(color, 0.16) });
     }
-    add(medianRow(d), d, { label: `${d.run} median`, stroke: color, width: 1.75, points: { show: false }, spanGaps: true });
+    add(medianRow(d), d, { label: `${d.run} median`, stroke: color, width: 1.75, points: { show: false }, spanGaps: true, ...ev });
   }
   return { data, series, bands };
 }
@@ -118,6 +123,19 @@ export class DistCard {
       const got = await Promise.all(runs.map((r) => {
         const ti = this.app.tagInfo(r, this.tag, "distribution")!;
         const off = this.offset(r);
+        const m = this.app.meta(r)!;
+        if (m.placed && this.axis === "train") {
+          // validation batches of the evaluations whose training step is in view, one column
+          // per batch (up to 2000), merged per evaluation at the step it followed
+          const evals = m.info.evaluations ?? [];
+          const vr = v ? evaluationStepRange(evals, v.start + off, v.end + off) : { start: ti.first_step, end: ti.last_step };
+          if (!vr) return Promise.resolve(null);
+          const cols = Math.min(2000, Math.max(width, vr.end - vr.start + 1));
+          return fetchDistribution(r, this.tag, cols, vr.start, vr.end, 32, signal).then((d) => {
+            const p = placeDistribution(d, evals, off);
+            return { run: r, color: this.app.color(r), dist: p.dist, placed: p.evals };
+          });
+        }
         const start = v ? Math.max(v.start + off, ti.first_step) : ti.first_step;
         const end = v ? Math.min(v.end + off, ti.last_step) : ti.last_step;
         if (start > end) return Promise.resolve(null);
@@ -207,6 +225,8 @@ export class DistCard {
       const off = this.offset(run);
       const r = this.runs.find((q) => q.run === run) ?? this.runs[0];
       const i = nearestIndex(r.dist.steps, x);
+      // a placed evaluation opens its first batch (the drill-down steps through the others)
+      if (r.placed) { if (i >= 0) this.app.openDrill(r.run, r.placed[i].first, this.root); return; }
       this.app.openDrill(r.run, (i >= 0 ? r.dist.steps[i] : Math.round(x)) + off, this.root);
     });
   }
@@ -228,8 +248,10 @@ export class DistCard {
     const d = r.dist;
     if (!d.counts.length || d.edges.length < 2) return;
     const log = this.app.settings.log, dark = this.app.theme.dark;
+    // a placed evaluation is one step wide: drawn 3 px wide around its step, so that it shows
+    const half = r.placed ? Math.abs(u.posToVal(1.5, "x") - u.posToVal(0, "x")) : 0;
     paintHeatmap(u, {
-      columns: d.counts.length, x: (j) => [d.steps[j], d.stepEnds[j] + 1], rows: (j) => d.counts[j].length,
+      columns: d.counts.length, x: (j) => (r.placed ? [d.steps[j] - half, d.steps[j] + half] : [d.steps[j], d.stepEnds[j] + 1]), rows: (j) => d.counts[j].length,
       cell: (j, b) => {
         const [rr, g, bl, a] = heatColor(d.counts[j][b], max, dark);
         if (a === 0 || (log && !(d.edges[b + 1] > 0))) return null;
@@ -243,8 +265,11 @@ export class DistCard {
     const dr = this.app.drill;
     if (!dr) return;
     const m = this.app.meta(dr.run);
-    if (!m || (m.axis === "val") !== (this.axis === "val") || m.placed) return;
-    drawDrillLine(u, u.valToPos(dr.step - this.offset(dr.run), "x", true), this.app.theme.fg);
+    if (!m || (m.axis === "val") !== (this.axis === "val")) return;
+    // a placed validation batch: at the training step its evaluation followed
+    const e = m.placed ? evaluationOf(m.info.evaluations ?? [], dr.step) : null;
+    if (m.placed && !e) return;
+    drawDrillLine(u, u.valToPos((e ? e.train_step : dr.step) - this.offset(dr.run), "x", true), this.app.theme.fg);
   }
 
   /** Every run's quantiles at the hovered step (its pixel column's when reduced). */
@@ -254,6 +279,12 @@ export class DistCard {
     this.hoverStep = u.posToVal(left, "x");
     if (!this.inside) return;
     const rows = quantileTipRows(this.runs, this.hoverStep);
+    for (const row of rows) {
+      const r = this.runs.find((q) => q.run === row.label);
+      const i = r?.placed ? nearestIndex(r.dist.steps, this.hoverStep) : -1;
+      const p = i >= 0 ? r!.placed![i] : null;
+      if (p) row.note = `eval at step ${fmtStep(p.evaluation.train_step)}${p.evaluation.epoch !== null ? ` (epoch ${p.evaluation.epoch + 1})` : ""}, batches ${fmtStep(p.first)}–${fmtStep(p.last)} merged · ${row.note}`;
+    }
     if (!rows.length) { hideTip(); return; }
     const r = u.over.getBoundingClientRect();
     showTip(r.left + left, r.top + (u.cursor.top ?? 0), `${this.axis === "val" ? "validation batch" : "step"} ${fmtStep(this.hoverStep)}`, rows,
@@ -274,7 +305,10 @@ export class DistCard {
   debug() {
     return {
       tag: this.tag, axis: this.axis, state: this.state, badge: this.header.badgeText,
-      runs: this.runs.map((r) => ({ run: r.run, points: r.dist.steps.length, reduced: r.dist.reduced, bins: r.dist.edges.length - 1 })),
+      runs: this.runs.map((r) => ({
+        run: r.run, points: r.dist.steps.length, reduced: r.dist.reduced, bins: r.dist.edges.length - 1,
+        steps: Array.from(r.dist.steps), batches: r.placed?.map((p) => [p.first, p.last]) ?? null,
+      })),
       heatmaps: this.heatPlots.length, yRange: this.yr,
     };
   }
