@@ -26,6 +26,9 @@ import { SampleMarker } from "./sample-marks";
 import { SharedState } from "./shared-state";
 import { followTheme, readTheme } from "./theme";
 import { Toolbar } from "./toolbar";
+import { UrlSync } from "./url-sync";
+import type { UrlState } from "../model/url-state";
+import { ViewMemory } from "./view-memory";
 
 export class App extends SharedState implements ViewContext {
   private readonly polling: RunPolling;
@@ -40,11 +43,19 @@ export class App extends SharedState implements ViewContext {
   /** tags a plotted run has from two writers: one chart per writer */
   private split = new Set<string>();
   private lastAnomalyLoad = 0;
+  /** the URL's state (url-sync.ts): applied once the runs are known */
+  private readonly url: UrlSync;
+  private pendingUrl: UrlState | null;
+  private readonly memory: ViewMemory;
 
   constructor(host: HTMLElement) {
     super(settingsFrom(load<Partial<Settings>>("settings", {})),
       new RunState(load<Record<string, boolean>>("selection", {}), load<Record<string, string>>("colorOverrides", {}), load<string>("filter", "")));
     this.theme = readTheme(followTheme((dark) => this.themeChanged(dark)));
+    this.url = new UrlSync(this);
+    this.pendingUrl = this.url.initial();
+    if (this.pendingUrl) Object.assign(this.settings, this.pendingUrl.settings);
+    this.memory = new ViewMemory(this.settings.tab);
     this.drillPanel = new Drill(this, () => this.onDrillChange());
     this.anomalies = new AnomalyPanel({
       plotted: () => this.plotted(), color: (r) => this.color(r), role: (r) => this.meta(r)?.role ?? null, busy: () => this.loading(), jumpTo: (r, t, s) => this.jumpTo(r, t, s),
@@ -86,6 +97,7 @@ export class App extends SharedState implements ViewContext {
     if (!this.changeView(axis, r)) return;
     this.updateRange();
     this.loadAll(axis);
+    this.url.changed();
   }
 
   openDrill(run: string, step: number, from?: Element | null): void {
@@ -116,8 +128,10 @@ export class App extends SharedState implements ViewContext {
   // ------------------------------------------------------------------ hosts of the toolbar and run list
 
   settingChanged(recreate: boolean): void {
+    if (this.settings.tab !== this.memory.tab) this.showPlace(this.memory.switchTo(this.settings.tab, this.place()));
     save("settings", this.settings);
     this.rebuildViews(recreate);
+    this.url.changed();
   }
 
   xAxisChanged(): void {
@@ -125,6 +139,7 @@ export class App extends SharedState implements ViewContext {
     save("settings", this.settings);
     this.updateRange();
     this.rebuildViews(true);
+    this.url.changed();
   }
 
   zoomTrain(f: (cur: Range, full: Range) => Range | null): void {
@@ -139,6 +154,7 @@ export class App extends SharedState implements ViewContext {
 
   selectionChanged = debounce(() => {
     this.rebuildViews(false);
+    this.url.changed();
     void this.anomalies.load();
   }, 150);
 
@@ -158,6 +174,8 @@ export class App extends SharedState implements ViewContext {
 
   private runsChanged(res: RunsResponse, first: boolean, force: boolean): void {
     const names = this.state.setRuns(res);
+    const restore = first ? this.pendingUrl : null;
+    if (restore) this.restoreUrl(restore);
     // TensorBoard's own run order (the colours) is not waited for: the charts draw at once
     // (in name order, usually the same) and take its colours when it comes
     if (first || force || this.state.unordered(names)) void this.loadTensorBoardOrder();
@@ -172,6 +190,8 @@ export class App extends SharedState implements ViewContext {
       this.lastAnomalyLoad = performance.now();
       void this.anomalies.load();
     }
+    if (restore?.open) this.openDrill(restore.open.run, restore.open.step);
+    if (first) this.url.changed();
   }
 
   private async loadTensorBoardOrder(): Promise<void> {
@@ -190,7 +210,9 @@ export class App extends SharedState implements ViewContext {
     const full = this.globalRange("train");
     const v = this.views.train ?? full;
     const unit = this.settings.xAxis === "relstep" ? "steps since start" : "steps";
-    this.toolbar.showRange(v ? `${unit} ${fmtStep(v.start)} – ${fmtStep(v.end)}${this.views.train ? "" : " (all)"}` : "");
+    // each view says what it shows: its name and step range
+    const name = { steps: "Steps", dists: "Distributions", samples: "Samples", datamap: "Data Map" }[this.settings.tab];
+    this.toolbar.showRange(v ? `${name}: ${unit} ${fmtStep(v.start)} – ${fmtStep(v.end)}${this.views.train ? "" : " (all)"}` : "");
   }
 
   // ------------------------------------------------------------------ cards
@@ -242,6 +264,45 @@ export class App extends SharedState implements ViewContext {
     // room below the last charts, so that any chart can be scrolled above the sheet
     this.main.style.paddingBottom = this.drill ? `${Math.ceil(p.height()) + 16}px` : "";
     this.grid.drillChanged();
+    this.url.changed();
+  }
+
+  // ------------------------------------------------------------------ the URL (url-sync.ts) and each view's place
+
+  urlState(): UrlState {
+    return { settings: this.settings, zoom: this.views.train, vzoom: this.views.val, open: this.drill, off: this.state.runs.map((r) => r.run).filter((r) => !this.state.selection[r]) };
+  }
+
+  /** A URL opened: its settings are in place (constructor); its runs, zoom (and open step) now. */
+  private restoreUrl(s: UrlState): void {
+    this.pendingUrl = null;
+    for (const r of this.state.runs) this.state.selection[r.run] = !s.off.includes(r.run);
+    save("selection", this.state.selection);
+    this.views = { train: s.zoom, val: s.vzoom };
+  }
+
+  /** Back/forward: that entry's view, zoom and open step (settings stay as they are set now). */
+  navigate(s: UrlState): void {
+    const tab = s.settings.tab;
+    if (tab !== this.settings.tab) {
+      this.memory.switchTo(tab, this.place());
+      this.settings.tab = tab;
+    }
+    const same = s.settings.xAxis === this.settings.xAxis;
+    this.showPlace({ train: same ? s.zoom : null, val: same ? s.vzoom : null, open: s.open });
+    this.rebuildViews(true);
+  }
+
+  private place() {
+    return { train: this.views.train, val: this.views.val, open: this.drill };
+  }
+
+  /** Shows a view's zoom and open step (the caller rebuilds the cards). */
+  private showPlace(p: { train: Range | null; val: Range | null; open: { run: string; step: number } | null }): void {
+    this.views = { train: p.train, val: p.val };
+    if (p.open) {
+      if (this.drill?.run !== p.open.run || this.drill.step !== p.open.step) this.openDrill(p.open.run, p.open.step);
+    } else if (this.drillPanel.isOpen) this.drillPanel.close();
   }
 
   /** Zooms the charts to a window around a step (of an anomaly), scrolls its chart into view and
