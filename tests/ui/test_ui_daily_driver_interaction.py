@@ -219,11 +219,17 @@ def test_tooltip_digits_order_and_place(tab):
     assert [r for r, _ in rows] == ["b", "a"]  # by value, highest first
     assert dict(rows)["a"] == "%.5g" % DATA["a"][step]
     assert dict(rows)["b"] == "%.5g" % DATA["b"][step]
-    # Shift: every digit (float32's 7)
-    tab.page.keyboard.down("Shift")
-    tab.frame.wait_for_function("() => document.querySelector('.tbb-tip tr[data-label=a] td:nth-child(3)').textContent.length > 7")
-    assert float(dict(tip_rows(tab))["a"]) == pytest.approx(float(DATA["a"][step]), rel=1e-6)
-    tab.page.keyboard.up("Shift")
+    # Shift: every digit (float32's 7), whether the keys go to this frame or to TensorBoard's page
+    for focus in ("page", "frame"):
+        if focus == "frame":
+            tab.frame.locator('.tbb-chart[data-tag="loss"] .tbb-plot').focus()
+        tab.page.keyboard.down("Shift")
+        tab.page.mouse.move(x + 1, y)
+        tab.frame.wait_for_function("() => document.querySelector('.tbb-tip tr[data-label=a] td:nth-child(3)').textContent.length > 7")
+        assert float(dict(tip_rows(tab))["a"]) == pytest.approx(float(DATA["a"][step]), rel=1e-6)
+        tab.page.keyboard.up("Shift")
+        tab.page.mouse.move(x, y)
+        tab.frame.wait_for_function("() => document.querySelector('.tbb-tip tr[data-label=a] td:nth-child(3)').textContent.length <= 7")
     tab.page.mouse.move(2, 2)
     # the order is a setting: in the chart's run order, kept with the other settings
     tab.frame.locator("#tbb-tip-sort").uncheck()
@@ -241,6 +247,14 @@ def test_tooltip_digits_order_and_place(tab):
     assert inside(tab.rect(".tbb-tip"), tab.rect('.tbb-chart[data-tag="loss"]'))
     tab.page.mouse.move(2, 2)
     tab.set_view(None)
+    # the same at the right edge of the last chart of a row, in each look
+    for t, look in each_look(tab):
+        card = '.tbb-chart[data-tag="metric_0"]'
+        r = t.rect(card + " .u-over")
+        t.page.mouse.move(*t.to_page(r["right"] - 3, r["top"] + 10))
+        tip_rows(t)
+        assert inside(t.rect(".tbb-tip"), t.rect(card)), look
+        shot(t, "steps_tooltip_%s.png" % look)
 
 
 def test_distribution_tooltip_stays_in_its_card(tab):

@@ -346,6 +346,9 @@ class StepPointer {
     document.addEventListener("mouseup", this.onUp);
     document.addEventListener("keydown", this.onShift);
     document.addEventListener("keyup", this.onShift);
+    // a mouse event carries Shift even when the keys go to TensorBoard's page, not this frame
+    // (capturing: before uPlot's own listener draws the tooltip)
+    chart.plotEl.addEventListener("mousemove", (e) => { this.allDigits = e.shiftKey; }, true);
   }
 
   destroy(): void {
