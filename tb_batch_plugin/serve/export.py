@@ -35,6 +35,10 @@ class Export(RouteFamily):
             names = list(metadata.HEADER_FIELDS) + ["q%s" % _fmt_p(p) for p in s.quantile_probs] + [
                 "h%d" % j for j in range(s.num_bins)]
             cols = [(name, s.data[:, k]) for k, name in enumerate(names)]
+            # each step's B+1 bin edges (equal-width over its finite min..max): the counts h* alone
+            # cannot be placed
+            edges = s.bin_edges
+            cols += [("e%d" % j, edges[:, j]) for j in range(s.num_bins + 1)]
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", "%s_%s" % (run, tag)).strip("._") or "export"
         if fmt == "csv":
             body, mime = _csv_chunks(s.steps, s.wall_times, cols), "text/csv; charset=utf-8"

@@ -267,11 +267,18 @@ def test_export(client, data):
     body = get(client, "export?run=train&tag=per_sample_loss").decode()  # csv by default
     rows = list(csv.reader(io.StringIO(body)))
     assert rows[0][:4] == ["step", "wall_time", "count", "nan_count"] and rows[0][10] == "q0" and rows[0][11] == "q0.01"
-    assert len(rows[0]) == 2 + 8 + 11 + 30 and len(rows) == 301
-    np.testing.assert_allclose(np.array(rows[1:], dtype=float)[:, 2:], data["rows"])
+    # the layout's 8 + 11 + 30 fields, then each step's 31 bin edges: equal-width over min..max
+    assert len(rows[0]) == 2 + 8 + 11 + 30 + 31 and len(rows) == 301
+    assert rows[0][2 + 8 + 11 + 29] == "h29" and rows[0][-31:] == ["e%d" % j for j in range(31)]
+    got = np.array(rows[1:], dtype=float)
+    np.testing.assert_allclose(got[:, 2:-31], data["rows"])
+    edges = np.linspace(data["rows"][:, metadata.MIN], data["rows"][:, metadata.MAX], 31, axis=1)
+    np.testing.assert_allclose(got[:, -31:], edges)
     j = get(client, "export?run=train&tag=per_sample_loss&format=json")
     np.testing.assert_allclose(j["max"], data["rows"][:, metadata.MAX])
     np.testing.assert_allclose(j["h29"], data["rows"][:, -1])
+    np.testing.assert_allclose(j["e0"], data["rows"][:, metadata.MIN])
+    np.testing.assert_allclose(j["e30"], data["rows"][:, metadata.MAX])
 
 
 def test_export_content_type(client):

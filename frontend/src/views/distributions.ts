@@ -25,6 +25,8 @@ import type { ViewContext } from "../ui/context";
 import { clear, h } from "../ui/dom";
 import { paintHeatmap } from "../ui/heatmap";
 import { hideTip, showTip } from "../ui/tooltip";
+import { legendEntries } from "../model/legend";
+import { ChartLegend } from "../ui/legend";
 
 const BAND_HEIGHT = 220;
 const HEAT_HEIGHT = 64;
@@ -63,6 +65,7 @@ export class DistCard {
   private readonly bandEl: HTMLDivElement;
   private readonly heatWrap: HTMLDivElement;
   private readonly header: ChartHeader;
+  private readonly legend: ChartLegend;
   private readonly msgEl: HTMLDivElement;
   private readonly loader: CardLoader;
   private readonly resizeObserver: ResizeObserver;
@@ -83,8 +86,9 @@ export class DistCard {
       title: cardTitle(tag, axisNote(axis)), provenance: false, chips: [],
       csvTitle: "Every step's count, moments, quantiles and histogram as CSV", buttons: [],
     });
+    this.legend = new ChartLegend(tag);
     this.root = h("section", { class: "tbb-card tbb-dist tbb-wide", "data-tag": tag, "data-axis": axis, "data-state": "init" },
-      this.header.root, this.bandEl, this.heatWrap, this.msgEl);
+      this.header.root, this.legend.root, this.bandEl, this.heatWrap, this.msgEl);
     this.loader = new CardLoader(this.root, (on) => this.app.chartBusy(this, on));
     this.resizeObserver = reloadOnResize(this.bandEl, () => this.lastWidth, () => void this.load());
   }
@@ -203,6 +207,7 @@ export class DistCard {
       }
       this.heatWrap.append(this.countScale(maxCount));
     }
+    this.legend.set(legendEntries(this.runs.map((r) => ({ kind: "run" as const, run: r.run, color: r.color })), (r) => this.app.color(r)));
     const badge = distributionBadge(this.runs.map((r) => r.dist));
     this.header.setBadge(badge.text, badge.kind);
     this.header.setCsv(this.runs.map((r) => ({ run: r.run, color: r.color, href: exportHref(r.run, this.tag), download: exportFileName(r.run, this.tag) })));

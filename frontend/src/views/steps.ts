@@ -30,6 +30,7 @@ import type { ViewContext } from "../ui/context";
 import { debounce, h } from "../ui/dom";
 import { layerPlotOptions, paintOverLines, showConstants } from "../ui/layer-drawing";
 import { hideTip, showTip } from "../ui/tooltip";
+import { StepExtras } from "./step-extras";
 
 export const CHART_HEIGHT = 200;
 const COMPACT_HEIGHT = 84;
@@ -44,6 +45,8 @@ export class StepChart {
   private readonly fullScreen: FullScreenToggle;
   private readonly loader: CardLoader;
   private readonly pointer: StepPointer;
+  /** legend, log-y notice and data table (step-extras.ts) */
+  private readonly extras: StepExtras;
   private readonly resizeObserver: ResizeObserver;
   readonly tag: string;
   /** the plot (tests read it) */
@@ -76,13 +79,14 @@ export class StepChart {
     this.yChip.addEventListener("click", () => { this.yZoom = null; this.render(); });
     this.pinBtn = pinButton(this.tag, () => this.app.pin(this.key));
     this.fullScreen = new FullScreenToggle(() => this.root, this.tag, () => !!this.app.drill, () => this.resize(true));
+    this.extras = new StepExtras(this);
     this.header = new ChartHeader({
       title: cardTitle(this.tag, source ? h("span", { class: "tbb-muted tbb-sep", text: `· ${source}` }) : null, axisNote(axis)),
-      provenance: true, chips: [this.yChip], csvTitle: "Download every point of a run as CSV", buttons: [this.pinBtn, this.fullScreen.button],
+      provenance: true, chips: [this.yChip, this.extras.logNotice], csvTitle: "Download every point of a run as CSV", buttons: [this.pinBtn, this.fullScreen.button],
     });
     this.root = h("section",
       { class: "tbb-card tbb-chart", "data-tag": this.tag, "data-source": source ?? null, "data-axis": axis, "data-state": "init" },
-      this.header.root, this.plotEl, this.msgEl);
+      this.header.root, this.extras.legend.root, this.plotEl, this.msgEl, this.extras.table.root);
     this.loader = new CardLoader(this.root, (on) => this.app.chartBusy(this, on));
     this.pointer = new StepPointer(this);
     this.resizeObserver = new ResizeObserver(() => this.resize(false));
@@ -210,6 +214,7 @@ export class StepChart {
     const x = this.xRange();
     if (this.u && x) this.u.setScale("x", { min: x[0], max: x[1] });
     this.renderBadges();
+    this.extras.render();
   }
 
   /** The x range to show: the view (steps or relative steps); on wall-time axes the data's extent. */
@@ -276,6 +281,7 @@ export class StepChart {
 
   /** Redraws; anew with the y range when the pinned steps changed (a step opened, a sample marked). */
   redraw(): void {
+    this.extras.update();
     if (this.layers.length && JSON.stringify(this.pins()) !== this.pinsKey) this.render();
     else this.u?.redraw(false);
   }
