@@ -1,9 +1,9 @@
 """The Batches tab's charts as a daily driver (issue 25), in headless Chromium against a real
 TensorBoard: a legend on every chart (also in full screen), run groups listed with their members
 in their own colours, the data table under a chart (values at the selected step, min/max/mean/
-change over the zoom range against numpy), bin edges in the distribution CSV, the log-y notice.
-Screenshots of these views (light and dark, 1280x800 and 1920x1080) go to /tmp/ui-shots/
-(UI_SHOTS overrides).
+change over the zoom range against numpy), bin edges in the distribution CSV, the log-y notice,
+the chart size setting (kept across a reload). Screenshots of these views (light and dark,
+1280x800 and 1920x1080) go to /tmp/ui-shots/ (UI_SHOTS overrides).
 
 Runs: `grp/a` and `grp/b` (one group by the regex `^(grp)/`), `solo` (also a tag `signed` that
 crosses zero and a distribution tag). Expected values are the float32 arrays written here.
@@ -238,6 +238,31 @@ def test_log_y_notice_says_what_it_hides(tab):
         tab.frame.locator("#tbb-log").uncheck()
         tab.set_view(None)
     assert tab.frame.locator(card("signed") + " .tbb-log-notice").is_hidden()
+
+
+def plot_height(tab):
+    return tab.frame.evaluate("() => window.__tbb.app.chart('loss').u.height")
+
+
+def test_chart_size_setting_changes_the_height_and_is_kept(tab):
+    size = tab.frame.locator("select[aria-label='Chart size']")
+    assert size.input_value() == "medium"
+    medium = plot_height(tab)
+    size.select_option("large")
+    tab.wait_ready()
+    large = plot_height(tab)
+    assert large > medium + 80
+    tab.page.reload(wait_until="domcontentloaded")
+    tab.frame = tab._plugin_frame()
+    tab.wait_ready()
+    assert tab.frame.locator("select[aria-label='Chart size']").input_value() == "large"
+    assert plot_height(tab) == large
+    tab.frame.locator("select[aria-label='Chart size']").select_option("small")
+    tab.wait_ready()
+    assert plot_height(tab) < medium
+    tab.frame.locator("select[aria-label='Chart size']").select_option("medium")
+    tab.wait_ready()
+    assert plot_height(tab) == medium
 
 
 def shot_with(t, name, on, off):

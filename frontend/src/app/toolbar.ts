@@ -7,6 +7,7 @@ import type { Settings, XMode } from "../model/settings";
 import { panRange, Range, zoomRange } from "../model/ranges";
 import { zoomModifier } from "../model/wheel";
 import { debounce, h } from "../ui/dom";
+import { chartSizeSelect } from "./chart-size-select";
 import { installMenuKeys } from "../ui/keys";
 import { setTipByValue } from "../ui/tooltip";
 
@@ -54,11 +55,12 @@ export class Toolbar {
     const outliers = this.checkbox("tbb-outliers", "ignore outliers", "outliers", "y range from the 5th…95th percentile (as TensorBoard's default); points beyond are marked at the edge");
     const heatmaps = this.checkbox("tbb-heat", "heatmaps", "heatmaps", "Histogram over steps of each run, with its colour scale");
     const band = this.bandSelect();
+    const size = chartSizeSelect(this.host);
     // the tooltip's order: no chart to rebuild, only the setting to keep
     setTipByValue(this.host.settings.tipByValue);
     const tipOrder = this.checkbox("tbb-tip-sort", "tooltip by value", "tipByValue", "The tooltip lists the runs by value, highest first (else in run order)",
       (on) => setTipByValue(on));
-    this.stepsOnly = [xSelect, smoothing, outliers];
+    this.stepsOnly = [xSelect, smoothing, outliers, size];
     this.distsOnly = [band, heatmaps];
     this.tagError = h("span", { class: "tbb-bad tbb-small" });
     this.marksChip = h("span", { class: "tbb-chip tbb-marks", hidden: true, role: "status" });
@@ -76,6 +78,7 @@ export class Toolbar {
       smoothing,
       band,
       heatmaps,
+      size,
       this.zoomButtons(),
       this.rangeEl,
       this.marksChip,

@@ -3,6 +3,7 @@
 // Pure (test/model/settings.test.ts).
 import type { RunInfo } from "../api/types";
 import type { Axis } from "./axes";
+import { ChartSize, chartSizeOf } from "./chart-size";
 import type { BandSetting } from "./distributions";
 import type { GroupMode } from "./groups";
 
@@ -25,13 +26,15 @@ export interface Settings {
   /** Distributions view: the quantile band drawn around each run's median */
   band: BandSetting;
   heatmaps: boolean;
+  /** Steps view: the charts' height (model/chart-size.ts) */
+  chartSize: ChartSize;
   /** the charts' tooltip lists the runs by value, highest first (else in the chart's run order) */
   tipByValue: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
   xAxis: "step", log: false, smoothing: 0, tab: "steps", outliers: true, byPrefix: true, tagFilter: "",
-  groupMode: "none", groupRegex: "", band: "p90", heatmaps: true, tipByValue: true,
+  groupMode: "none", groupRegex: "", band: "p90", heatmaps: true, chartSize: "medium", tipByValue: true,
 };
 
 /** The settings of a stored (possibly older or edited) value: defaults for what it lacks, and
@@ -41,6 +44,7 @@ export function settingsFrom(stored: Partial<Settings>): Settings {
   if (!X_MODES.includes(settings.xAxis)) settings.xAxis = "step";
   if (!["dists", "samples", "datamap"].includes(settings.tab)) settings.tab = "steps";
   if (!["none", "prefix", "regex"].includes(settings.groupMode)) settings.groupMode = "none";
+  settings.chartSize = chartSizeOf(settings.chartSize);
   return settings;
 }
 

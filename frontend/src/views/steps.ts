@@ -15,6 +15,7 @@ import { hoverXLabel } from "../model/format";
 import { keyRange, Range, wheelRange } from "../model/ranges";
 import { nearestCandidate } from "../model/series";
 import type { XMode } from "../model/settings";
+import { chartHeight } from "../model/chart-size";
 import { wheelAction } from "../model/wheel";
 import {
   chartMembers, evalLayer, groupLayer, isConstant, Layer, layerRequests, layersSummary,
@@ -32,7 +33,6 @@ import { layerPlotOptions, paintOverLines, showConstants } from "../ui/layer-dra
 import { hideTip, showTip } from "../ui/tooltip";
 import { StepExtras } from "./step-extras";
 
-export const CHART_HEIGHT = 200;
 const COMPACT_HEIGHT = 84;
 
 export class StepChart {
@@ -122,7 +122,7 @@ export class StepChart {
 
   private height(): number {
     if (this.fullScreen.active) return Math.max(240, window.innerHeight - 110);
-    return this.compact ? COMPACT_HEIGHT : CHART_HEIGHT;
+    return this.compact ? COMPACT_HEIGHT : chartHeight(this.app.settings.chartSize);
   }
 
   /** Width of the plotting area in CSS pixels: the `width` asked of the server. */
