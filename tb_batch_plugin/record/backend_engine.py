@@ -66,7 +66,7 @@ class BackendEngine:
     def on_epoch_end(self, epoch):
         step, counter = self._note_position()
         self.runs[TRAIN].marker(metadata.KIND_EPOCH, step, [counter, epoch])
-        self.flush()
+        self.flush(wait=False)  # training goes on while the writing thread writes it
 
     def on_test_begin(self, hook_frame):
         run = self._run(VALIDATION)
@@ -89,7 +89,7 @@ class BackendEngine:
         ledger.ledger(run.logdir).advance(run.next_step)
         if not self.in_fit:
             unguard(self, self.guarded)
-        self.flush()
+        self.flush(wait=not self.in_fit)
 
     def on_train_end(self):
         self.in_fit = False
@@ -99,10 +99,11 @@ class BackendEngine:
         unguard(self, self.guarded)
         self.flush()
 
-    def flush(self):
-        """Writes every step handed over so far and flushes the event files (never raises)."""
+    def flush(self, wait=True):
+        """Writes every step handed over so far and flushes the event files (never raises); with
+        ``wait``, returns once they are written."""
         for run in self.runs.values():
-            run.flush()
+            run.flush(wait)
 
     def close(self):
         for run in self.runs.values():
@@ -135,15 +136,21 @@ class BackendEngine:
         if original is None or mode in self._saved:
             return
         built = _BUILT.setdefault(model, {})
-        key = (mode, id(original), id(self.callback))
+        # One build per model, function and settings: a later fit, a new BatchStats with the same
+        # settings and every evaluation reuse its trace; it records into whichever engine holds it.
+        callback = self.callback
+        key = (mode, id(original), callback.distributions, callback.samples, callback.dynamics,
+               callback.sample_ids)
         if key not in built:
             if keras.backend.backend() == "torch" and getattr(model, "_should_torch_compile", lambda: False)():
                 self._warn_once("torch-compile", "BatchStats: while it records, the step runs without "
                                 "torch.compile (jit_compile=True)")
-            values = StepValues(model, self.callback, mode == TRAIN)
-            function = _build_function(model, mode, values, self._sink(mode))
-            built[key] = (_guarded(function, weakref.ref(self)), values, original)
-        ours, values, _ = built[key]
+            values = StepValues(model, callback, mode == TRAIN)
+            holder = _Holder(mode)
+            built[key] = (_guarded(_build_function(model, mode, values, holder.sink), holder), values,
+                          original, holder)
+        ours, values, _, holder = built[key]
+        holder.engine = weakref.ref(self)
         self._values[mode] = values
         self._saved[mode] = original
         setattr(model, attr, ours)
@@ -169,15 +176,6 @@ class BackendEngine:
         if VALIDATION in self.runs:
             ledger.ledger(self.runs[VALIDATION].logdir).advance(self.runs[VALIDATION].next_step)
         self.flush()
-
-    def _sink(self, mode):
-        engine = weakref.ref(self)
-
-        def sink(values):
-            me = engine()
-            if me is not None and mode in me.runs:
-                me.runs[mode].add(values, me._values[mode])
-        return sink
 
     def _warn_once(self, key, message):
         if key not in self._warned:
@@ -232,7 +230,20 @@ def _build_function(model, mode, values, sink):
     raise ValueError("BatchStats: no recording for the Keras backend %r" % backend)
 
 
-def _guarded(function, engine):
+class _Holder:
+    """The engine a built function records into now (the last to install it)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.engine = lambda: None
+
+    def sink(self, values):
+        me = self.engine()
+        if me is not None and self.mode in me.runs:
+            me.runs[self.mode].add(values, me._values[self.mode])
+
+
+def _guarded(function, holder):
     """``function``, which gives the model its own functions back (``BackendEngine.abort``) when
     an exception other than the end of the data leaves it."""
     def guarded(*args, **kwargs):
@@ -241,7 +252,7 @@ def _guarded(function, engine):
         except StopIteration:
             raise
         except BaseException:
-            me = engine()
+            me = holder.engine()
             if me is not None:
                 me.abort()
             raise

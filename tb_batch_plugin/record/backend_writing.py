@@ -15,7 +15,11 @@ from tb_batch_plugin import metadata
 from tb_batch_plugin.record import host_stats
 from tb_batch_plugin.record.host_writer import HostWriter
 
-_BLOCK_STEPS = 256  # steps handed over at once at the most
+# Steps are handed over to the writing thread in blocks of this many, or after this long: small
+# enough that it works while training runs (not all at the epoch's end), large enough that its
+# numpy work is done a block at a time.
+_BLOCK_STEPS = 32
+_BLOCK_SECS = 1.0
 
 
 class RunWriter:
@@ -30,7 +34,7 @@ class RunWriter:
         self.next_step = 0
         self._pending = []  # steps not handed over yet (the writer takes them after flush_secs idle)
         self._lock = threading.Lock()
-        self._handed = time.monotonic()
+        self._handed = self._flushed = time.monotonic()
         self._writer = None
         self._queue = queue.Queue()
         self._thread = None
@@ -43,8 +47,9 @@ class RunWriter:
             with self._lock:
                 self._pending.append((step, values, step_values.outputs, step_values.has_ids))
             self._start()
-        if len(self._pending) >= _BLOCK_STEPS or time.monotonic() - self._handed >= self.callback.flush_secs:
-            self.hand_over(flush=True)
+        now = time.monotonic()
+        if len(self._pending) >= _BLOCK_STEPS or now - self._handed >= _BLOCK_SECS:
+            self.hand_over(flush=now - self._flushed >= self.callback.flush_secs)
 
     def marker(self, kind, step, values):
         if not self.writes:
@@ -55,6 +60,8 @@ class RunWriter:
     def hand_over(self, flush=False):
         """Passes the pending steps to the writing thread (and asks it to flush the file)."""
         self._handed = time.monotonic()
+        if flush:
+            self._flushed = self._handed
         if not self.writes:
             return
         block = self._take()
@@ -63,10 +70,11 @@ class RunWriter:
         if flush:
             self._put(("flush",))
 
-    def flush(self):
-        """Writes everything handed over and flushes the event file (waits for the thread)."""
+    def flush(self, wait=True):
+        """Writes everything handed over and flushes the event file (waits for the thread, or
+        only asks it to)."""
         self.hand_over(flush=True)
-        if self._thread is not None:
+        if wait and self._thread is not None:
             self._queue.join()
 
     def close(self):
@@ -132,36 +140,71 @@ class RunWriter:
             self._writer.write(metadata.MARKER_TAGS[kind], step, np.array(values, np.int64),
                                metadata.marker_metadata(kind))
         else:
-            for step, values, outputs, has_ids in item[1]:
-                self._write_step(step, values, outputs, has_ids)
+            self._write_steps(item[1])
 
-    def _write_step(self, step, values, outputs, has_ids):
+    def _write_steps(self, block):
+        """Writes a block of steps: the numpy work of the whole block at once (its distributions
+        in one call, the fingerprints of all its input rows in one), the events step by step."""
         callback, writer = self.callback, self._writer
         exact = metadata.scalar_metadata(metadata.PROVENANCE_EXACT)
-        for name, value in values["scalars"].items():
-            writer.write(name, step, _numpy(value).astype(np.float32).reshape(()), exact)
-        dists = values.get("dists")
-        if dists:
-            stats = host_stats.distribution_rows([_numpy(v) for v in dists.values()],
-                                                 callback.quantile_probs, callback.num_bins)
-            histograms = host_stats.histogram_rows(stats, len(callback.quantile_probs), callback.num_bins)
-            dist_meta = metadata.distribution_metadata(callback.quantile_probs, callback.num_bins)
-            hist_meta = metadata.histogram_metadata()
-            for i, name in enumerate(dists):
-                writer.write(metadata.distribution_tag(name), step, stats[i], dist_meta)
-                writer.write(name, step, histograms[i], hist_meta)
-        samples = values.get("samples")
-        if samples is not None and outputs:
-            from tb_batch_plugin.fingerprints import row_fingerprints
+        dists = self._block_distributions(block)
+        fingerprints = self._block_fingerprints(block)
+        for i, (step, values, outputs, has_ids) in enumerate(block):
+            for name, value in values["scalars"].items():
+                writer.write(name, step, _numpy(value).astype(np.float32).reshape(()), exact)
+            for tag, row, meta in dists[i]:
+                writer.write(tag, step, row, meta)
+            samples = values.get("samples")
+            if samples is not None and outputs:
+                described = [(suffix, kind, classes, from_logits, _numpy(y_t), _numpy(y_p), _numpy(loss))
+                             for (suffix, kind, classes, from_logits), (y_t, y_p, loss)
+                             in zip(outputs, samples["outputs"])]
+                rows = host_stats.sample_rows(
+                    _numpy(samples["loss"]), fingerprints[i], _numpy(samples["ids"]) if has_ids else None,
+                    described, num_samples=callback.samples, dynamics=callback.dynamics and self.training)
+                for tag, (row, row_meta) in rows.items():
+                    writer.write(tag, step, row, row_meta)
 
-            fps = row_fingerprints([_numpy(leaf) for leaf in samples["x"]])
-            described = [(suffix, kind, classes, from_logits, _numpy(y_t), _numpy(y_p), _numpy(loss))
-                         for (suffix, kind, classes, from_logits), (y_t, y_p, loss) in zip(outputs, samples["outputs"])]
-            rows = host_stats.sample_rows(
-                _numpy(samples["loss"]), fps, _numpy(samples["ids"]) if has_ids else None, described,
-                num_samples=callback.samples, dynamics=callback.dynamics and self.training)
-            for tag, (row, row_meta) in rows.items():
-                writer.write(tag, step, row, row_meta)
+    def _block_distributions(self, block):
+        """[[(tag, row, metadata)] of each step]: the distribution and histogram rows of every
+        step's distributions, computed together."""
+        callback = self.callback
+        names = [list(values.get("dists") or ()) for _, values, _, _ in block]
+        flat = [_numpy(values["dists"][name]) for (_, values, _, _), these in zip(block, names) for name in these]
+        out = [[] for _ in block]
+        if not flat:
+            return out
+        stats = host_stats.distribution_rows(flat, callback.quantile_probs, callback.num_bins)
+        histograms = host_stats.histogram_rows(stats, len(callback.quantile_probs), callback.num_bins)
+        dist_meta = metadata.distribution_metadata(callback.quantile_probs, callback.num_bins)
+        hist_meta = metadata.histogram_metadata()
+        k = 0
+        for i, these in enumerate(names):
+            for name in these:
+                out[i] += [(metadata.distribution_tag(name), stats[k], dist_meta), (name, histograms[k], hist_meta)]
+                k += 1
+        return out
+
+    def _block_fingerprints(self, block):
+        """The fingerprints of each step's input rows (None for a step without samples), hashed
+        together for the steps whose inputs have the same row shapes."""
+        from tb_batch_plugin.fingerprints import row_fingerprints
+
+        out = [None] * len(block)
+        groups = {}
+        for i, (_, values, outputs, _) in enumerate(block):
+            samples = values.get("samples")
+            if samples is not None and outputs:
+                leaves = [_numpy(leaf) for leaf in samples["x"]]
+                groups.setdefault(tuple((a.shape[1:], a.dtype.str) for a in leaves), []).append((i, leaves))
+        for members in groups.values():
+            columns = [np.concatenate(parts) for parts in zip(*(leaves for _, leaves in members))]
+            fps = row_fingerprints(columns)
+            start = 0
+            for i, leaves in members:
+                out[i] = fps[start:start + len(leaves[0])]
+                start += len(leaves[0])
+        return out
 
 
 def _numpy(t):
