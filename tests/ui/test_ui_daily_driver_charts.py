@@ -223,6 +223,43 @@ def test_distribution_csv_has_bin_edges(tab, tb_url):
     np.testing.assert_allclose(hs.sum(1), 64)
 
 
+def heat_median_t(tab):
+    """The median ramp position of the Distributions heatmap's drawn pixels (from their alpha,
+    90 + 165 t of 255)."""
+    return tab.frame.evaluate(
+        """() => { const c = document.querySelector('.tbb-dist .tbb-heat canvas'); const g = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             const ts = []; for (let i = 3; i < g.length; i += 4) if (g[i] >= 88) ts.push((g[i] - 90) / 165);
+             ts.sort((a, b) => a - b); return ts[ts.length >> 1]; }""")
+
+
+def test_heatmap_colours_by_rank_or_per_step_spread_over_the_data(tab):
+    tab.frame.locator(".tbb-tab[data-tab=dists]").click()
+    tab.wait_ready()
+    norm = tab.frame.locator("select[aria-label='Heatmap colours']")
+    scale = tab.frame.locator(".tbb-dist .tbb-scale")
+    try:
+        assert norm.input_value() == "log" and scale.inner_text().startswith("samples per bin (log)")
+        log_high = scale.locator(".tbb-num").all_inner_texts()[1]
+        norm.select_option("quantile")
+        tab.wait_ready()
+        assert scale.inner_text().startswith("bin count by rank:")
+        # the legend's ends: the smallest and the largest non-empty bin (bins re-binned onto common
+        # edges hold fractions of samples)
+        lo, hi = [float(x) for x in scale.locator(".tbb-num").all_inner_texts()]
+        assert 0 < lo < 1 < hi and "%g" % hi == log_high
+        # by rank, the bins spread evenly over the ramp: half of them below its middle
+        assert 0.35 < heat_median_t(tab) < 0.65, heat_median_t(tab)
+        norm.select_option("step")
+        tab.wait_ready()
+        assert scale.inner_text().startswith("share of the step's largest bin:")
+        assert scale.locator(".tbb-num").all_inner_texts() == ["0", "1"]
+        tab.page.screenshot(path=os.path.join(SHOTS, "heat_per_step_light_1280.png"))
+    finally:
+        norm.select_option("log")
+        tab.frame.locator(".tbb-tab[data-tab=steps]").click()
+        tab.wait_ready()
+
+
 def test_log_y_notice_says_what_it_hides(tab):
     tab.set_view(0, 300)
     tab.frame.locator("#tbb-log").check()
@@ -238,6 +275,22 @@ def test_log_y_notice_says_what_it_hides(tab):
         tab.frame.locator("#tbb-log").uncheck()
         tab.set_view(None)
     assert tab.frame.locator(card("signed") + " .tbb-log-notice").is_hidden()
+
+
+def test_wall_time_axis_says_wall_time(tab):
+    x_axis = tab.frame.locator("select[aria-label='x axis']")
+    x_axis.select_option("wall")
+    tab.wait_ready()
+    try:
+        assert tab.frame.locator(".tbb-range").inner_text() == "Steps: wall time of steps 0 – %d (all)" % (N - 1)
+        # uPlot's date labels are two lines: the x axis is tall enough for both, inside the canvas
+        fit = tab.frame.evaluate("""() => { const u = window.__tbb.app.chart('loss').u;
+            return {axis: u.axes[0]._size, over: u.over.getBoundingClientRect().bottom, root: u.root.getBoundingClientRect().bottom}; }""")
+        assert fit["axis"] >= 40 and fit["root"] - fit["over"] >= 40, fit
+    finally:
+        x_axis.select_option("step")
+        tab.wait_ready()
+    assert tab.frame.locator(".tbb-range").inner_text() == "Steps: steps 0 – %d (all)" % (N - 1)
 
 
 def plot_height(tab):
@@ -303,6 +356,8 @@ def test_screenshots(browser, tb_url, scheme, viewport):  # noqa: F811
         t.frame.locator(".tbb-tab[data-tab=dists]").click()
         t.wait_ready()
         t.page.screenshot(path=os.path.join(SHOTS, "distributions_%s.png" % name))
+        heat = t.frame.locator("select[aria-label='Heatmap colours']")
+        shot_with(t, "distributions_by_rank_" + name, lambda: heat.select_option("quantile"), lambda: heat.select_option("log"))
         t.frame.locator(".tbb-tab[data-tab=steps]").click()
         set_group_regex(t, "")
         assert t.errors == [], t.errors

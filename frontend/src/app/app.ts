@@ -209,7 +209,9 @@ export class App extends SharedState implements ViewContext {
   private updateRange(): void {
     const full = this.globalRange("train");
     const v = this.views.train ?? full;
-    const unit = this.settings.xAxis === "relstep" ? "steps since start" : "steps";
+    const x = this.settings.xAxis;
+    // a wall-time axis is still zoomed by steps: say both
+    const unit = x === "relstep" ? "steps since start" : x === "step" ? "steps" : "wall time of steps";
     // each view says what it shows: its name and step range
     const name = { steps: "Steps", dists: "Distributions", samples: "Samples", datamap: "Data Map" }[this.settings.tab];
     this.toolbar.showRange(v ? `${name}: ${unit} ${fmtStep(v.start)} – ${fmtStep(v.end)}${this.views.train ? "" : " (all)"}` : "");

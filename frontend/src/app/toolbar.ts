@@ -7,7 +7,7 @@ import type { Settings, XMode } from "../model/settings";
 import { panRange, Range, zoomRange } from "../model/ranges";
 import { zoomModifier } from "../model/wheel";
 import { debounce, h } from "../ui/dom";
-import { chartSizeSelect } from "./chart-size-select";
+import { chartSizeSelect, heatNormSelect } from "./choice-selects";
 import { installMenuKeys } from "../ui/keys";
 import { setTipByValue } from "../ui/tooltip";
 
@@ -56,12 +56,13 @@ export class Toolbar {
     const heatmaps = this.checkbox("tbb-heat", "heatmaps", "heatmaps", "Histogram over steps of each run, with its colour scale");
     const band = this.bandSelect();
     const size = chartSizeSelect(this.host);
+    const heatNorm = heatNormSelect(this.host);
     // the tooltip's order: no chart to rebuild, only the setting to keep
     setTipByValue(this.host.settings.tipByValue);
     const tipOrder = this.checkbox("tbb-tip-sort", "tooltip by value", "tipByValue", "The tooltip lists the runs by value, highest first (else in run order)",
       (on) => setTipByValue(on));
     this.stepsOnly = [xSelect, smoothing, outliers, size];
-    this.distsOnly = [band, heatmaps];
+    this.distsOnly = [band, heatmaps, heatNorm];
     this.tagError = h("span", { class: "tbb-bad tbb-small" });
     this.marksChip = h("span", { class: "tbb-chip tbb-marks", hidden: true, role: "status" });
     this.rangeEl = h("span", { class: "tbb-muted tbb-small tbb-range", "aria-live": "polite" });
@@ -78,6 +79,7 @@ export class Toolbar {
       smoothing,
       band,
       heatmaps,
+      heatNorm,
       size,
       this.zoomButtons(),
       this.rangeEl,

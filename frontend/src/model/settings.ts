@@ -4,6 +4,7 @@
 import type { RunInfo } from "../api/types";
 import type { Axis } from "./axes";
 import { ChartSize, chartSizeOf } from "./chart-size";
+import { HeatNorm, heatNormOf } from "./heat-norm";
 import type { BandSetting } from "./distributions";
 import type { GroupMode } from "./groups";
 
@@ -28,13 +29,15 @@ export interface Settings {
   heatmaps: boolean;
   /** Steps view: the charts' height (model/chart-size.ts) */
   chartSize: ChartSize;
+  /** Distributions view: how bin counts become colours (model/heat-norm.ts) */
+  heatNorm: HeatNorm;
   /** the charts' tooltip lists the runs by value, highest first (else in the chart's run order) */
   tipByValue: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
   xAxis: "step", log: false, smoothing: 0, tab: "steps", outliers: true, byPrefix: true, tagFilter: "",
-  groupMode: "none", groupRegex: "", band: "p90", heatmaps: true, chartSize: "medium", tipByValue: true,
+  groupMode: "none", groupRegex: "", band: "p90", heatmaps: true, chartSize: "medium", heatNorm: "log", tipByValue: true,
 };
 
 /** The settings of a stored (possibly older or edited) value: defaults for what it lacks, and
@@ -45,6 +48,7 @@ export function settingsFrom(stored: Partial<Settings>): Settings {
   if (!["dists", "samples", "datamap"].includes(settings.tab)) settings.tab = "steps";
   if (!["none", "prefix", "regex"].includes(settings.groupMode)) settings.groupMode = "none";
   settings.chartSize = chartSizeOf(settings.chartSize);
+  settings.heatNorm = heatNormOf(settings.heatNorm);
   return settings;
 }
 

@@ -10,6 +10,7 @@ import { withAlpha } from "../model/colors";
 import { fmtNum, fmtStep } from "../model/format";
 import { rampColor } from "../model/heat-colors";
 import type { Range } from "../model/ranges";
+import { classRows } from "../model/class-rows";
 import { columnOfStep, lossColor, lossScale, worstStepOfClass } from "../model/samples";
 import { CardLoader, colorScale, messageLine, runLabel, settled, wideCard } from "../ui/card";
 import { baseAxes } from "../ui/chart-axes";
@@ -20,8 +21,6 @@ import type { ViewContext } from "../ui/context";
 import { clear, h } from "../ui/dom";
 import { paintHeatmap } from "../ui/heatmap";
 import { hideTip, showTip } from "../ui/tooltip";
-
-const ROW_PX = 13;
 
 interface Heat {
   run: string;
@@ -113,11 +112,12 @@ export class ClassHeatCard {
       const steps = perClass.count.toLocaleString("en-US");
       this.heatWrap.append(runLabel(run, this.app.color(run), output ? h("span", { class: "tbb-sep", text: `· ${output}` }) : null,
         h("span", { class: "tbb-sep", text: `· ${classes} classes · ${perClass.reduced ? `${steps} steps in ${perClass.steps.length} columns` : `${steps} steps`}` })), el);
-      const every = Math.max(1, Math.ceil(classes / 12));
+      // rows tall enough to read, labels that do not touch (model/class-rows.ts)
+      const { every, height } = classRows(classes);
       const splits = Array.from({ length: Math.ceil(classes / every) }, (_, i) => classes - i * every - 0.5);
       const xs = perClass.steps.map((s) => s - heat.offset);
       const u = new uPlot({
-        width, height: Math.max(56, classes * ROW_PX) + 24,
+        width, height: height + 24,
         legend: { show: false },
         padding: [4, 14, 0, 0],
         cursor: selectingCursor("train"),

@@ -10,8 +10,8 @@ import { distributionBadge } from "../model/badges";
 import { withAlpha } from "../model/colors";
 import { alignRow, BAND_PROBS, bandRows, bandYRange, medianRow, quantileTipRows } from "../model/distributions";
 import { exportFileName, exportHref } from "../model/exports";
-import { fmtNum, fmtStep } from "../model/format";
-import { heatColor, maxOf2D } from "../model/heat-colors";
+import { fmtStep } from "../model/format";
+import { heatRgba, HeatScale, heatScale } from "../model/heat-norm";
 import type { Range } from "../model/ranges";
 import { placeDistribution, type PlacedDist } from "../model/placed-dist";
 import { nearestIndex } from "../model/series";
@@ -190,7 +190,7 @@ export class DistCard {
     this.wire(this.bandPlot);
     // one heatmap per run on the shared y range, with a colour scale
     if (this.app.settings.heatmaps && this.runs.length) {
-      const maxCount = Math.max(0, ...this.runs.map(({ dist }) => maxOf2D(dist.counts)));
+      const scale = heatScale(this.runs.map(({ dist }) => dist.counts), this.app.settings.heatNorm);
       const [xAxis, yAxis] = baseAxes(this.app.theme, mode);
       for (const r of this.runs) {
         const el = h("div", { class: "tbb-plot tbb-heat", role: "img", "data-run": r.run, "aria-label": `Histogram over steps of ${this.tag}, run ${r.run}` });
@@ -200,12 +200,12 @@ export class DistCard {
           // the band chart's y axis width: every plot of the card starts at the same x
           axes: [{ ...xAxis, show: false, size: 0 }, { ...yAxis, space: 24, size: () => this.yAxisSize() }],
           series: [{ label: "step" }, { label: "", stroke: "transparent", points: { show: false } }],
-          hooks: { drawAxes: [(uu) => this.drawHeat(uu, r, maxCount)], setSelect: [onSelect], draw: [(uu) => this.drawDrill(uu)] },
+          hooks: { drawAxes: [(uu) => this.drawHeat(uu, r, scale)], setSelect: [onSelect], draw: [(uu) => this.drawDrill(uu)] },
         }, [xs, xs.map(() => null)] as uPlot.AlignedData, el);
         this.heatPlots.push(u);
         this.wire(u);
       }
-      this.heatWrap.append(this.countScale(maxCount));
+      this.heatWrap.append(this.countScale(scale));
     }
     this.legend.set(legendEntries(this.runs.map((r) => ({ kind: "run" as const, run: r.run, color: r.color })), (r) => this.app.color(r)));
     const badge = distributionBadge(this.runs.map((r) => r.dist));
@@ -236,31 +236,28 @@ export class DistCard {
     });
   }
 
-  /** The colour scale of the heatmaps: log count from 1 to the largest bin count. */
-  private countScale(max: number): HTMLElement {
+  /** The colour legend of the heatmaps, in the words of the chosen scale (model/heat-norm.ts). */
+  private countScale(s: HeatScale | null): HTMLElement {
     const dark = this.app.theme.dark;
+    const o = s ?? { label: "samples per bin (log): ", low: "1", high: "0", after: "" };
     return colorScale({
-      label: "samples per bin (log): ", ariaLabel: `Colour scale: bin count from 1 to ${max}, log scale`,
-      low: "1", high: fmtNum(+max.toPrecision(3)), after: ` (middle ≈ ${fmtNum(Math.round(Math.expm1(0.5 * Math.log1p(max))))})`,
-      colorAt: max > 0 ? (t) => {
-        const [r, g, b, a] = heatColor(Math.max(Math.expm1(t * Math.log1p(max)), 1e-9), max, dark);
-        return `rgba(${r},${g},${b},${(a / 255).toFixed(3)})`;
-      } : null,
+      label: o.label, ariaLabel: `Colour scale: ${o.label}${o.low} to ${o.high}`, low: o.low, high: o.high, after: o.after,
+      colorAt: s ? (t) => heatRgba(t, dark) : null,
     });
   }
 
-  private drawHeat(u: uPlot, r: RunDist, max: number): void {
+  private drawHeat(u: uPlot, r: RunDist, s: HeatScale | null): void {
     const d = r.dist;
-    if (!d.counts.length || d.edges.length < 2) return;
+    if (!s || !d.counts.length || d.edges.length < 2) return;
     const log = this.app.settings.log, dark = this.app.theme.dark;
     // a placed evaluation is one step wide: drawn 3 px wide around its step, so that it shows
     const half = r.placed ? Math.abs(u.posToVal(1.5, "x") - u.posToVal(0, "x")) : 0;
     paintHeatmap(u, {
       columns: d.counts.length, x: (j) => (r.placed ? [d.steps[j] - half, d.steps[j] + half] : [d.steps[j], d.stepEnds[j] + 1]), rows: (j) => d.counts[j].length,
       cell: (j, b) => {
-        const [rr, g, bl, a] = heatColor(d.counts[j][b], max, dark);
-        if (a === 0 || (log && !(d.edges[b + 1] > 0))) return null;
-        return { fill: `rgba(${rr},${g},${bl},${(a / 255).toFixed(3)})`, top: d.edges[b + 1], bottom: d.edges[b] };
+        const t = s.t(d.counts[j][b], d.counts[j]);
+        if (t <= 0 || (log && !(d.edges[b + 1] > 0))) return null;
+        return { fill: heatRgba(t, dark), top: d.edges[b + 1], bottom: d.edges[b] };
       },
       yPos: (v) => u.valToPos(log ? Math.max(v, this.yr[0]) : v, "y", true),
     });

@@ -31,7 +31,7 @@ export class StepExtras {
   constructor(private readonly chart: ExtrasChart) {
     const { app, tag, source } = chart;
     this.legend = new ChartLegend(tag);
-    this.logNotice = h("span", { class: "tbb-chip tbb-log-notice", role: "status", hidden: true });
+    this.logNotice = h("span", { class: "tbb-log-notice", role: "status", hidden: true });
     this.table = new DataTable({
       point: async (run, step) => {
         const s = await fetchSeries(run, tag, 1, step, step, undefined, source);
