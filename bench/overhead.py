@@ -19,10 +19,17 @@ the last lines then say what each adds to the first one given.
 builds a tf.data pipeline whose autotuning makes some fits of the same model run ~1.8x slower on
 this 2-core machine. ``--input dataset`` passes a batched ``tf.data.Dataset`` with autotuning
 off, which measures the same overhead with much less noise (on a faster baseline).
+
+``--backend tensorflow|jax|torch|all`` (repeatable; without it, the above on TensorFlow) measures
+instead what recording costs on each Keras backend, each in its own process with KERAS_BACKEND
+set: plain ``fit`` against ``BatchStats()`` at its defaults (or the ``--batchstats`` given) on
+scikit-learn's digits, the first ``fit`` (tracing included) and the warm epochs
+(bench/backend_cost.py says how):
+
+    python bench/overhead.py --backend all [--model mlp --model cnn] [--repeats 7] [--epochs 6]
 """
 
 import argparse
-import ast
 import os
 import statistics
 import tempfile
@@ -30,6 +37,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import backend_cost  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -64,16 +72,6 @@ CONFIGS = {
 
 
 DISTRIBUTIONS, SAMPLES = "(b) BatchStats + distributions", "(s) BatchStats + distributions + samples=8 (the default)"
-
-
-def batchstats_config(options):
-    """(name, callbacks factory) of ``--batchstats "samples=8, dynamics=True"``."""
-    kwargs = {}
-    for item in filter(None, (part.strip() for part in options.split(","))):
-        key, _, value = item.partition("=")
-        kwargs[key.strip()] = ast.literal_eval(value.strip())
-    name = "BatchStats(%s)" % ", ".join("%s=%r" % kv for kv in kwargs.items())
-    return name, lambda d: [tbb.BatchStats(d, **kwargs)]
 
 
 def fit_inputs(x, y, kind):
@@ -119,10 +117,19 @@ def main():
     parser.add_argument("--input", choices=("arrays", "dataset"), default="arrays")
     parser.add_argument("--batchstats", action="append", metavar="OPTIONS",
                         help='measure BatchStats(log_dir, OPTIONS) instead, e.g. "samples=8, dynamics=True"')
+    parser.add_argument("--backend", action="append", choices=backend_cost.BACKENDS + ("all",),
+                        help="the recording cost on this Keras backend instead (repeatable; all: the three)")
+    parser.add_argument("--model", action="append", choices=backend_cost.MODELS, help="with --backend (default mlp)")
+    parser.add_argument("--epochs", type=int, default=6, help="with --backend: warm epochs timed per round")
+    parser.add_argument("--torch-threads", type=int, default=1, help="with --backend: 0 for torch's default")
     args = parser.parse_args()
+    if args.backend:
+        backends = [b for b in backend_cost.BACKENDS if b in args.backend or "all" in args.backend]
+        return backend_cost.report(backends, args.model or ["mlp"], args.repeats, args.epochs, args.torch_threads,
+                                   args.batchstats or ())
     configs, compared = CONFIGS, [("(s)", SAMPLES, "(b)", DISTRIBUTIONS)]  # (label, name) added to (label, name)
     if args.batchstats:
-        given = dict(batchstats_config(options) for options in args.batchstats)
+        given = dict(backend_cost.batchstats_config(options) for options in args.batchstats)
         configs = {"plain fit": CONFIGS["plain fit"], **given}
         first = next(iter(given))
         compared = [(name, name, first, first) for name in list(given)[1:]]
