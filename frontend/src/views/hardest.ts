@@ -77,7 +77,7 @@ export class HardestCard extends TableCard {
         h("th", { class: "tbb-num", text: "max loss" }),
         h("th", { class: "tbb-num", text: "first", title: "The first and last of those steps (click: open it)" }),
         h("th", { class: "tbb-num", text: "last" }),
-        h("th", { text: "label → last prediction" }));
+        h("th", { text: "label → pred.", title: "The given label → the last prediction" }));
       const tb = h("tbody");
       res.samples.forEach((s, i) => tb.append(this.row(run, s, i)));
       part.append(h("div", { class: "tbb-scroll tbb-hardest-scroll" }, h("table", { class: "tbb-table tbb-samples tbb-hardest-table" }, h("thead", {}, head), tb)));
