@@ -15,7 +15,7 @@ import keras
 
 from tb_batch_plugin import metadata
 from tb_batch_plugin.record import ledger
-from tb_batch_plugin.record.backend_step import VALUES_KEY, StepValues, stand_ins
+from tb_batch_plugin.record.backend_step import VALUES_KEY, Capture, StepValues, stand_ins
 from tb_batch_plugin.record.backend_writing import RunWriter
 from tb_batch_plugin.record.guard import guard, unguard
 
@@ -201,7 +201,7 @@ def _build_function(model, mode, values, sink):
         replicated = _replicated()
 
         def step(state, data):
-            with stand_ins(model, _new_capture(), training) as cap:
+            with stand_ins(model, Capture(), training) as cap:
                 logs, state = original_step(state, data)
             logs = _with_values(logs, values, cap)
             if replicated is not None and VALUES_KEY in logs:  # every process gets the global values
@@ -218,7 +218,7 @@ def _build_function(model, mode, values, sink):
 
     if backend == "torch":
         def torch_function(data):
-            with stand_ins(model, _new_capture(), training) as cap:
+            with stand_ins(model, Capture(), training) as cap:
                 if training:
                     logs = original_step(data[0])
                 else:
@@ -257,11 +257,6 @@ def _guarded(function, holder):
                 me.abort()
             raise
     return guarded
-
-
-def _new_capture():
-    from tb_batch_plugin.record.backend_step import Capture
-    return Capture()
 
 
 def _with_values(logs, values, cap, detach=False):

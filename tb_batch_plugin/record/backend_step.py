@@ -10,6 +10,7 @@ Keras reports and their state are untouched (docs/recording.md).
 """
 
 import contextlib
+import itertools
 
 import keras
 from keras import ops
@@ -135,7 +136,7 @@ class StepValues:
         """{"scalars": {name: scalar}, "dists": {name: flat values}, "samples": {...} or absent}."""
         callback = self.callback
         scalars = {}
-        source = cap.batch_logs if cap.batch_logs is not None else None
+        source = cap.batch_logs
         if source is None:
             self.warnings.append(("no-metrics", "BatchStats: the step did not call model.compute_metrics; "
                                   "only the loss, learning_rate and grad_norm are recorded"))
@@ -256,11 +257,6 @@ def _components(name, value):
         return {}
     flat = ops.reshape(value, (-1,))
     out = {}
-    for i, index in enumerate(_ndindex(shape)):
+    for i, index in enumerate(itertools.product(*(range(d) for d in shape))):
         out["/".join([name] + [str(j) for j in index])] = flat[i]
     return out
-
-
-def _ndindex(shape):
-    import itertools
-    return itertools.product(*(range(d) for d in shape))
