@@ -42,8 +42,13 @@ class BatchesPlugin(base_plugin.TBPlugin):
                                             disable_reload=False)
 
     def is_active(self):
+        """Answers at once: TensorBoard's first page (plugins_listing) waits for it. From the
+        index once its first reload is done; before that, whether the logdir holds event files."""
         try:
-            src = self._sources.of(None)
+            sources_ = self._sources
+            if sources_.index is not None and not sources_.scanned.is_set():
+                return sources_.has_event_files()
+            src = sources_.of(None)
             return any(src.tags(r) for r in src.runs())
         except Exception:
             return False

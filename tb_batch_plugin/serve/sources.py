@@ -4,6 +4,7 @@ for every distribution series), or, with `--logdir_spec`, TensorBoard's data pro
 "n of N"). docs/backend.md (Serving).
 """
 
+import os
 import threading
 import time
 
@@ -253,6 +254,22 @@ class Sources:
             src = ProviderSource(self._provider, plugin_util.context(environ), eid)
             self._provider_sources[eid] = (time.monotonic(), src)
         return src
+
+    def has_event_files(self, limit=10_000):
+        """Whether the index's logdir holds an event file, looked for without waiting for the
+        first reload: a walk of at most ``limit`` entries of a local logdir (past it, or for a
+        remote one, probably yes)."""
+        logdir = self.index.logdir
+        if "://" in logdir:
+            return True
+        seen = 0
+        for _, dirs, files in os.walk(logdir):
+            if any(".tfevents." in name for name in files):
+                return True
+            seen += len(dirs) + len(files)
+            if seen > limit:
+                return True
+        return False
 
     def with_run(self, request):
         """(source, run) of a request that names a `run` (404 for one the source does not list)."""
