@@ -249,15 +249,30 @@ def _read_remote(run, name, read_new):
         return
 
     def read(n, at):
-        with gfile.GFile(path, "rb") as fh:
-            fh.seek(at)
-            return fh.read(n)
+        return ranged_read(path, n, at)
 
     try:
         read_new(f, read, size)
         run.clear_problem(name)
     except Exception as e:
         run.problem(name, "unreadable_file", str(e) or type(e).__name__)
+
+
+def ranged_read(path, count, offset):
+    """Up to ``count`` bytes of a remote file from ``offset``, through the file system TensorBoard
+    itself uses for the URL: TensorFlow's gfile (its GFile seeks), else TensorBoard's stand-in,
+    whose GFile cannot seek but whose file systems (S3, fsspec, local) read a range given a
+    continuation token (S3's counts ``byte_offset``, the others' ``opaque_offset``)."""
+    gfile = _gfile()
+    with gfile.GFile(path, "rb") as fh:
+        if hasattr(fh, "seek"):
+            fh.seek(offset)
+            return fh.read(count)
+    from tensorboard.compat.tensorflow_stub.io.gfile import get_filesystem
+
+    data, _ = get_filesystem(path).read(path, binary_mode=True, size=count,
+                                        continue_from={"byte_offset": offset, "opaque_offset": offset})
+    return data
 
 
 class RangeReader:
@@ -267,6 +282,7 @@ class RangeReader:
 
     def __init__(self, path):
         self._fd = self._fh = None
+        self._path = path
         if is_remote(path):
             self._fh = _gfile().GFile(path, "rb")
         else:
@@ -275,6 +291,8 @@ class RangeReader:
     def read(self, count, offset):
         if self._fd is not None:
             return os.pread(self._fd, count, offset)
+        if not hasattr(self._fh, "seek"):  # TensorBoard's stand-in GFile (no TensorFlow)
+            return ranged_read(self._path, count, offset)
         self._fh.seek(offset)
         return self._fh.read(count)
 
