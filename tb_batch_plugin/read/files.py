@@ -82,8 +82,35 @@ def _open_regular(path):
 def discover(logdir):
     """([(run name, directory, [event file names])], [logdir problems])."""
     if is_remote(logdir):
-        return _discover_remote(logdir), []
+        problem = _scheme_problem(logdir)
+        return ([], [problem]) if problem else (_discover_remote(logdir), [])
     return _discover_local(logdir)
+
+
+def _scheme_problem(logdir):
+    """The logdir problem of a URL that the file system TensorBoard uses here cannot read (its
+    scheme, and what to install), else None: TensorFlow's gfile says which schemes it has;
+    TensorBoard's stand-in (no TensorFlow) finds a file system for the URL or says why not."""
+    scheme = logdir.split("://", 1)[0]
+    gfile = _gfile()
+    registered = getattr(gfile, "get_registered_schemes", None)
+    try:
+        if registered is None:  # TensorBoard's stand-in: S3 (boto3) and fsspec's protocols
+            from tensorboard.compat.tensorflow_stub.io.gfile import get_filesystem
+
+            get_filesystem(logdir)
+            return None
+        schemes = [s for s in registered() if s]
+    except (ImportError, ValueError) as e:
+        error = "no file system for %s:// where TensorBoard runs: %s" % (scheme, e)
+    else:
+        if scheme in schemes:
+            return None
+        error = ("TensorFlow's file systems read %s, not %s://: for s3://, run TensorBoard where "
+                 "TensorFlow is not installed (TensorBoard reads S3 itself, with boto3), or install "
+                 "the package that registers %s:// with TensorFlow"
+                 % (", ".join(s + "://" for s in sorted(schemes)), scheme, scheme))
+    return {"path": ".", "reason": "unsupported_scheme", "error": error}
 
 
 def _discover_remote(logdir):

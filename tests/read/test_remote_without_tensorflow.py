@@ -49,3 +49,35 @@ def test_a_remote_logdir_is_read_without_tensorflow_and_new_bytes_are_seen(tmp_p
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "True 50.0"
     assert lines[1].startswith("True %r" % float(values[6000])), lines[1]
+
+
+def test_a_scheme_tensorflow_cannot_read_is_a_problem_of_runs_naming_it():
+    """With TensorFlow (2.21 has no s3://), `runs` says why it lists nothing, and what to do."""
+    import json
+
+    from tensorboard.backend import application
+    from tensorboard.plugins import base_plugin
+    from werkzeug.test import Client
+
+    from tb_batch_plugin.plugin_loader import BatchesLoader
+
+    plugin = BatchesLoader().load(base_plugin.TBContext(logdir="s3://bucket/logs"))
+    plugin._sources.scanned.wait(60)
+    body = json.loads(Client(application.TensorBoardWSGI([plugin])).get("/data/plugin/tb_batch/runs").get_data())
+    assert body["runs"] == []
+    [problem] = body["problems"]
+    assert problem["reason"] == "unsupported_scheme"
+    assert "not s3://" in problem["error"] and "TensorFlow is not installed" in problem["error"]
+
+
+def test_without_tensorflow_an_unknown_scheme_is_a_problem_naming_it():
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["tensorflow"] = None
+        from tb_batch_plugin.read import LogdirIndex
+        print(LogdirIndex("nosuch://bucket/logs").reload().snapshot().problems)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "unsupported_scheme" in out.stdout and "nosuch://" in out.stdout and "Protocol not known" in out.stdout
