@@ -20,7 +20,7 @@ from tb_batch_plugin.record.backend_writing import RunWriter
 from tb_batch_plugin.record.guard import guard, unguard
 
 TRAIN, VALIDATION = "train", "validation"
-_BUILT = weakref.WeakKeyDictionary()  # model -> {(mode, id(original function), callback id): ours}
+_BUILT = weakref.WeakKeyDictionary()  # model -> {(mode, id(original function), settings): ours}
 
 
 class BackendEngine:
@@ -50,18 +50,8 @@ class BackendEngine:
         if not self.started:  # numbered now: BackupAndRestore restores in its on_train_begin
             self.started = True
             run = self.runs[TRAIN]
-            counter = ledger.optimizer_batches(self.callback.model.optimizer)
-            run_ledger = ledger.ledger(run.logdir)
-            recorded = run_ledger.next_step
-            start, supersedes = run_ledger.training_start(counter)
-            if supersedes:
-                warnings.warn("BatchStats: the model's optimizer is at batch %d, which is step %d of "
-                              "the %d steps recorded in %s; the steps >= %d are superseded"
-                              % (counter, start, recorded, run.logdir, start), stacklevel=3)
-            run.next_step = start
-            run_ledger.advance(start)
-            run_ledger.note_counter(start, counter)
-            run.marker(metadata.KIND_FIT, start, [counter, epoch])
+            run.next_step, counter = ledger.start_training(run.logdir, self.callback.model.optimizer)
+            run.marker(metadata.KIND_FIT, run.next_step, [counter, epoch])
 
     def on_epoch_end(self, epoch):
         step, counter = self._note_position()
@@ -121,13 +111,8 @@ class BackendEngine:
     def _note_position(self):
         run = self.runs[TRAIN]
         run.hand_over()
-        step = run.next_step
-        counter = ledger.optimizer_batches(self.callback.model.optimizer)
-        if self.started:
-            run_ledger = ledger.ledger(run.logdir)
-            run_ledger.advance(step)
-            run_ledger.note_counter(step, counter)
-        return step, counter
+        return run.next_step, ledger.note_position(run.logdir, run.next_step, self.callback.model.optimizer,
+                                                   self.started)
 
     def _install(self, mode):
         model = self.callback.model

@@ -4,6 +4,7 @@ the recording on every Keras backend shares it."""
 
 import os
 import threading
+import warnings
 
 import keras
 import numpy as np
@@ -94,6 +95,36 @@ def _read_position(run_dir):
             if kind != "evaluation":
                 counters += zip(m.steps.tolist(), m.fields["iterations"].tolist())
     return next_step, sorted(p for p in counters if p[1] >= 0)
+
+
+def start_training(run_dir, optimizer):
+    """Where a fit with this optimizer starts in the training run ``run_dir``, noted in the
+    ledger: (step, the optimizer's batch counter). Warns when that supersedes recorded steps."""
+    run_ledger = ledger(run_dir)
+    counter = optimizer_batches(optimizer)
+    recorded = run_ledger.next_step
+    start, supersedes = run_ledger.training_start(counter)
+    if supersedes:
+        warnings.warn("BatchStats: the model's optimizer is at batch %d, which is step %d of the "
+                      "%d steps recorded in %s, so training resumes at step %d: the steps >= %d "
+                      "recorded there are superseded by the new ones"
+                      % (counter, start, recorded, run_dir, start, start), stacklevel=4)
+    run_ledger.advance(start)
+    run_ledger.note_counter(start, counter)
+    return start, counter
+
+
+def note_position(run_dir, step, optimizer, started):
+    """At an epoch's end and the fit's: the ledger learns where the steps continue and the
+    optimizer's batch counter there (once the fit's first step is numbered: ``started``), so a
+    later fit in this process continues after the batches that ran, also when the optimizer
+    skipped some (loss scaling). Returns the counter."""
+    counter = optimizer_batches(optimizer)
+    if started:
+        run_ledger = ledger(run_dir)
+        run_ledger.advance(step)
+        run_ledger.note_counter(step, counter)
+    return counter
 
 
 def ledger_dir(log_dir, mode):

@@ -21,44 +21,27 @@ What is on disk is read once per run directory and process (``RunLedger``); late
 in the same process continue from what their predecessors wrote, flushed or not.
 """
 
-import warnings
 
 import tensorflow as tf
 from tensorflow.python.ops import gen_summary_ops
 
 from tb_batch_plugin import metadata
+from tb_batch_plugin.record import ledger as ledger_rules
 from tb_batch_plugin.record.ledger import ledger, optimizer_batches
 
 
 def start_training(recorder, optimizer, epoch):
     """Sets the training step counter of ``recorder`` (a runs.Recorder) where a fit continues
     with this optimizer, and marks it (a fit marker); warns when that supersedes recorded steps."""
-    run_ledger = ledger(recorder.logdir)
-    counter = optimizer_batches(optimizer)
-    recorded = run_ledger.next_step
-    start, supersedes = run_ledger.training_start(counter)
-    if supersedes:
-        warnings.warn("BatchStats: the model's optimizer is at batch %d, which is step %d of the "
-                      "%d steps recorded in %s, so training resumes at step %d: the steps >= %d "
-                      "recorded there are superseded by the new ones"
-                      % (counter, start, recorded, recorder.logdir, start, start), stacklevel=3)
+    start, counter = ledger_rules.start_training(recorder.logdir, optimizer)
     recorder.step.assign(start)
-    run_ledger.advance(start)
-    run_ledger.note_counter(start, counter)
     write_marker(recorder.writer, metadata.KIND_FIT, start, [counter, epoch])
 
 
 def note_position(recorder, optimizer, started):
-    """At an epoch's end and the fit's: the ledger learns where the steps continue and the
-    optimizer's batch counter there (once the fit's first step is numbered: ``started``), so a
-    later fit in this process continues after the batches that ran, also when the optimizer
-    skipped some (loss scaling). Returns (step, counter)."""
-    step, counter = int(recorder.step.numpy()), optimizer_batches(optimizer)
-    if started:
-        run_ledger = ledger(recorder.logdir)
-        run_ledger.advance(step)
-        run_ledger.note_counter(step, counter)
-    return step, counter
+    """``ledger.note_position`` of the training run: returns (step, counter)."""
+    step = int(recorder.step.numpy())
+    return step, ledger_rules.note_position(recorder.logdir, step, optimizer, started)
 
 
 def next_training_step(run_dir, optimizer):

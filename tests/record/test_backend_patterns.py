@@ -62,7 +62,7 @@ def test_backup_and_restore_resumes_where_the_optimizer_is(patterns):
     out, stderr = patterns
     assert out["backup_first"] == "stop here" and out["backup_second"] is None
     assert out["backup_steps"] == list(range(14))
-    assert "the steps >= 7 are superseded" in stderr
+    assert "the steps >= 7 recorded there are superseded" in stderr
     assert not out["tensorflow_imported"]
 
 
