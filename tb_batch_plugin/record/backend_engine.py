@@ -95,10 +95,6 @@ class BackendEngine:
         for run in self.runs.values():
             run.flush(wait)
 
-    def close(self):
-        for run in self.runs.values():
-            run.close()
-
     # The model's functions ---------------------------------------------------------------------
 
     def _run(self, mode):

@@ -77,16 +77,6 @@ class RunWriter:
         if wait and self._thread is not None:
             self._queue.join()
 
-    def close(self):
-        self.flush()
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
     def _take(self):
         with self._lock:
             block, self._pending = self._pending, []
@@ -112,8 +102,6 @@ class RunWriter:
                     self._guarded_write(("flush",))
                 continue
             try:
-                if item is None:
-                    return
                 self._guarded_write(item)
             finally:
                 self._queue.task_done()
