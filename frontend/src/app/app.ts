@@ -46,6 +46,8 @@ export class App extends SharedState implements ViewContext {
   /** the URL's state (url-sync.ts): applied once the runs are known */
   private readonly url: UrlSync;
   private pendingUrl: UrlState | null;
+  /** the first `runs` answer came: a zoom can be checked against the runs' ranges */
+  private runsKnown = false;
   private readonly memory: ViewMemory;
 
   constructor(host: HTMLElement) {
@@ -174,7 +176,8 @@ export class App extends SharedState implements ViewContext {
 
   private runsChanged(res: RunsResponse, first: boolean, force: boolean): void {
     const names = this.state.setRuns(res);
-    const restore = first ? this.pendingUrl : null;
+    this.runsKnown = true;
+    const restore = this.pendingUrl;
     if (restore) this.restoreUrl(restore);
     // TensorBoard's own run order (the colours) is not waited for: the charts draw at once
     // (in name order, usually the same) and take its colours when it comes
@@ -235,7 +238,8 @@ export class App extends SharedState implements ViewContext {
     });
     if (!count && tab !== "samples" && tab !== "datamap" && this.state.runs.length) this.setStatus(noCardText(tab, plotted.length));
     if (count && this.statusEl.textContent && !/corrupt/.test(this.statusEl.textContent)) this.setStatus("");
-    for (const axis of ["train", "val"] as Axis[]) if (this.views[axis] && !this.globalRange(axis)) this.views[axis] = null;
+    // a zoom outside every plotted series is dropped (not before the runs are known)
+    if (this.runsKnown) for (const axis of ["train", "val"] as Axis[]) if (this.views[axis] && !this.globalRange(axis)) this.views[axis] = null;
     this.updateRange();
     if (reload) this.loadAll();
   }
@@ -285,12 +289,17 @@ export class App extends SharedState implements ViewContext {
 
   /** Back/forward: that entry's view, zoom and open step (settings stay as they are set now). */
   navigate(s: UrlState): void {
+    // TensorBoard's page may announce its hash before the runs are known: restored with them
     const tab = s.settings.tab;
     if (tab !== this.settings.tab) {
       this.memory.switchTo(tab, this.place());
       this.settings.tab = tab;
     }
     const same = s.settings.xAxis === this.settings.xAxis;
+    if (!this.runsKnown) {
+      this.pendingUrl = { ...s, zoom: same ? s.zoom : null, vzoom: same ? s.vzoom : null };
+      return;
+    }
     this.showPlace({ train: same ? s.zoom : null, val: same ? s.vzoom : null, open: s.open });
     this.rebuildViews(true);
   }
