@@ -54,20 +54,25 @@ class LogdirIndex(IndexQueries):
         self._version = 0
         self._snap = IndexSnapshot({}, [], True, 0)
         self.bytes_read = 0  # by the last reload
+        # Runs the reload under way listed and has not published yet (None until the first
+        # listing of the logdir is done): what a server answers "indexing" for, not "unknown".
+        self.unpublished = None
 
     def snapshot(self):
         """The latest published IndexSnapshot."""
         return self._snap
 
-    def reload(self):
+    def reload(self, published=None):
         """Finds new, deleted and changed runs and files, reads the bytes appended since the last
         reload, and publishes each run as soon as it is read. A run with a file that was deleted,
         replaced (another inode), truncated or rewritten is read again from the start, and
-        published when complete (until then the previous snapshot of it is served)."""
+        published when complete (until then the previous snapshot of it is served).
+        ``published(snapshot, run)``, if given, is called after each run is published."""
         with self._reload_lock:
             self.bytes_read = 0
             found, problems = files.discover(self.logdir)
             views = dict(self._snap._runs)
+            self.unpublished = frozenset(name for name, _, _ in found if name not in views)
             for name, path, names in found:
                 r = self._run_states.get(name)
                 if r is None or r.path != path or files.rewritten(r, names):
@@ -81,6 +86,9 @@ class LogdirIndex(IndexQueries):
                     views[name] = self._run_view(r)
                     r.changed = False
                     self._publish(views, self._snap.problems, self._snap.loading)
+                    self.unpublished = self.unpublished - {name}
+                    if published is not None:
+                        published(self._snap, name)
             found_names = {name for name, _, _ in found}
             for name in [n for n in self._run_states if n not in found_names]:
                 del self._run_states[name]
@@ -88,6 +96,7 @@ class LogdirIndex(IndexQueries):
             if (len(views) != len(self._snap._runs) or problems != self._snap.problems
                     or self._snap.loading):
                 self._publish(views, problems, False)
+            self.unpublished = frozenset()
             if self.bytes_read >= self.trim_after_bytes:
                 release_freed_memory()
         return self
