@@ -27,6 +27,23 @@ class Anomalies(RouteFamily):
         super().__init__(sources)
         self._scores = {}  # (run, tag, source) -> (what they were computed from, candidates)
         self._batches = {}  # run -> (what they were computed from, BatchScores or None)
+        sources.on_run(self.warm)
+
+    def warm(self, src, run):
+        """Computes the scores of a request of `run` at the defaults (the tab's first view), so
+        that it does not (the reload thread calls it as each run's data arrives)."""
+        self._listing(src, run, None, spikes.SPIKE_WARMUP, spikes.SPIKE_THRESHOLD, spikes.SPIKE_MIN_JUMP,
+                      DEFAULT_LIMIT)
+
+    def _listing(self, src, run, names, warmup, threshold, min_jump, limit):
+        """The _Listing of the series `names` [(tag, source)] of `run` (None: every scalar)."""
+        if names is None:
+            names = [(i.tag, i.source) for i in src.series(run) if i.kind == "scalar"]
+        fits = np.asarray(src.fits(run), dtype=np.int64)
+        listing = _Listing(self, src, run, fits, warmup, threshold, min_jump, limit)
+        for tag, source in names:
+            listing.add_series(tag, source)
+        return listing
 
     def candidates(self, run, tag, source, s, fits, warmup, evaluations, scale=None):
         """(indices, SpikeScores) of the points of a scalar series that score at least
@@ -71,11 +88,8 @@ class Anomalies(RouteFamily):
             tag, source, _ = params.series_tag(request, src, run, "scalar")
             names = [(tag, source)]
         else:
-            names = [(i.tag, i.source) for i in src.series(run) if i.kind == "scalar"]
-        fits = np.asarray(src.fits(run), dtype=np.int64)
-        listing = _Listing(self, src, run, fits, warmup, threshold, min_jump, limit)
-        for tag, source in names:
-            listing.add_series(tag, source)
+            names = None
+        listing = self._listing(src, run, names, warmup, threshold, min_jump, limit)
         return http.json_response(request, {
             "run": run, "threshold": threshold, "min_jump": min_jump, "warmup": warmup,
             "window": spikes.SPIKE_WINDOW, "batch_scored": listing.batch is not None,

@@ -46,10 +46,10 @@ class Charts(RouteFamily):
     @http.route
     def runs(self, request):
         src = self._sources.of(request)
-        key = ("runs", src.version, src.loading) if src.source == "index" else None
+        names = src.runs()
+        key = ("runs", src.version, src.loading, src.indexing, len(names)) if src.source == "index" else None
         body = self._cache.get(key)
         if body is None:
-            names = src.runs()
             runs = []
             for run in names:
                 tags = []
@@ -69,7 +69,7 @@ class Charts(RouteFamily):
                              "dynamics": src.dynamics_outputs(run)})
             body = self._cache.put(key, http.Body(http.dumps({
                 "runs": runs, "corrupt_records": src.corrupt_records, "loading": src.loading,
-                "problems": src.problems})))
+                "indexing": src.indexing, "problems": src.problems})))
         return http.send(request, body)
 
     @http.route

@@ -49,15 +49,31 @@ class NotFound(errors.NotFoundError):
         self.message = message
 
 
+class NotIndexedYet(errors.PublicError):
+    """A run the logdir has (or, before its first listing is done, may have) that the index has
+    not read yet: 202 {"error": message, "run", "indexing": true} with Retry-After: 1 (ask again
+    soon; a 404 would say it does not exist)."""
+
+    http_code = 202
+
+    def __init__(self, run):
+        super().__init__("run %r is being indexed" % (run,))
+        self.run, self.message = run, "run %r is being indexed" % (run,)
+
+
 def route(handler):
     """Wraps a handler(self, request) into a WSGI app: InvalidArgumentError -> 400 naming the
-    parameter, NotFoundError or an unknown run/tag (read.UnknownKey) -> 404, anything else -> a
-    logged 500 without internals; never a stack trace."""
+    parameter, NotFoundError or an unknown run/tag (read.UnknownKey) -> 404, NotIndexedYet -> 202,
+    anything else -> a logged 500 without internals; never a stack trace."""
 
     @wrappers.Request.application
     def app(self, request):
         try:
             return handler(self, request)
+        except NotIndexedYet as e:
+            resp = json_response(request, {"error": e.message, "run": e.run, "indexing": True}, code=e.http_code)
+            resp.headers["Retry-After"] = "1"
+            return resp
         except (errors.InvalidArgumentError, errors.NotFoundError) as e:
             return error(request, e.http_code, getattr(e, "message", str(e)), getattr(e, "parameter", None))
         except UnknownKey as e:

@@ -6,7 +6,7 @@ import re
 
 from tb_batch_plugin.read import SOURCES
 from tb_batch_plugin.reduce import columns
-from tb_batch_plugin.serve.http import InvalidParameter, NotFound
+from tb_batch_plugin.serve.http import InvalidParameter, NotFound, NotIndexedYet
 
 MAX_WIDTH = 20000
 MAX_TEXT = 4096
@@ -77,9 +77,11 @@ def step_range(request, steps):
 
 
 def run(request, src):
-    """The `run`, one the source lists (else 404)."""
+    """The `run`, one the source lists (else 202 "indexing" for one being indexed, 404)."""
     name = text(request, "run")
     if name not in src.runs():
+        if src.not_indexed_yet(name):
+            raise NotIndexedYet(name)
         raise NotFound("unknown run %r" % name)
     return name
 

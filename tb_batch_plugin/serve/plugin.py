@@ -72,8 +72,9 @@ class BatchesPlugin(base_plugin.TBPlugin):
 
 
 def _reload_forever(sources_ref):
-    """The background reload: reads new bytes and precomputes the aggregates of distributions
-    every RELOAD_MIN_INTERVAL_S, off the request path. Ends when nothing serves from the
+    """The background reload: reads new bytes every RELOAD_MIN_INTERVAL_S and, as each run is
+    published, precomputes what its first view needs (distribution aggregates, anomaly
+    scores), off the request path. Ends when nothing serves from the
     sources any more (the plugin and its routes are gone)."""
     last_trim = time.monotonic()
     while True:
@@ -81,7 +82,7 @@ def _reload_forever(sources_ref):
         if src is None:
             return
         try:
-            src.index.reload()
+            src.index.reload(published=src.precompute_run)
             src.scanned.set()
             src.precompute(src.index.snapshot())
             if time.monotonic() - last_trim > TRIM_INTERVAL_S:

@@ -4,9 +4,11 @@ for every distribution series), or, with `--logdir_spec`, TensorBoard's data pro
 "n of N"). docs/backend.md (Serving).
 """
 
+import logging
 import os
 import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -18,8 +20,9 @@ from tb_batch_plugin.reduce import distribution
 from tb_batch_plugin.serve import params
 from tb_batch_plugin.serve.http import NotFound
 
+logger = logging.getLogger(__name__)
+
 RELOAD_MIN_INTERVAL_S = 1.0  # the background reload's period (also the provider source's)
-FIRST_SCAN_WAIT_S = 10.0  # a request waits at most this long for the very first reload
 SAMPLED_DOWNSAMPLE = 10**9  # "everything the provider keeps"
 
 
@@ -185,9 +188,13 @@ class ProviderSource:
     def key(run, tag, kind, source=None):
         return None  # not cached: TensorBoard's provider says nothing about what changed
 
+    @staticmethod
+    def not_indexed_yet(run):
+        return False
+
     corrupt_records = 0
     source = "sampled"
-    loading = False
+    loading = indexing = False
     version = None
     problems = ()
 
@@ -201,16 +208,30 @@ def _subset(series, idx):
 
 class IndexSource:
     """One request's view of the index: an IndexSnapshot (every read of the request sees the
-    same moment), plus what the routes ask of any source."""
+    same moment), plus what the routes ask of any source. It lists the runs whose first-view
+    aggregates are computed (`ready`); the others, and the runs the reload under way found and
+    has not read yet (`pending`; None: the first listing is not done), are being indexed."""
 
     source = "index"
 
-    def __init__(self, snapshot, loading):
+    def __init__(self, snapshot, loading, pending=frozenset(), ready=None):
         self._s = snapshot
         self.loading = loading
+        self._pending, self._ready = pending, ready
+        names = snapshot.runs()
+        self._runs = names if ready is None else [r for r in names if r in ready]
+        self.indexing = pending is None or bool(pending) or len(self._runs) < len(names)
 
-    def __getattr__(self, name):  # runs, series, scalars, skipped_files, version, ...
+    def __getattr__(self, name):  # series, scalars, skipped_files, version, ...
         return getattr(self._s, name)
+
+    def runs(self):
+        return self._runs
+
+    def not_indexed_yet(self, run):
+        """Whether `run`, which runs() does not list, may be one being indexed (before the
+        first listing of the logdir is done, any run may be)."""
+        return self._pending is None or run in self._pending or run in self._s.runs()
 
     def fits(self, run):
         return self._s.markers(run, "fit").steps.tolist()
@@ -226,8 +247,8 @@ class IndexSource:
 
 class Sources:
     """The source of each request (``of``), and what the reload thread keeps: the index it
-    reloads, the Precomputed of every distribution series, whether the first reload and its
-    aggregates are done."""
+    reloads, the Precomputed of every distribution series, the runs whose first-view
+    aggregates are computed, whether the first reload and its aggregates are done."""
 
     def __init__(self, context):
         self._provider = getattr(context, "data_provider", None)
@@ -236,13 +257,19 @@ class Sources:
         self.scanned = threading.Event()  # the first reload is done
         self.aggregated = threading.Event()  # ... and the aggregates of what it read
         self._precomputed = {}  # (run, tag) -> reduce.distribution.Precomputed
+        self._ready = frozenset()  # runs whose first view is precomputed (replaced, never changed)
+        self._warmers = []  # weakref.WeakMethod(f): f(source, run) computes a route's caches
         self._provider_sources = {}  # experiment id -> (monotonic time made, ProviderSource)
 
     def of(self, request):
-        """The source of `request` (None: TensorBoard's own question, e.g. is_active)."""
+        """The source of `request` (None: TensorBoard's own question, e.g. is_active). Never
+        waits: during the first index it lists what is indexed so far."""
         if self.index is not None:
-            self.scanned.wait(FIRST_SCAN_WAIT_S)
-            return IndexSource(self.index.snapshot(), not self.aggregated.is_set())
+            # `unpublished` before the snapshot: a run leaves it only once it is published
+            pending = self.index.unpublished
+            if pending is None and self.scanned.is_set():
+                pending = frozenset()  # a first reload that failed before listing anything
+            return IndexSource(self.index.snapshot(), not self.aggregated.is_set(), pending, self._ready)
         if self._provider is None:
             raise NotFound("no data source")
         # One source per experiment, re-listed at most once per RELOAD_MIN_INTERVAL_S (its
@@ -272,7 +299,8 @@ class Sources:
         return False
 
     def with_run(self, request):
-        """(source, run) of a request that names a `run` (404 for one the source does not list)."""
+        """(source, run) of a request that names a `run` (404 for one the source does not list,
+        202 "indexing" for one it may list once indexed)."""
         src = self.of(request)
         return src, params.run(request, src)
 
@@ -280,21 +308,49 @@ class Sources:
         """The Precomputed of a distribution series of the index, or None."""
         return self._precomputed.get((run, tag))
 
+    def on_run(self, warm):
+        """Registers the bound method ``warm(source, run)``, called by the reload thread for
+        every run it publishes (weakly: it does not keep the route alive)."""
+        self._warmers.append(weakref.WeakMethod(warm))
+
+    def precompute_run(self, snap, run):
+        """What the first view of `run` needs, computed as its data arrives (``LogdirIndex.reload``
+        calls it after publishing the run): the distributions' aggregates, then each registered
+        route's caches. The run is listed from then on."""
+        try:
+            for info in snap.series(run):
+                if info.kind == "distribution":
+                    self._update(snap, run, info.tag)
+            src = IndexSource(snap, False)
+            for ref in self._warmers:
+                warm = ref()
+                if warm is not None:
+                    warm(src, run)
+        except Exception:
+            logger.exception("tb_batch: precomputing run %r failed", run)
+        finally:
+            if run not in self._ready:
+                self._ready = self._ready | {run}
+
+    def _update(self, snap, run, tag):
+        uid, generation, _ = snap.series_key(run, tag, "distribution")
+        pre = self._precomputed.get((run, tag)) or distribution.Precomputed()
+        d = snap.distributions(run, tag)
+        pre.update((uid, generation), d.data, d.quantile_probs)
+        self._precomputed[(run, tag)] = pre
+        return pre
+
     def precompute(self, snap):
-        """Extends the heatmap pyramid and the running sums of every distribution series with
-        its new steps (called by the reload thread after each reload); drops those of series
-        that are gone."""
+        """After each reload: extends the aggregates of every distribution series with its new
+        steps (those of runs published during the reload are already extended), drops those of
+        series and runs that are gone."""
         derived = {}
         for run in snap.runs():
             for info in snap.series(run):
-                if info.kind != "distribution":
-                    continue
-                uid, generation, _ = snap.series_key(run, info.tag, "distribution")
-                pre = self._precomputed.get((run, info.tag)) or distribution.Precomputed()
-                d = snap.distributions(run, info.tag)
-                pre.update((uid, generation), d.data, d.quantile_probs)
-                derived[(run, info.tag)] = pre
+                if info.kind == "distribution":
+                    derived[(run, info.tag)] = self._update(snap, run, info.tag)
         self._precomputed = derived
+        self._ready = self._ready & set(snap.runs())
 
 
 class RouteFamily:

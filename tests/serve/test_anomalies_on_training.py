@@ -8,10 +8,9 @@ import json
 
 import numpy as np
 import pytest
-from tensorboard.backend import application
 from tensorboard.plugins import base_plugin
-from werkzeug.test import Client
 
+from helpers import indexed
 from tb_batch_plugin.plugin_loader import BatchesLoader
 
 BATCH, EPOCHS = 32, 16
@@ -72,7 +71,7 @@ def _train(log_dir, faults):
 
 def _anomalies(log_dir, run):
     plugin = BatchesLoader().load(base_plugin.TBContext(logdir=log_dir))
-    response = Client(application.TensorBoardWSGI([plugin])).get("/data/plugin/tb_batch/anomalies?run=" + run)
+    response = indexed.client(plugin).get("/data/plugin/tb_batch/anomalies?run=" + run)
     assert response.status_code == 200
     return json.loads(response.get_data())
 

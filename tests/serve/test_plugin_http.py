@@ -7,12 +7,11 @@ import json
 
 import numpy as np
 import pytest
-from tensorboard.backend import application
 from tensorboard.plugins import base_plugin
-from werkzeug.test import Client
 
 from helpers import fast_writer
 from helpers import event_files
+from helpers import indexed
 from tb_batch_plugin import metadata
 from tb_batch_plugin.plugin_loader import BatchesLoader
 
@@ -39,8 +38,7 @@ def data(tmp_path_factory):
 
 
 def _client(context):
-    plugin = BatchesLoader().load(context)
-    return Client(application.TensorBoardWSGI([plugin]))
+    return indexed.client(BatchesLoader().load(context))
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 
 from helpers import fast_writer
 from helpers import event_files
+from helpers import indexed
 
 P = "/data/plugin/tb_batch/"
 RUNS = 4
@@ -127,14 +128,12 @@ def test_concurrent_clients_while_a_run_grows(server):
 def test_gzip_for_remote_clients_only(tmp_path):
     """A browser elsewhere gets gzip (as from TensorBoard's own routes), one on this machine the
     plain body; both the same JSON."""
-    from tensorboard.backend import application
     from tensorboard.plugins import base_plugin
-    from werkzeug.test import Client
 
     from tb_batch_plugin.plugin_loader import BatchesLoader
 
     fast_writer.write_scalars(fast_writer.event_path(str(tmp_path / "r")), "loss", np.arange(5000), _loss(0, 5000))
-    client = Client(application.TensorBoardWSGI([BatchesLoader().load(base_plugin.TBContext(logdir=str(tmp_path)))]))
+    client = indexed.client(BatchesLoader().load(base_plugin.TBContext(logdir=str(tmp_path))))
     bodies = []
     for addr, encoding in (("10.0.0.7", "gzip"), ("127.0.0.1", None), ("::1", None)):
         r = client.get(P + "series?run=r&tag=loss&width=5000", headers={"Accept-Encoding": "gzip"},
