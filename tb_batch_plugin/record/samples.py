@@ -34,6 +34,15 @@ class SampleLayout:
         self.ids, self.output_losses = bool(ids), bool(output_losses)
         self.dynamics = bool(dynamics)  # every sample's dynamics row (record/dynamics.py) too
 
+    def _key(self):
+        return (self.num_samples, tuple(map(tuple, self.outputs)), self.ids, self.output_losses, self.dynamics)
+
+    def __eq__(self, other):  # equal layouts write the same rows (staging caches its writers by it)
+        return isinstance(other, SampleLayout) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
     @property
     def fields(self):
         if not self.num_samples:

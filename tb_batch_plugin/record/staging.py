@@ -22,9 +22,12 @@ keeps it apart from the steps, whose own writes dequeue too). Memory is bounded 
 ``max_values`` plus one step's values.
 """
 
+import collections
+import functools
+
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.ops import gen_summary_ops
+from tensorflow.python.ops import gen_resource_variable_ops, gen_summary_ops
 
 from tb_batch_plugin import metadata
 from tb_batch_plugin.record.summary_ops import distribution_rows, histogram_rows, step_cond
@@ -56,8 +59,14 @@ class DistributionStage:
         self.names = None  # the names of the staged distributions, fixed by the first append traced
         self.samples = None  # the samples.SampleLayout of staged samples, fixed by the first append
         self.queue = None  # made by the first append: one component per name and sample column
-        self._write = tf.function(self._write_staged, autograph=False,
-                                  experimental_attributes={"_noinline": True})
+
+    def _write(self, names):
+        """Writes the queued rows with the block writer of this layout, traced once per process
+        (``_block_writer``): a new stage, model or fit reuses it instead of tracing it again."""
+        spec = BlockSpec(tuple(names), self.samples, self.quantile_probs, self.num_bins, self.max_rows,
+                         self.max_delay_secs, tuple(self.queue.dtypes), _shapes(self.queue))
+        return _block_writer(spec)(self.queue.queue_ref, self.writer._resource,
+                                   self.queued_values.handle, self.due_at.handle)
 
     def append(self, step, dists, samples=None):
         """Stages {name: values} of distributions and, with ``samples`` (a SampleLayout and the
@@ -94,68 +103,97 @@ class DistributionStage:
         if self.queue is not None and int(self.queue.size()) > 0:
             self._write(self.names)
 
-    def _write_staged(self, names):
-        k = len(names)
-        steps, sizes, *values = self.queue.dequeue_up_to(self.queue.size())
-        values, sample_columns = values[:k], values[k:]  # distributions' values; samples' columns
-        # Per block: the (rows, ...) tensors whose row i is written at steps[i], with their tags
-        # and metadata: each name's distribution tensor and histogram, then each fixed row.
-        blocks, tags, block_metadata, lengths = [], [], [], []
-        distribution_metadata = metadata.distribution_metadata(self.quantile_probs, self.num_bins).SerializeToString()
-        histogram_metadata = metadata.histogram_metadata().SerializeToString()
-        for j, name in enumerate(names):
-            stats = distribution_rows(values[j], sizes[:, j], self.quantile_probs, self.num_bins,
-                                      sort=sort_rows_with_numpy)
-            blocks += [stats, histogram_rows(stats, len(self.quantile_probs), self.num_bins)]
-            tags += [metadata.distribution_tag(name), name]
-            block_metadata += [distribution_metadata, histogram_metadata]
-            lengths += [None, None]
-        if self.samples is not None:
-            for tag, (rows, row_metadata, row_lengths) in self.samples.block_rows(
-                    sample_columns[1:], sample_columns[0]).items():
-                blocks.append(rows)
-                tags.append(tag)
-                block_metadata.append(row_metadata)
-                lengths.append(row_lengths)
-        resource = self.writer._resource
-        count = tf.shape(steps)[0]
 
-        def write(step, row_of_each, length_of_each):
-            for tensor, length, tag, serialized_metadata in zip(row_of_each, length_of_each, tags, block_metadata):
-                if length is not None:  # rows of the step's samples, padded to the block's widest
-                    tensor = tensor[:length]
-                gen_summary_ops.write_summary(resource, step, tensor, tag, serialized_metadata)
 
-        def write_full_block():  # the usual case, without a loop's cost per row
-            # Padded to the block's size: grappler may run pure ops like these unstacks outside
-            # their branch, where a shorter block would not unstack into max_rows rows.
-            def full(t):
-                pad = [[0, tf.maximum(self.max_rows - count, 0)]] + [[0, 0]] * (t.shape.rank - 1)
-                return tf.unstack(tf.pad(t, pad)[:self.max_rows], num=self.max_rows)
+class BlockSpec(collections.namedtuple("BlockSpec", "names samples quantile_probs num_bins max_rows max_delay_secs dtypes shapes")):
+    """What a block writer's graph depends on (the stage's names, SampleLayout and settings, its
+    queue's components); the queue, writer and variables are its arguments."""
 
-            unstacked = [full(b) for b in blocks]
-            unstacked_lengths = [None if n is None else full(n) for n in lengths]
-            for i, step in enumerate(full(steps)):
-                write(step, [b[i] for b in unstacked], [None if n is None else n[i] for n in unstacked_lengths])
-            return tf.constant(True)
 
-        def write_each():
-            def write_row(i):
-                write(tf.gather(steps, i), [tf.gather(b, i) for b in blocks],
-                      [None if n is None else tf.gather(n, i) for n in lengths])
-                return [i + 1]
+@functools.lru_cache(maxsize=64)
+def _block_writer(spec):
+    """The function writing a stage's queued rows, for every stage of ``spec`` in this process:
+    a separate, non-inlined function called from the steps (and eagerly by ``drain``), whose
+    tracing (a few hundred ops) is paid once per process rather than once per stage, model and
+    fit. Its arguments are resource handles: the queue, the summary writer, the two variables."""
 
-            tf.while_loop(lambda i: i < count, write_row, [tf.constant(0)])
-            return tf.constant(True)
-
-        with tf.device("/cpu:0"):
-            if self.max_rows <= MAX_UNROLLED_ROWS:
-                tf.cond(tf.equal(count, self.max_rows), write_full_block, write_each)
-            else:
-                write_each()
-        self.queued_values.assign(0)
-        self.due_at.assign(tf.timestamp() + self.max_delay_secs)
+    def write_staged(queue_ref, resource, queued_values, due_at):
+        queue = tf.queue.QueueBase(list(spec.dtypes), list(spec.shapes), None, queue_ref)
+        _write_block(spec, queue, resource)
+        gen_resource_variable_ops.assign_variable_op(queued_values, tf.constant(0, tf.int64))
+        gen_resource_variable_ops.assign_variable_op(
+            due_at, tf.timestamp() + tf.constant(spec.max_delay_secs, tf.float64))
         return tf.constant(True)
+
+    return tf.function(write_staged, autograph=False, experimental_attributes={"_noinline": True})
+
+
+def _write_block(spec, queue, resource):
+    """Dequeues every queued row and writes, per row and name at the row's own step, the
+    distribution tensor and its histogram, then the samples' rows."""
+    names = spec.names
+    k = len(names)
+    steps, sizes, *values = queue.dequeue_up_to(queue.size())
+    values, sample_columns = values[:k], values[k:]  # distributions' values; samples' columns
+    # Per block: the (rows, ...) tensors whose row i is written at steps[i], with their tags
+    # and metadata: each name's distribution tensor and histogram, then each fixed row.
+    blocks, tags, block_metadata, lengths = [], [], [], []
+    distribution_metadata = metadata.distribution_metadata(spec.quantile_probs, spec.num_bins).SerializeToString()
+    histogram_metadata = metadata.histogram_metadata().SerializeToString()
+    for j, name in enumerate(names):
+        stats = distribution_rows(values[j], sizes[:, j], spec.quantile_probs, spec.num_bins,
+                                  sort=sort_rows_with_numpy)
+        blocks += [stats, histogram_rows(stats, len(spec.quantile_probs), spec.num_bins)]
+        tags += [metadata.distribution_tag(name), name]
+        block_metadata += [distribution_metadata, histogram_metadata]
+        lengths += [None, None]
+    if spec.samples is not None:
+        for tag, (rows, row_metadata, row_lengths) in spec.samples.block_rows(
+                sample_columns[1:], sample_columns[0]).items():
+            blocks.append(rows)
+            tags.append(tag)
+            block_metadata.append(row_metadata)
+            lengths.append(row_lengths)
+    max_rows = spec.max_rows
+    count = tf.shape(steps)[0]
+
+    def write(step, row_of_each, length_of_each):
+        for tensor, length, tag, serialized_metadata in zip(row_of_each, length_of_each, tags, block_metadata):
+            if length is not None:  # rows of the step's samples, padded to the block's widest
+                tensor = tensor[:length]
+            gen_summary_ops.write_summary(resource, step, tensor, tag, serialized_metadata)
+
+    def write_full_block():  # the usual case, without a loop's cost per row
+        # Padded to the block's size: grappler may run pure ops like these unstacks outside
+        # their branch, where a shorter block would not unstack into max_rows rows.
+        def full(t):
+            pad = [[0, tf.maximum(max_rows - count, 0)]] + [[0, 0]] * (t.shape.rank - 1)
+            return tf.unstack(tf.pad(t, pad)[:max_rows], num=max_rows)
+
+        unstacked = [full(b) for b in blocks]
+        unstacked_lengths = [None if n is None else full(n) for n in lengths]
+        for i, step in enumerate(full(steps)):
+            write(step, [b[i] for b in unstacked], [None if n is None else n[i] for n in unstacked_lengths])
+        return tf.constant(True)
+
+    def write_each():
+        def write_row(i):
+            write(tf.gather(steps, i), [tf.gather(b, i) for b in blocks],
+                  [None if n is None else tf.gather(n, i) for n in lengths])
+            return [i + 1]
+
+        tf.while_loop(lambda i: i < count, write_row, [tf.constant(0)])
+        return tf.constant(True)
+
+    with tf.device("/cpu:0"):
+        if max_rows <= MAX_UNROLLED_ROWS:
+            tf.cond(tf.equal(count, max_rows), write_full_block, write_each)
+        else:
+            write_each()
+
+
+def _shapes(queue):
+    return tuple(tuple(shape.as_list()) for shape in queue.shapes)
 
 
 def _fields(layout):
