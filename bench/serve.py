@@ -19,6 +19,13 @@ Phases (each code version gets a fresh TensorBoard per phase):
 * memory: 10 runs x 1,000,000 scalar steps moved into the logdir of a running TensorBoard: its
   RSS (/proc/PID/status VmRSS, what `ps` shows) growth per point after indexing, after the
   anomaly scores of every run, the peak during a load phase on them, and 22 s after it.
+* cold: the load phase's mixed load on a TensorBoard just started over the 10 x 200,000 runs
+  and the 1,000,000-step run (nothing asked before, no warm-up): the clients start as soon as
+  `runs` lists every run with its tags (what a user opening the tab sees first); requests/s and
+  p50/p99 per route over the first --seconds, and the time from start until every run was listed.
+* many: 1,000 runs of 1,000 steps (two scalars each): TensorBoard started on them; the time
+  until the first `runs` answer, the first one listing a run, and the one listing every run
+  (no longer `indexing`); the server's RSS per run against TensorBoard on an empty logdir.
 * files: how long `runs` takes with a 1 GiB zero-filled event file and with a FIFO in the logdir
   (this tree only: the baseline blocks on a FIFO), and the in-process skip rate of zero-filled
   and random stretches (_resync) for both versions.
@@ -75,6 +82,21 @@ def _write_run(run_dir, steps, dist=True, seed=0):
             b = min(steps, a + chunk)
             samples = rng.gamma(2.0, 1.0 + np.arange(a, b)[:, None] * 1e-6, size=(b - a, 16))
             fast_writer.write_distributions(path, "per_sample_loss", np.arange(a, b), samples)
+
+
+def make_many(root, runs=1000, steps=1000):
+    """root/many: `runs` runs of `steps` steps (loss and accuracy); kept between runs (--data)."""
+    many = os.path.join(root, "many")
+    done = os.path.join(root, "done-many-%d" % runs)
+    if not os.path.exists(done):
+        shutil.rmtree(many, ignore_errors=True)
+        rng = np.random.default_rng(0)
+        for r in range(runs):
+            path = fast_writer.event_path(os.path.join(many, "run%04d" % r))
+            fast_writer.write_scalars(path, "loss", np.arange(steps), rng.normal(size=steps).astype(np.float32))
+            fast_writer.write_scalars(path, "accuracy", np.arange(steps), rng.uniform(size=steps).astype(np.float32))
+        open(done, "w").write("ok\n")
+    return many
 
 
 def _n(steps):
@@ -344,6 +366,76 @@ def phase_load(data, code, seconds, clients=32):
         srv.close()
 
 
+def phase_cold(data, code, seconds, clients=32):
+    """The mixed load from the moment `runs` lists every run of a TensorBoard just started (see
+    the module's docstring): (summary, seconds from start until every run was listed)."""
+    logdir = tempfile.mkdtemp(prefix="tbb-cold-")
+    for name in sorted(os.listdir(os.path.join(data, "load"))):
+        os.symlink(os.path.join(data, "load", name), os.path.join(logdir, name))
+    os.symlink(os.path.join(data, "single", "run"), os.path.join(logdir, "single"))
+    t0 = time.time()
+    srv = Server(logdir, code)
+    try:
+        runs = wait_runs(srv.host, srv.port, lambda r: len(r.get("runs", [])) == 11
+                         and all(len(x["tags"]) == 3 for x in r["runs"]), 900)["runs"]
+        listed = time.time() - t0
+        results, _ = run_load(srv, runs, clients, seconds, warmup=0)
+        return summarize(results, seconds), listed
+    finally:
+        srv.close()
+        shutil.rmtree(logdir, ignore_errors=True)
+
+
+def _first_answers(srv, n_runs, timeout=600):
+    """Seconds from now until `runs` first answers 200, first lists a run, lists all `n_runs`
+    (and no longer says `indexing` or `loading`), polling every 20 ms."""
+    t0 = time.time()
+    out = {}
+    conn = None
+    while time.time() - t0 < timeout:
+        try:
+            conn = conn or http.client.HTTPConnection(srv.host, srv.port, timeout=timeout)
+            status, body, _ = get(conn, P + "runs")
+        except (OSError, http.client.HTTPException):
+            conn = None
+            time.sleep(0.02)
+            continue
+        if status == 200:
+            r = json.loads(body)
+            n = len(r.get("runs", []))
+            out.setdefault("first_answer", time.time() - t0)
+            if n:
+                out.setdefault("first_run", time.time() - t0)
+            if n == n_runs and not r.get("indexing") and not r.get("loading"):
+                out["all_runs"] = time.time() - t0
+                return out
+        time.sleep(0.02)
+    raise RuntimeError("timed out waiting for %d runs: %r" % (n_runs, out))
+
+
+def phase_many(data, code, n_runs=1000):
+    """TensorBoard started on `n_runs` runs (make_many): when `runs` answers, and RSS per run."""
+    many = make_many(data, n_runs)
+    empty = tempfile.mkdtemp(prefix="tbb-empty-")
+    srv = Server(empty, code)
+    try:
+        wait_runs(srv.host, srv.port, lambda r: "runs" in r, 120)
+        time.sleep(3)
+        rss_empty = srv.rss()
+    finally:
+        srv.close()
+        shutil.rmtree(empty, ignore_errors=True)
+    srv = Server(many, code)
+    try:
+        out = _first_answers(srv, n_runs)
+        time.sleep(3)
+        out["rss_per_run"] = (srv.rss() - rss_empty) / n_runs
+        out["rss_empty"] = rss_empty
+        return out
+    finally:
+        srv.close()
+
+
 def phase_memory(data, code, seconds, clients=32):
     live = tempfile.mkdtemp(prefix="tbb-mem-")
     srv = Server(live, code)
@@ -473,6 +565,8 @@ def main():
     phases = {"single": lambda code: phase_single(data, code),
               "load": lambda code: phase_load(data, code, args.seconds),
               "memory": lambda code: phase_memory(data, code, max(20, args.seconds // 2)),
+              "cold": lambda code: phase_cold(data, code, args.seconds),
+              "many": lambda code: phase_many(data, code),
               "files": lambda code: phase_files(code, hostile=code == REPO)}
     for phase in (p for p in phases if p in args.phases):  # versions interleaved per phase
         for name, code in versions:
@@ -511,6 +605,22 @@ def report(results):
             ratios = ["%s %.2fx" % (r, exp[r][2] / plain[r][2]) for r in ("runs", "series", "step")
                       if r in plain and r in exp]
             print("| %s | p99 with export / without | %s | | | | | | |" % (n, ", ".join(ratios)))
+        print()
+    if all("cold" in results[n] for n in names):
+        _table("code", "every run listed after", "requests/s", "errors", "runs p50/p99", "series p50/p99",
+               "step p50/p99", "distribution p50/p99", "anomalies p50/p99")
+        for n in names:
+            s, listed = results[n]["cold"]
+            cells = ["%.0f / %.0f ms" % s[route][1:] if route in s else "n/a"
+                     for route in ("runs", "series", "step", "distribution", "anomalies")]
+            print("| %s | %.1f s | %.1f | %d | %s |" % (n, listed, s["total"], s["errors"], " | ".join(cells)))
+        print()
+    if all("many" in results[n] for n in names):
+        _table("code", "first `runs` answer", "first run listed", "every run listed", "RSS per run")
+        for n in names:
+            m = results[n]["many"]
+            print("| %s | %.2f s | %.2f s | %.1f s | %.0f KiB |" % (
+                n, m["first_answer"], m.get("first_run", float("nan")), m["all_runs"], m["rss_per_run"] / 1024))
         print()
     if all("memory" in results[n] for n in names):
         _table("code", "index 10 x 1M", "RSS growth/point after indexing", "after anomaly scores",
