@@ -35,7 +35,7 @@ from tb_batch_plugin.record.summary_ops import distribution_rows, histogram_rows
 MAX_ROWS = 64
 MAX_VALUES = 1 << 16
 MAX_DELAY_SECS = 1.0
-MAX_UNROLLED_ROWS = 256  # a full block up to this size is written without a loop
+CHUNK_ROWS = 8  # a full block is written in a loop over chunks of this many rows, each unrolled
 
 
 class DistributionStage:
@@ -163,17 +163,28 @@ def _write_block(spec, queue, resource):
                 tensor = tensor[:length]
             gen_summary_ops.write_summary(resource, step, tensor, tag, serialized_metadata)
 
-    def write_full_block():  # the usual case, without a loop's cost per row
-        # Padded to the block's size: grappler may run pure ops like these unstacks outside
-        # their branch, where a shorter block would not unstack into max_rows rows.
-        def full(t):
+    def write_full_block():  # the usual case: a loop over chunks of rows, each chunk unrolled
+        # Padded to the block's size: grappler may run pure ops like these outside their branch,
+        # where a shorter block would not reshape into max_rows rows.
+        def chunked(t):
             pad = [[0, tf.maximum(max_rows - count, 0)]] + [[0, 0]] * (t.shape.rank - 1)
-            return tf.unstack(tf.pad(t, pad)[:max_rows], num=max_rows)
+            shape = tf.concat([[max_rows // CHUNK_ROWS, CHUNK_ROWS], tf.shape(t)[1:]], 0)
+            return tf.reshape(tf.pad(t, pad)[:max_rows], shape)
 
-        unstacked = [full(b) for b in blocks]
-        unstacked_lengths = [None if n is None else full(n) for n in lengths]
-        for i, step in enumerate(full(steps)):
-            write(step, [b[i] for b in unstacked], [None if n is None else n[i] for n in unstacked_lengths])
+        chunks, chunk_steps = [chunked(b) for b in blocks], chunked(steps)
+        chunk_lengths = [None if n is None else chunked(n) for n in lengths]
+
+        def write_chunk(c):
+            def rows(t):
+                return tf.unstack(tf.gather(t, c), num=CHUNK_ROWS)
+
+            unstacked = [rows(b) for b in chunks]
+            unstacked_lengths = [None if n is None else rows(n) for n in chunk_lengths]
+            for i, step in enumerate(rows(chunk_steps)):
+                write(step, [b[i] for b in unstacked], [None if n is None else n[i] for n in unstacked_lengths])
+            return [c + 1]
+
+        tf.while_loop(lambda c: c < max_rows // CHUNK_ROWS, write_chunk, [tf.constant(0)])
         return tf.constant(True)
 
     def write_each():
@@ -186,7 +197,7 @@ def _write_block(spec, queue, resource):
         return tf.constant(True)
 
     with tf.device("/cpu:0"):
-        if max_rows <= MAX_UNROLLED_ROWS:
+        if max_rows % CHUNK_ROWS == 0:
             tf.cond(tf.equal(count, max_rows), write_full_block, write_each)
         else:
             write_each()
