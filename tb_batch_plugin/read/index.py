@@ -78,8 +78,8 @@ class LogdirIndex(IndexQueries):
                 if r is None or r.path != path or files.rewritten(r, names):
                     r = self._run_states[name] = _Run(path)
                 read_new = functools.partial(self._read_new, r)
-                for file_name in names:
-                    files.read_file(r, file_name, read_new)
+                for file_name, listed in names.items():
+                    files.read_file(r, file_name, read_new, listed)
                 for gone in [f for f in r.problems if f not in names]:
                     r.clear_problem(gone)
                 if r.changed or name not in views:
@@ -136,7 +136,7 @@ class LogdirIndex(IndexQueries):
             if offs.size:
                 pieces = decode.decode(buf, arr, offs, lens, (f.number, offset))
                 r.corrupt += pieces.corrupt
-                r.add(pieces, self._classify)
+                r.add(pieces, self._classify, f.number)
             if end or bad:
                 r.changed = True
                 f.tail = (f.tail + bytes(buf[max(0, end - 16):end]))[-16:]
@@ -185,9 +185,10 @@ class _Run:
         if self.problems.pop(name, None) is not None:
             self.changed = True
 
-    def add(self, pieces, classify):
-        """Appends decoded points (decode.Pieces) to the run's series, each to the series its
-        metadata names (``classify(tag, metadata bytes)``); counts what is skipped."""
+    def add(self, pieces, classify, writer=None):
+        """Appends decoded points (decode.Pieces) of the run's file number `writer` to the run's
+        series, each to the series its metadata names (``classify(tag, metadata bytes)``);
+        counts what is skipped."""
         for tag, (_rec, meta_bytes) in pieces.meta.items():
             if tag not in self.tag_class:
                 self.tag_class[tag] = classify(tag, meta_bytes)
@@ -212,7 +213,7 @@ class _Run:
             if bad:
                 self.skipped["bad_shape"] = self.skipped.get("bad_shape", 0) + bad
             if good:
-                store.append(*_concatenate(good, store.kind))
+                store.append(*_concatenate(good, store.kind), writer=writer)
 
 
 def _concatenate(pieces, kind):

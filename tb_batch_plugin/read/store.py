@@ -36,6 +36,7 @@ class SeriesStore:
         self._walls = np.zeros(0, np.float64)
         self._vals = np.zeros((self.width, 0)) if self.width > 1 else np.zeros(0, np.float32)
         self.last_step = None
+        self._last_of = {}  # writer (file number) -> the last step it appended
 
     def view(self):
         """(steps, wall_times, values) of the published points; values are (n,) for scalars, an
@@ -43,6 +44,32 @@ class SeriesStore:
         n = self.n
         vals = self._vals[:, :n].T if self.width > 1 else self._vals[:n]
         return self._steps[:n], self._walls[:n], vals
+
+    def _repeats(self, steps):
+        """Whether any of `steps` is already a step of the series."""
+        old = self._steps[:self.n]
+        i = np.minimum(np.searchsorted(old, steps), self.n - 1)
+        return bool((old[i] == steps).any())
+
+    def _merge(self, steps, walls, values):
+        """Adds points whose steps the series does not have, in step order, into new buffers
+        (views handed out keep the old ones); a new generation: points moved."""
+        old_steps, old_walls, old_vals = self.view()
+        all_steps = np.concatenate([old_steps, steps])
+        order = np.argsort(all_steps, kind="stable")
+        dtype = self._vals.dtype if self.width > 1 else np.result_type(self._vals.dtype, values.dtype)
+        vals = np.concatenate([old_vals.astype(dtype, copy=False), values.astype(dtype, copy=False)])[order]
+        n = int(all_steps.size)
+        self._realloc(n + n // 2 + 1024, 0, dtype)
+        self._steps[:n] = all_steps[order]
+        self._walls[:n] = np.concatenate([old_walls, walls])[order]
+        if self.width > 1:
+            self._vals[:, :n] = vals.T
+        else:
+            self._vals[:n] = vals
+        self.n = n
+        self.generation += 1
+        self.last_step = int(self._steps[n - 1])
 
     def _realloc(self, capacity, keep, dtype):
         """New buffers of `capacity` points holding the first `keep` points."""
@@ -58,9 +85,13 @@ class SeriesStore:
             vals[:keep] = self._vals[:keep]
         self._steps, self._walls, self._vals = steps, walls, vals
 
-    def append(self, steps, walls, values):
-        """Points in file order (values (k,) or (k, width)). Applies the restart rule, keeps steps
-        strictly increasing."""
+    def append(self, steps, walls, values, writer=None):
+        """Points in file order (values (k,) or (k, width)) of one file (`writer`: its number
+        among the run's files; None: the only writer). Applies the restart rule, keeps steps
+        strictly increasing. Points of a file that fall among those of the run's other files
+        without repeating any of their steps come from another writer of the same run (several
+        processes writing into one directory, steps interleaved): they are merged in by step,
+        not taken for a restart (which repeats a step, or goes back within one file)."""
         if steps.size == 0:
             return
         # Point i survives the batch iff every later point of the batch has a larger step.
@@ -71,6 +102,13 @@ class SeriesStore:
         if not keep.all():
             steps, walls, values = steps[keep], walls[keep], values[keep]
         first = int(steps[0])
+        own_last = self._last_of.get(writer)
+        if writer is not None:
+            self._last_of[writer] = int(steps[-1])
+        if (writer is not None and self.n and first <= self.last_step
+                and (own_last is None or first > own_last) and not self._repeats(steps)):
+            self._merge(steps, walls, values)
+            return
         kept = self.n
         if self.n and first <= self.last_step:
             kept = int(np.searchsorted(self._steps[:self.n], first, side="left"))
