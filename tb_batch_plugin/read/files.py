@@ -8,19 +8,21 @@ rewritten files")."""
 import os
 import stat
 
+from tb_batch_plugin.read import remote
+
 
 class FileState:
     """One event file of a run: where reading goes on (``offset``), and what tells that the file
     was replaced or rewritten since (device and inode, size and mtime seen at the last read, its
-    first bytes and the 16 bytes before ``offset``); ``number``: its place among the run's files
-    (what locators name, see decode)."""
+    first bytes and the 16 bytes before ``offset``; for a remote file, the version its listing
+    gave); ``number``: its place among the run's files (what locators name, see decode)."""
 
-    __slots__ = ("offset", "dev", "ino", "size", "mtime", "head", "tail", "lost", "number")
+    __slots__ = ("offset", "dev", "ino", "size", "mtime", "version", "head", "tail", "lost", "number")
 
     def __init__(self, dev=None, ino=None, number=0):
         self.offset, self.dev, self.ino, self.number = 0, dev, ino, number
         self.lost = False  # reading stopped inside a corrupt stretch (see tfrecord.frame)
-        self.size, self.mtime = -1, None
+        self.size, self.mtime, self.version = -1, None, None
         self.head = self.tail = b""
 
 
@@ -31,11 +33,6 @@ def is_remote(path):
 def file_path(run_path, name):
     """The path of the event file `name` of the run directory `run_path` (local or a URL)."""
     return run_path.rstrip("/") + "/" + name if is_remote(run_path) else os.path.join(run_path, name)
-
-
-def _gfile():
-    from tensorboard.compat import tf
-    return tf.io.gfile
 
 
 def display_name(name):
@@ -80,50 +77,12 @@ def _open_regular(path):
 
 
 def discover(logdir):
-    """([(run name, directory, [event file names])], [logdir problems])."""
+    """([(run name, directory, {event file name: remote.Listed, None for a local file})],
+    [logdir problems])."""
     if is_remote(logdir):
-        problem = _scheme_problem(logdir)
-        return ([], [problem]) if problem else (_discover_remote(logdir), [])
-    return _discover_local(logdir)
-
-
-def _scheme_problem(logdir):
-    """The logdir problem of a URL that the file system TensorBoard uses here cannot read (its
-    scheme, and what to install), else None: TensorFlow's gfile says which schemes it has;
-    TensorBoard's stand-in (no TensorFlow) finds a file system for the URL or says why not."""
-    scheme = logdir.split("://", 1)[0]
-    gfile = _gfile()
-    registered = getattr(gfile, "get_registered_schemes", None)
-    try:
-        if registered is None:  # TensorBoard's stand-in: S3 (boto3) and fsspec's protocols
-            from tensorboard.compat.tensorflow_stub.io.gfile import get_filesystem
-
-            get_filesystem(logdir)
-            return None
-        schemes = [s for s in registered() if s]
-    except (ImportError, ValueError) as e:
-        error = "no file system for %s:// where TensorBoard runs: %s" % (scheme, e)
-    else:
-        if scheme in schemes:
-            return None
-        error = ("TensorFlow's file systems read %s, not %s://: for s3://, run TensorBoard where "
-                 "TensorFlow is not installed (TensorBoard reads S3 itself, with boto3), or install "
-                 "the package that registers %s:// with TensorFlow"
-                 % (", ".join(s + "://" for s in sorted(schemes)), scheme, scheme))
-    return {"path": ".", "reason": "unsupported_scheme", "error": error}
-
-
-def _discover_remote(logdir):
-    gfile = _gfile()
-    if not gfile.isdir(logdir):
-        return []
-    found = []
-    for dirpath, _dirs, files in gfile.walk(logdir):
-        events = sorted(f for f in files if "tfevents" in f)
-        if events:
-            found.append((dirpath[len(logdir):].strip("/") or ".", dirpath, events))
-    found.sort()
-    return found
+        return remote.discover(logdir)
+    found, problems = _discover_local(logdir)
+    return [(name, path, dict.fromkeys(names)) for name, path, names in found], problems
 
 
 def _discover_local(root):
@@ -183,18 +142,11 @@ def _discover_local(root):
 def rewritten(run, names):
     """Whether a file of the run was deleted, replaced, truncated or rewritten since it was read
     (its points cannot be told apart from the others': the run is read again); `names`: the event
-    files there now."""
+    files there now (discover's {name: listed})."""
     if any(name not in names for name in run.files):
         return True
     if is_remote(run.path):
-        gfile = _gfile()
-        for name, f in run.files.items():
-            try:
-                if gfile.stat(run.path.rstrip("/") + "/" + name).length < f.offset:
-                    return True
-            except Exception:
-                return True
-        return False
+        return any(_rewritten_remote(run.path, name, f, names[name]) for name, f in run.files.items())
     for name, f in run.files.items():
         full = os.path.join(run.path, name)
         try:
@@ -209,6 +161,27 @@ def rewritten(run, names):
         if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime) and not _same_bytes(full, f):
             return True
     return False
+
+
+def _rewritten_remote(run_path, name, f, listed):
+    """From the listing alone where it can tell: shorter than what was read, or another version
+    of the same size (objects are written whole: another ETag or generation at that size is other
+    content). A longer new version is an append only if the bytes read are still there (two
+    ranged reads of 16 bytes, only for objects that changed)."""
+    if listed.size is None:
+        return False  # not listed: cannot tell, keep what was read
+    if listed.size < f.offset:
+        return True
+    if f.version is None or listed.version == f.version:
+        return False
+    if listed.size == f.size:
+        return True
+    path = file_path(run_path, name)
+    try:
+        return (remote.ranged_read(path, len(f.head), 0) != f.head
+                or remote.ranged_read(path, len(f.tail), f.offset - len(f.tail)) != f.tail)
+    except Exception:
+        return True
 
 
 def _same_bytes(full, f):
@@ -226,11 +199,12 @@ def _same_bytes(full, f):
         os.close(fd)
 
 
-def read_file(run, name, read_new):
+def read_file(run, name, read_new, listed=None):
     """Reads what is new in the run's event file `name`, or reports why it cannot (per run:
-    ``problem``). A file that is not a regular file is never opened."""
+    ``problem``). A file that is not a regular file is never opened. `listed`: what discover
+    listed of a remote file (remote.Listed), whose size and version say whether to read."""
     if is_remote(run.path):
-        return _read_remote(run, name, read_new)
+        return _read_remote(run, name, read_new, listed)
     full = os.path.join(run.path, name)
     try:
         st = os.stat(full)
@@ -262,44 +236,22 @@ def read_file(run, name, read_new):
         os.close(fd)
 
 
-def _read_remote(run, name, read_new):
-    path = file_path(run.path, name)
-    gfile = _gfile()
-    try:
-        size = gfile.stat(path).length
-    except Exception as e:
-        return run.problem(name, "unreadable_file", str(e) or type(e).__name__)
+def _read_remote(run, name, read_new, listed):
+    if listed is None or listed.size is None:
+        return run.problem(name, "unreadable_file", listed.error if listed else "not listed")
     f = run.files.get(name)
+    if f is not None and (listed.size, listed.version) == (f.size, f.version):
+        return run.clear_problem(name)  # unchanged since the last reload: no request
     if f is None:
         f = run.files[name] = FileState(number=len(run.files))
-    if size <= f.offset:
-        return
-
-    def read(n, at):
-        return ranged_read(path, n, at)
-
+    path = file_path(run.path, name)
     try:
-        read_new(f, read, size)
-        run.clear_problem(name)
+        if listed.size > f.offset:
+            read_new(f, lambda n, at: remote.ranged_read(path, n, at), listed.size)
     except Exception as e:
-        run.problem(name, "unreadable_file", str(e) or type(e).__name__)
-
-
-def ranged_read(path, count, offset):
-    """Up to ``count`` bytes of a remote file from ``offset``, through the file system TensorBoard
-    itself uses for the URL: TensorFlow's gfile (its GFile seeks), else TensorBoard's stand-in,
-    whose GFile cannot seek but whose file systems (S3, fsspec, local) read a range given a
-    continuation token (S3's counts ``byte_offset``, the others' ``opaque_offset``)."""
-    gfile = _gfile()
-    with gfile.GFile(path, "rb") as fh:
-        if hasattr(fh, "seek"):
-            fh.seek(offset)
-            return fh.read(count)
-    from tensorboard.compat.tensorflow_stub.io.gfile import get_filesystem
-
-    data, _ = get_filesystem(path).read(path, binary_mode=True, size=count,
-                                        continue_from={"byte_offset": offset, "opaque_offset": offset})
-    return data
+        return run.problem(name, "unreadable_file", str(e) or type(e).__name__)
+    f.size, f.version = listed.size, listed.version
+    run.clear_problem(name)
 
 
 class RangeReader:
@@ -311,7 +263,7 @@ class RangeReader:
         self._fd = self._fh = None
         self._path = path
         if is_remote(path):
-            self._fh = _gfile().GFile(path, "rb")
+            self._fh = remote.gfile().GFile(path, "rb")
         else:
             self._fd = _open_regular(path)
 
@@ -319,7 +271,7 @@ class RangeReader:
         if self._fd is not None:
             return os.pread(self._fd, count, offset)
         if not hasattr(self._fh, "seek"):  # TensorBoard's stand-in GFile (no TensorFlow)
-            return ranged_read(self._path, count, offset)
+            return remote.ranged_read(self._path, count, offset)
         self._fh.seek(offset)
         return self._fh.read(count)
 
