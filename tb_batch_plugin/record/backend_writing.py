@@ -45,7 +45,8 @@ class RunWriter:
         self.next_step += 1
         if self.writes and step % self.callback.every == 0:
             with self._lock:
-                self._pending.append((step, values, step_values.outputs, step_values.has_ids))
+                self._pending.append((step, time.time(), values, step_values.outputs, step_values.has_ids,
+                                      step_values.scalar_names))
             self._start()
         now = time.monotonic()
         if len(self._pending) >= _BLOCK_STEPS or now - self._handed >= _BLOCK_SECS:
@@ -132,46 +133,65 @@ class RunWriter:
 
     def _write_steps(self, block):
         """Writes a block of steps: the numpy work of the whole block at once (its distributions
-        in one call, the fingerprints of all its input rows in one), the events step by step."""
-        callback, writer = self.callback, self._writer
+        in one call, the fingerprints of all its input rows in one), the events a column (a tag)
+        at a time (``HostWriter.write_block``)."""
+        block = _on_host(block)
+        columns = _Columns()
         exact = metadata.scalar_metadata(metadata.PROVENANCE_EXACT)
-        dists = self._block_distributions(block)
+        by_names = {}  # the steps of each list of scalar names (one, unless the step was retraced)
+        for i, entry in enumerate(block):
+            by_names.setdefault(entry[5], []).append(i)
+        for names, rows in by_names.items():
+            scalars = np.stack([_numpy(block[i][2]["scalars"]) for i in rows]).astype(np.float32, copy=False)
+            for j, name in enumerate(names):
+                columns.add_column(name, rows, scalars[:, j], exact)
+        self._block_distributions(block, columns)
+        self._block_samples(block, columns)
+        self._writer.write_block([entry[0] for entry in block], [entry[1] for entry in block], columns.made())
+
+    def _block_distributions(self, block, columns):
+        """Adds to ``columns`` the distribution and histogram rows of every step's distributions,
+        computed together."""
+        callback = self.callback
+        names = [list(entry[2].get("dists") or ()) for entry in block]
+        flat = [_numpy(entry[2]["dists"][name]) for entry, these in zip(block, names) for name in these]
+        if not flat:
+            return
+        stats = host_stats.distribution_rows(flat, callback.quantile_probs, callback.num_bins)
+        histograms = host_stats.histogram_rows(stats, len(callback.quantile_probs), callback.num_bins)
+        dist_meta = metadata.distribution_metadata(callback.quantile_probs, callback.num_bins)
+        hist_meta = metadata.histogram_metadata()
+        at, k = {}, 0  # name -> ([step index], [its row in stats])
+        for i, these in enumerate(names):
+            for name in these:
+                rows, ks = at.setdefault(name, ([], []))
+                rows.append(i)
+                ks.append(k)
+                k += 1
+        for name, (rows, ks) in at.items():
+            columns.add_column(metadata.distribution_tag(name), rows, stats[ks], dist_meta)
+            columns.add_column(name, rows, histograms[ks], hist_meta)
+
+    def _block_samples(self, block, columns):
+        """Adds to ``columns`` the samples' rows of every step (per-class losses, hardest
+        samples, dynamics), computed together for the steps of one layout of outputs."""
+        callback = self.callback
         fingerprints = self._block_fingerprints(block)
-        for i, (step, values, outputs, has_ids) in enumerate(block):
-            for name, value in values["scalars"].items():
-                writer.write(name, step, _numpy(value).astype(np.float32).reshape(()), exact)
-            for tag, row, meta in dists[i]:
-                writer.write(tag, step, row, meta)
+        groups = {}  # (outputs, has_ids) -> ([block index], [sample_rows' arguments])
+        for i, (_, _, values, outputs, has_ids, _) in enumerate(block):
             samples = values.get("samples")
             if samples is not None and outputs:
                 described = [(suffix, kind, classes, from_logits, _numpy(y_t), _numpy(y_p), _numpy(loss))
                              for (suffix, kind, classes, from_logits), (y_t, y_p, loss)
                              in zip(outputs, samples["outputs"])]
-                rows = host_stats.sample_rows(
-                    _numpy(samples["loss"]), fingerprints[i], _numpy(samples["ids"]) if has_ids else None,
-                    described, num_samples=callback.samples, dynamics=callback.dynamics and self.training)
-                for tag, (row, row_meta) in rows.items():
-                    writer.write(tag, step, row, row_meta)
-
-    def _block_distributions(self, block):
-        """[[(tag, row, metadata)] of each step]: the distribution and histogram rows of every
-        step's distributions, computed together."""
-        callback = self.callback
-        names = [list(values.get("dists") or ()) for _, values, _, _ in block]
-        flat = [_numpy(values["dists"][name]) for (_, values, _, _), these in zip(block, names) for name in these]
-        out = [[] for _ in block]
-        if not flat:
-            return out
-        stats = host_stats.distribution_rows(flat, callback.quantile_probs, callback.num_bins)
-        histograms = host_stats.histogram_rows(stats, len(callback.quantile_probs), callback.num_bins)
-        dist_meta = metadata.distribution_metadata(callback.quantile_probs, callback.num_bins)
-        hist_meta = metadata.histogram_metadata()
-        k = 0
-        for i, these in enumerate(names):
-            for name in these:
-                out[i] += [(metadata.distribution_tag(name), stats[k], dist_meta), (name, histograms[k], hist_meta)]
-                k += 1
-        return out
+                group = groups.setdefault((tuple(outputs), has_ids), ([], []))
+                group[0].append(i)
+                group[1].append((_numpy(samples["loss"]), fingerprints[i],
+                                 _numpy(samples["ids"]) if has_ids else None, described))
+        for index, steps in groups.values():
+            for tag, rows, values, meta in host_stats.sample_columns(
+                    steps, num_samples=callback.samples, dynamics=callback.dynamics and self.training):
+                columns.add_column(tag, [index[r] for r in rows], values, meta)
 
     def _block_fingerprints(self, block):
         """The fingerprints of each step's input rows (None for a step without samples), hashed
@@ -180,7 +200,7 @@ class RunWriter:
 
         out = [None] * len(block)
         groups = {}
-        for i, (_, values, outputs, _) in enumerate(block):
+        for i, (_, _, values, outputs, _, _) in enumerate(block):
             samples = values.get("samples")
             if samples is not None and outputs:
                 leaves = [_numpy(leaf) for leaf in samples["x"]]
@@ -193,6 +213,36 @@ class RunWriter:
                 out[i] = fps[start:start + len(leaves[0])]
                 start += len(leaves[0])
         return out
+
+
+class _Columns:
+    """The events of a block, a tag's steps at a time, for ``HostWriter.write_block``; a tag is
+    ranked where it is first added, so the file holds each step's events in that order."""
+
+    def __init__(self):
+        self._ranks = {}  # tag -> rank
+        self._columns = []  # (rank, tag, step indices, values, metadata)
+
+    def add_column(self, tag, rows, values, summary_metadata):
+        """The events of ``rows`` (step indices) at once: ``values`` (len(rows), ...)."""
+        rank = self._ranks.setdefault(tag, len(self._ranks))
+        self._columns.append((rank, tag, np.asarray(rows), np.asarray(values), summary_metadata))
+
+    def made(self):
+        """[(rank, tag, step indices, values, metadata)]."""
+        return self._columns
+
+
+def _on_host(block):
+    """The block with its values copied to the host together: on JAX one ``device_get`` of the
+    whole block (it starts every device-to-host copy before waiting for the first); elsewhere
+    as they are (``_numpy`` takes each where it is used)."""
+    values = [entry[2] for entry in block]
+    if not type(values[0]["scalars"]).__module__.startswith("jax"):  # jax.Array's module is jaxlib's
+        return block
+    import jax
+
+    return [entry[:2] + (host,) + entry[3:] for entry, host in zip(block, jax.device_get(values))]
 
 
 def _numpy(t):

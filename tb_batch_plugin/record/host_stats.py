@@ -130,18 +130,57 @@ def sample_rows(sample_loss, fingerprints, ids=None, outputs=(), num_samples=8, 
     losses and dynamics are of its own loss, as BatchStats stages them). ``num_samples`` > 0: the samples
     row (float64, (num_samples * fields,)) and per classification output its per-class row
     (float64, (2C,)); ``dynamics``: per output its (batch, W) int32 dynamics rows."""
-    loss32 = _flat(sample_loss, np.float32)
-    fingerprints = np.asarray(fingerprints).reshape(-1).view(np.uint64)
-    ids = None if ids is None else _flat(ids, np.int64)
-    described = [_described(o, loss32) for o in outputs]
+    outputs = list(outputs)
+    rows = _rows(_flat(sample_loss, np.float32)[np.newaxis], np.asarray(fingerprints).reshape(1, -1).view(np.uint64),
+                 None if ids is None else _flat(ids, np.int64)[np.newaxis],
+                 [_stacked([_described(o, _flat(sample_loss, np.float32))]) for o in outputs],
+                 num_samples, dynamics)
+    return {tag: (values[0], meta) for tag, (values, meta) in rows.items()}
+
+
+def sample_columns(steps, num_samples=8, dynamics=False):
+    """The rows ``sample_rows`` makes of each of several steps, made together (the same values):
+    ``steps`` [(sample_loss, fingerprints, ids, outputs)] as ``sample_rows`` takes them, all
+    with outputs of the same suffixes and kinds, and all with ids or none (one model's steps).
+    Returns [(tag, step indices, rows (m, ...), SummaryMetadata)]: the rows of ``tag`` of those
+    steps (those of one batch size together), in the order ``sample_rows`` gives the tags."""
+    by_size = {}
+    for i, step in enumerate(steps):
+        by_size.setdefault(np.size(step[0]), []).append(i)
+    out = []
+    for index in by_size.values():
+        loss32 = np.stack([_flat(steps[i][0], np.float32) for i in index])
+        fingerprints = np.stack([np.asarray(steps[i][1]).reshape(-1).view(np.uint64) for i in index])
+        ids = None if steps[index[0]][2] is None else np.stack([_flat(steps[i][2], np.int64) for i in index])
+        described = [_stacked([_described(steps[i][3][o], loss32[r]) for r, i in enumerate(index)])
+                     for o in range(len(steps[index[0]][3]))]
+        rows = _rows(loss32, fingerprints, ids, described, num_samples, dynamics)
+        out += [(tag, index, values, meta) for tag, (values, meta) in rows.items()]
+    return out
+
+
+def _stacked(described):
+    """One ``_described`` of several steps (of one batch size): their arrays stacked, (m, ...)."""
+    first = described[0]
+    return first[:4] + tuple(None if first[k] is None else np.stack([d[k] for d in described]) for k in (4, 5, 6))
+
+
+def _rows(loss32, fingerprints, ids, described, num_samples, dynamics):
+    """``sample_rows``' {tag: (rows (m, ...), metadata)} of m steps of one batch size b at once:
+    ``loss32`` (m, b) float32, ``fingerprints`` (m, b) uint64, ``ids`` (m, b) int64 or None,
+    ``described``: ``_described`` with each array stacked (m, ...)."""
+    m, b = loss32.shape
     rows = {}
     if dynamics:
         for suffix, kind, classes, from_logits, y_true, y_pred, own_loss in described:
-            classified = kind in CLASSIFICATION_KINDS
-            values = classification_values(kind, classes, from_logits, y_true, y_pred) if classified else None
-            rows[metadata.DYNAMICS_TAG + suffix] = (
-                dynamics_words(fingerprints, ids, own_loss, values, classes if classified else 0),
-                metadata.dynamics_metadata(classes if classified else 0, ids is not None))
+            classified = kind in CLASSIFICATION_KINDS  # per sample: the m steps' samples as one batch
+            values = (classification_values(kind, classes, from_logits, y_true.reshape(-1), y_pred.reshape(-1))
+                      if classified else None)
+            words = dynamics_words(fingerprints.reshape(-1), None if ids is None else ids.reshape(-1),
+                                   own_loss.reshape(-1), values, classes if classified else 0)
+            rows[metadata.DYNAMICS_TAG + suffix] = (words.reshape(m, b, -1),
+                                                    metadata.dynamics_metadata(classes if classified else 0,
+                                                                               ids is not None))
     if num_samples:
         rows.update(_top_rows(loss32, fingerprints, ids, described, int(num_samples)))
     return rows
@@ -165,31 +204,39 @@ def _described(output, loss32):
 
 def _top_rows(loss32, fingerprints, ids, described, num_samples):
     """The per-class rows (per classification output) and the samples row of the top
-    ``num_samples`` samples by loss (a NaN as +inf, ties in batch order: tf.math.top_k)."""
+    ``num_samples`` samples by loss (a NaN as +inf, ties in batch order: tf.math.top_k), of m
+    steps at once (arrays (m, b, ...); rows (m, ...))."""
+    m, b = loss32.shape
     loss = loss32.astype(np.float64)
     key = np.where(np.isnan(loss), np.inf, loss)
-    order = np.argsort(-key, kind="stable")[:min(num_samples, loss.size)]
+    order = np.argsort(-key, axis=1, kind="stable")[:, :min(num_samples, b)]
+
+    def take(values):
+        return np.take_along_axis(values, order, axis=1)
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = loss[order] / loss.sum()
-    fields = [loss[order], share,
-              (fingerprints[order] >> np.uint64(32)).astype(np.float64),
-              (fingerprints[order] & np.uint64(0xFFFFFFFF)).astype(np.float64),
-              ids[order].astype(np.float64) if ids is not None else np.full(order.size, np.nan),
+        share = take(loss) / loss.sum(axis=1, keepdims=True)
+    chosen = take(fingerprints)
+    fields = [take(loss), share, (chosen >> np.uint64(32)).astype(np.float64),
+              (chosen & np.uint64(0xFFFFFFFF)).astype(np.float64),
+              take(ids).astype(np.float64) if ids is not None else np.full(order.shape, np.nan),
               order.astype(np.float64)]
     names, rows = list(metadata.SAMPLE_FIELDS), {}
     for suffix, kind, classes, from_logits, y_true, y_pred, own_loss in described:
         if kind in CLASSIFICATION_KINDS:
-            labels, probs = _labels_and_probabilities(kind, classes, from_logits, y_true, y_pred)
-            fields += _classification_fields(labels[order], probs[order])
+            labels, probs = _labels_and_probabilities(kind, classes, from_logits, y_true.reshape(-1),
+                                                      y_pred.reshape(-1))
+            labels, probs = labels.reshape(m, b), probs.reshape(m, b, classes)
+            fields += _classification_fields(take(labels), np.take_along_axis(probs, order[:, :, np.newaxis], 1))
             names += [f + suffix for f in metadata.CLASSIFICATION_FIELDS]
             rows[metadata.PER_CLASS_TAG + suffix] = (_per_class(own_loss.astype(np.float64), labels, classes),
                                                      metadata.per_class_metadata(classes))
         elif kind == "regression":
-            fields += [y_true[order].astype(np.float64), y_pred[order].astype(np.float64)]
+            fields += [take(y_true[:, :b]).astype(np.float64), take(y_pred[:, :b]).astype(np.float64)]
             names += [f + suffix for f in metadata.REGRESSION_FIELDS]
-    taken = np.full((num_samples, len(fields)), np.nan)
-    taken[:order.size] = np.stack(fields, axis=1)
-    rows[metadata.SAMPLES_TAG] = (taken.reshape(-1), metadata.samples_metadata(num_samples, names))
+    taken = np.full((m, num_samples, len(fields)), np.nan)
+    taken[:, :order.shape[1]] = np.stack(fields, axis=2)
+    rows[metadata.SAMPLES_TAG] = (taken.reshape(m, -1), metadata.samples_metadata(num_samples, names))
     return rows
 
 
@@ -206,19 +253,21 @@ def _labels_and_probabilities(kind, classes, from_logits, y_true, y_pred):
 
 
 def _classification_fields(labels, probs):
-    """label, predicted, probability, label_probability (float64) of the chosen samples."""
+    """label, predicted, probability, label_probability (float64) of the chosen samples
+    (labels (..., k), probs (..., k, C))."""
     predicted = np.argmax(probs, axis=-1)
-    label_probability = np.take_along_axis(probs, np.clip(labels, 0, probs.shape[1] - 1)[:, np.newaxis], 1)[:, 0]
+    label_probability = np.take_along_axis(probs, np.clip(labels, 0, probs.shape[-1] - 1)[..., np.newaxis], -1)[..., 0]
     return [t.astype(np.float64) for t in (labels, predicted, probs.max(axis=-1), label_probability)]
 
 
 def _per_class(loss, labels, classes):
-    """(2C,) each class's mean loss and count (labels outside 0..C-1 left out)."""
-    member = labels[:, np.newaxis] == np.arange(classes)[np.newaxis, :]
-    counts = member.sum(axis=0).astype(np.float64)
-    sums = np.where(member, loss[:, np.newaxis], 0.0).sum(axis=0)  # in batch order, as TensorFlow
+    """(m, 2C) each class's mean loss and count of m steps (loss and labels (m, b); labels
+    outside 0..C-1 left out)."""
+    member = labels[:, :, np.newaxis] == np.arange(classes)[np.newaxis, np.newaxis, :]
+    counts = member.sum(axis=1).astype(np.float64)
+    sums = np.where(member, loss[:, :, np.newaxis], 0.0).sum(axis=1)  # in batch order, as TensorFlow
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.concatenate([sums / counts, counts])
+        return np.concatenate([sums / counts, counts], axis=1)
 
 
 def classification_values(kind, classes, from_logits, y_true, y_pred):

@@ -10,8 +10,9 @@ opened by the same first event. So readers (``tbb.load``, the tab, TensorBoard) 
 two apart. Why not TensorBoard's ``EventFileWriter``: it reaches the file system through
 ``tensorboard.compat.tf``, which imports TensorFlow whenever it is installed.
 
-``write`` only queues the serialized event (no file I/O, safe from any thread); the records are
-framed (CRC32C) and appended by ``flush``, which a daemon thread calls every ``flush_secs`` (a kill
+``write`` only queues the serialized event (no file I/O, safe from any thread); ``write_block``
+queues the events of a block of steps, built with numpy a column at a time (``host_records``:
+the bytes ``write`` would make). The records are framed (CRC32C) and appended by ``flush``, which a daemon thread calls every ``flush_secs`` (a kill
 loses at most that much), which ``write`` calls once ``max_pending_bytes`` are queued, and which
 ``close`` and the interpreter's exit call. A flush never raises for a write fault: it returns the
 error and keeps it in ``fault``, the events it could not write being dropped. Local paths only.
@@ -31,7 +32,8 @@ import weakref
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
 from tensorboard.compat.tensorflow_stub import dtypes
-from tensorboard.summary.writer.record_writer import RecordWriter
+
+from tb_batch_plugin.record import host_records
 
 _SUFFIX = ".v2"  # as tf.summary.create_file_writer's files
 _FILE_NUMBERS = itertools.count()  # files of this process, as TensorFlow's per-process writer ids
@@ -53,7 +55,7 @@ class HostWriter:
         self._max_pending = int(max_pending_bytes)
         self._sink.add(event_pb2.Event(
             wall_time=float(int(time.time())), file_version="brain.Event:2",
-            source_metadata=event_pb2.SourceMetadata(writer="tb_batch_plugin.record.host_writer")))
+            source_metadata=event_pb2.SourceMetadata(writer="tb_batch_plugin.record.host_writer")).SerializeToString())
         error = self._sink.flush()
         if error is not None:
             raise error
@@ -77,7 +79,38 @@ class HostWriter:
         event = event_pb2.Event(wall_time=time.time() if wall_time is None else float(wall_time),
                                 step=int(step))
         event.summary.value.add(tag=tag, metadata=summary_metadata, tensor=tensor_proto(value))
-        if self._sink.add(event) > self._max_pending:
+        if self._sink.add(event.SerializeToString()) > self._max_pending:
+            self._sink.flush()
+
+    def write_block(self, steps, wall_times, columns):
+        """Queues the events of a block of steps, as ``write`` would one by one: step by step
+        and, in a step, by the columns' ``rank``. ``steps`` (n,) non-negative ints, ``wall_times``
+        (n,) nonzero seconds; ``columns``: [(rank, tag, rows, values, summary_metadata)], ``rows``
+        (m,) the indices into ``steps`` of its m events, ``values`` (m, *shape) their tensors
+        (numbers or bools), ``summary_metadata`` a SummaryMetadata or its bytes."""
+        steps = np.asarray(steps, np.int64)
+        wall_times = np.asarray(wall_times, np.float64)
+        if len(steps) and (steps.min() < 0 or not np.all(wall_times)):
+            raise ValueError("HostWriter.write_block: steps must be >= 0 and wall times nonzero")
+        pieces = []  # (records (k, R) uint8, their rows, rank)
+        for rank, tag, rows, values, meta in columns:
+            rows = np.asarray(rows, np.int64)
+            if not len(rows):
+                continue
+            values = np.asarray(values)
+            if values.dtype.kind not in "biuf":
+                raise TypeError("HostWriter: a tensor of %s cannot be written (numbers or bools only)" % values.dtype)
+            if isinstance(meta, summary_pb2.SummaryMetadata):
+                meta = meta.SerializeToString()
+            template = host_records.event_template(tag, values.dtype.newbyteorder("=").str, values.shape[1:],
+                                                   bytes(meta), tensor_proto)
+            s = steps[rows]
+            sizes = host_records.varint_sizes(s)
+            for size in np.unique(sizes):
+                these = np.flatnonzero(sizes == size)
+                records = host_records.event_records(template, s[these], wall_times[rows[these]], values[these])
+                pieces.append((records, rows[these], rank))
+        if pieces and self._sink.add(host_records.in_order(pieces), framed=True) > self._max_pending:
             self._sink.flush()
 
     def flush(self):
@@ -116,22 +149,22 @@ class _Sink:
                 self.path = os.path.join(logdir, "events.out.tfevents.%010d.%s.%d.%d%s" % (
                     time.time(), socket.gethostname(), os.getpid(), next(_FILE_NUMBERS), _SUFFIX))
                 try:
-                    self._records = RecordWriter(open(self.path, "xb"))
+                    self._file = open(self.path, "xb", buffering=0)
                     break
                 except FileExistsError:
                     continue
         self._lock = threading.Lock()  # the queue
         self._io_lock = threading.Lock()  # one flush at a time, in order
-        self._queue, self._queued_bytes = [], 0
+        self._queue, self._queued_bytes = [], 0  # (framed?, bytes): events, or records made by write_block
+        self._unwritten = b""  # what the last flush could not write: the next one tries it first
         self.fault, self.failed_last, self.closed = None, False, False
 
-    def add(self, event):
-        """Queues an event; returns the bytes queued."""
-        data = event.SerializeToString()
+    def add(self, data, framed=False):
+        """Queues a serialized event (or, ``framed``, TFRecords); returns the bytes queued."""
         with self._lock:
             if self.closed:
                 raise ValueError("HostWriter: the writer of %s is closed" % self.path)
-            self._queue.append(data)
+            self._queue.append((framed, data))
             self._queued_bytes += len(data)
             return self._queued_bytes
 
@@ -141,14 +174,19 @@ class _Sink:
                 queue, self._queue, self._queued_bytes = self._queue, [], 0
             if self.closed and not queue:
                 return None
+            data = memoryview(self._unwritten + _records(queue))
+            done = 0
             try:
-                for data in queue:
-                    self._records.write(data)
-                self._records.flush()
+                while done < len(data):
+                    done += self._file.write(data[done:])
             except (OSError, ValueError) as e:
+                # Kept for the next flush (as a buffered file keeps its buffer): the events queued
+                # after it are dropped while the fault lasts.
+                kept = len(self._unwritten) if self.failed_last else len(data)
+                self._unwritten = bytes(data[done:max(done, kept)])
                 self.fault, self.failed_last = e, True
                 return e
-            self.failed_last = False
+            self._unwritten, self.failed_last = b"", False
             return None
 
     def close(self):
@@ -157,9 +195,18 @@ class _Sink:
             with self._lock:
                 self.closed = True
             try:
-                self._records.close()
+                self._file.close()
             except OSError as e:
                 self.fault, self.failed_last = e, True
+
+
+def _records(queue):
+    """The TFRecords of queued (framed?, bytes), in order: the events of each run framed together."""
+    out = []
+    for framed, run in itertools.groupby(queue, key=lambda item: item[0]):
+        datas = [data for _, data in run]
+        out.append(b"".join(datas) if framed else host_records.frame(datas))
+    return b"".join(out)
 
 
 def _flush_every(sink, stopped, period):

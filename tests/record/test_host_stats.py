@@ -212,3 +212,33 @@ def test_sample_rows_match_an_independent_computation():
     other = np.where(np.eye(C, dtype=bool)[labels], -np.inf, logits).max(1)
     np.testing.assert_array_equal(d["margin"], own - other)
     np.testing.assert_allclose(d["label_probability"], probs[np.arange(N), labels], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind, from_logits, with_ids", CASES)
+@pytest.mark.parametrize("num_samples, dynamics", [(8, True), (0, True), (40, False)])
+def test_sample_columns_of_a_block_are_each_steps_sample_rows(kind, from_logits, with_ids, num_samples, dynamics):
+    """Steps made together (as BatchStats' writer does on JAX and PyTorch, a block of steps with
+    a partial batch in it) give every step the bytes of its own sample_rows (checked above
+    against TensorFlow), per tag in the same order; each batch size a column of its own."""
+    steps, sizes = [], [N, N, 7, N, 1]
+    for seed, n in enumerate(sizes):
+        x, loss, logits, labels = _batch(seed, n=max(n, 10))
+        x, loss, logits, labels = x[:n], loss[:n], logits[:n], labels[:n]
+        kind_, classes, from_logits_, y_true, y_pred = _outputs(kind, from_logits, logits, labels)
+        own = loss * np.float32(0.5)
+        ids = np.arange(n, dtype=np.int64) * 1_000_003 - seed if with_ids else None
+        steps.append((loss, row_fingerprints(x).numpy().view(np.uint64), ids,
+                      [("", kind_, classes, from_logits_, y_true, y_pred),
+                       ("/b", "sparse", C, True, labels.astype(np.float32), logits * 2, own)]))
+    want = [host_stats.sample_rows(*step, num_samples=num_samples, dynamics=dynamics) for step in steps]
+    got = [{} for _ in steps]
+    for tag, rows, values, meta in host_stats.sample_columns(steps, num_samples, dynamics):
+        assert len(values) == len(rows)
+        for i, value in zip(rows, values):
+            got[i][tag] = (value, meta)
+    for g, w in zip(got, want):
+        assert list(g) == list(w)
+        for tag in w:
+            assert g[tag][0].dtype == w[tag][0].dtype and g[tag][0].shape == w[tag][0].shape
+            assert g[tag][0].tobytes() == w[tag][0].tobytes(), tag
+            assert g[tag][1].SerializeToString() == w[tag][1].SerializeToString()
