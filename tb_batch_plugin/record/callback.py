@@ -143,7 +143,7 @@ class BatchStats(keras.callbacks.Callback):
             self._installer.uninstall(VALIDATION)
         if VALIDATION in self._runs:
             numbering.end_evaluation(self._runs[VALIDATION])
-        self.flush()
+        # in a fit, the epoch's end right after writes and flushes it: no second flush here
         if not self._in_fit:
             self._end_recording()
 

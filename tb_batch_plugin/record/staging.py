@@ -35,7 +35,7 @@ from tb_batch_plugin.record.summary_ops import distribution_rows, histogram_rows
 MAX_ROWS = 64
 MAX_VALUES = 1 << 16
 MAX_DELAY_SECS = 1.0
-CHUNK_ROWS = 8  # a full block is written in a loop over chunks of this many rows, each unrolled
+CHUNK_ROWS = 8  # rows are written in a loop over chunks of this many, each unrolled, then the rest one by one
 
 
 class DistributionStage:
@@ -154,8 +154,8 @@ def _write_block(spec, queue, resource):
             tags.append(tag)
             block_metadata.append(row_metadata)
             lengths.append(row_lengths)
-    max_rows = spec.max_rows
     count = tf.shape(steps)[0]
+    full_chunks = count // CHUNK_ROWS
 
     def write(step, row_of_each, length_of_each):
         for tensor, length, tag, serialized_metadata in zip(row_of_each, length_of_each, tags, block_metadata):
@@ -163,44 +163,31 @@ def _write_block(spec, queue, resource):
                 tensor = tensor[:length]
             gen_summary_ops.write_summary(resource, step, tensor, tag, serialized_metadata)
 
-    def write_full_block():  # the usual case: a loop over chunks of rows, each chunk unrolled
-        # Padded to the block's size: grappler may run pure ops like these outside their branch,
-        # where a shorter block would not reshape into max_rows rows.
-        def chunked(t):
-            pad = [[0, tf.maximum(max_rows - count, 0)]] + [[0, 0]] * (t.shape.rank - 1)
-            shape = tf.concat([[max_rows // CHUNK_ROWS, CHUNK_ROWS], tf.shape(t)[1:]], 0)
-            return tf.reshape(tf.pad(t, pad)[:max_rows], shape)
+    def chunked(t):  # (chunks, CHUNK_ROWS, ...), padded to whole chunks
+        pad = [[0, -count % CHUNK_ROWS]] + [[0, 0]] * (t.shape.rank - 1)
+        return tf.reshape(tf.pad(t, pad), tf.concat([[(count + CHUNK_ROWS - 1) // CHUNK_ROWS, CHUNK_ROWS], tf.shape(t)[1:]], 0))
 
-        chunks, chunk_steps = [chunked(b) for b in blocks], chunked(steps)
-        chunk_lengths = [None if n is None else chunked(n) for n in lengths]
+    chunks, chunk_steps = [chunked(b) for b in blocks], chunked(steps)
+    chunk_lengths = [None if n is None else chunked(n) for n in lengths]
 
-        def write_chunk(c):
-            def rows(t):
-                return tf.unstack(tf.gather(t, c), num=CHUNK_ROWS)
+    def write_chunk(c):  # CHUNK_ROWS rows, unrolled: fewer loop iterations, a graph still small
+        def rows(t):
+            return tf.unstack(tf.gather(t, c), num=CHUNK_ROWS)
 
-            unstacked = [rows(b) for b in chunks]
-            unstacked_lengths = [None if n is None else rows(n) for n in chunk_lengths]
-            for i, step in enumerate(rows(chunk_steps)):
-                write(step, [b[i] for b in unstacked], [None if n is None else n[i] for n in unstacked_lengths])
-            return [c + 1]
+        unstacked = [rows(b) for b in chunks]
+        unstacked_lengths = [None if n is None else rows(n) for n in chunk_lengths]
+        for i, step in enumerate(rows(chunk_steps)):
+            write(step, [b[i] for b in unstacked], [None if n is None else n[i] for n in unstacked_lengths])
+        return [c + 1]
 
-        tf.while_loop(lambda c: c < max_rows // CHUNK_ROWS, write_chunk, [tf.constant(0)])
-        return tf.constant(True)
-
-    def write_each():
-        def write_row(i):
-            write(tf.gather(steps, i), [tf.gather(b, i) for b in blocks],
-                  [None if n is None else tf.gather(n, i) for n in lengths])
-            return [i + 1]
-
-        tf.while_loop(lambda i: i < count, write_row, [tf.constant(0)])
-        return tf.constant(True)
+    def write_row(i):  # the rows after the last whole chunk, one by one
+        write(tf.gather(steps, i), [tf.gather(b, i) for b in blocks],
+              [None if n is None else tf.gather(n, i) for n in lengths])
+        return [i + 1]
 
     with tf.device("/cpu:0"):
-        if max_rows % CHUNK_ROWS == 0:
-            tf.cond(tf.equal(count, max_rows), write_full_block, write_each)
-        else:
-            write_each()
+        tf.while_loop(lambda c: c < full_chunks, write_chunk, [tf.constant(0)])
+        tf.while_loop(lambda i: i < count, write_row, [full_chunks * CHUNK_ROWS])
 
 
 def _shapes(queue):
