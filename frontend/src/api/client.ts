@@ -40,7 +40,7 @@ async function apiError(route: string, resp: Response): Promise<ApiError> {
 
 async function getJSON(route: string, params: Params, signal?: AbortSignal): Promise<any> {
   const resp = await fetch(apiUrl(route, params), { signal, credentials: "same-origin" });
-  if (!resp.ok) throw await apiError(route, resp);
+  if (!resp.ok || resp.status === 202) throw await apiError(route, resp); // 202: a run being indexed
   try {
     return await resp.json();
   } catch {
@@ -55,7 +55,7 @@ function columnsParam(width: number): number {
 
 export async function fetchRuns(signal?: AbortSignal): Promise<RunsResponse> {
   const j = await getJSON("runs", {}, signal);
-  return { runs: Array.isArray(j?.runs) ? j.runs : [], corrupt_records: j?.corrupt_records ?? 0 };
+  return { runs: Array.isArray(j?.runs) ? j.runs : [], corrupt_records: j?.corrupt_records ?? 0, indexing: j?.indexing === true };
 }
 
 /** `source` is sent only when given: where a run has the tag from two writers. */
@@ -70,7 +70,7 @@ export async function fetchSeries(
 
 async function getBinary(route: string, params: Params, signal?: AbortSignal): Promise<ArrayBuffer> {
   const resp = await fetch(apiUrl(route, { ...params, format: "binary" }), { signal, credentials: "same-origin" });
-  if (!resp.ok) throw await apiError(route, resp);
+  if (!resp.ok || resp.status === 202) throw await apiError(route, resp);
   return resp.arrayBuffer();
 }
 

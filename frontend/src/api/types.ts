@@ -51,6 +51,8 @@ export interface RunInfo {
 export interface RunsResponse {
   runs: RunInfo[];
   corrupt_records?: number;
+  /** the server is still indexing: runs may be added (poll again soon) */
+  indexing?: boolean;
 }
 
 export interface Series {

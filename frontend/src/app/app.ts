@@ -28,6 +28,7 @@ import { followTheme, readTheme } from "./theme";
 import { Toolbar } from "./toolbar";
 import { UrlSync } from "./url-sync";
 import type { UrlState } from "../model/url-state";
+import { runsStatus, statusOfData } from "../model/run-status";
 import { ViewMemory } from "./view-memory";
 
 export class App extends SharedState implements ViewContext {
@@ -184,8 +185,7 @@ export class App extends SharedState implements ViewContext {
     if (first || force || this.state.unordered(names)) void this.loadTensorBoardOrder();
     save("selection", this.state.selection);
     this.state.recolor(this.theme.dark);
-    const skipped = res.corrupt_records ? `${res.corrupt_records} corrupt records skipped` : "";
-    this.setStatus(names.length ? skipped : "No data in this log directory yet. Write some with BatchStats or tb_batch_plugin.summary.");
+    this.setStatus(runsStatus(res));
     this.rebuildViews(false); // first: its requests go out while the run list is drawn
     this.runList.render();
     // spike scores of a growing run are redone at most every 30 s (they hold the server)
@@ -237,7 +237,7 @@ export class App extends SharedState implements ViewContext {
       return keys;
     });
     if (!count && tab !== "samples" && tab !== "datamap" && this.state.runs.length) this.setStatus(noCardText(tab, plotted.length));
-    if (count && this.statusEl.textContent && !/corrupt/.test(this.statusEl.textContent)) this.setStatus("");
+    if (count && this.statusEl.textContent && !statusOfData(this.statusEl.textContent)) this.setStatus("");
     // a zoom outside every plotted series is dropped (not before the runs are known)
     if (this.runsKnown) for (const axis of ["train", "val"] as Axis[]) if (this.views[axis] && !this.globalRange(axis)) this.views[axis] = null;
     this.updateRange();

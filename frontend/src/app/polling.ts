@@ -1,6 +1,7 @@
 // Keeping the runs current: the `runs` route is read at start, after TensorBoard's reloads (its
 // IPC messages, and again a little later), and every few seconds while the page is visible and
-// no chart loads; the app hears of it only when the answer changed (or a reload was asked).
+// no chart loads (every second while the server says it is indexing: runs are being added); the
+// app hears of it only when the answer changed (or a reload was asked).
 import { fetchRuns } from "../api/client";
 import { connectToHost, IPC, MSG_DATA_RELOADED, MSG_RUNS_CHANGED } from "../api/ipc";
 import type { RunsResponse } from "../api/types";
@@ -9,6 +10,8 @@ import { debounce } from "../ui/dom";
 /** How often `runs` is polled while the page is visible (a small JSON; charts reload only when
  * it changed). */
 export const POLL_MS = 5000;
+/** How soon `runs` is read again while the server says `indexing` (runs are being added). */
+export const INDEXING_POLL_MS = 1000;
 
 export interface PollingHost {
   /** new runs (`first`: the first answer; `force`: a reload was asked) */
@@ -23,6 +26,8 @@ export class RunPolling {
   private ipc: IPC | null = null;
   /** the last answer, as JSON ("" before the first) */
   private signature = "";
+  /** the next read while the server indexes, if one is due */
+  private indexingTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly host: PollingHost) {}
 
@@ -46,6 +51,9 @@ export class RunPolling {
     try {
       const first = this.signature === "";
       const res = await fetchRuns();
+      if (res.indexing && this.indexingTimer === null) {
+        this.indexingTimer = setTimeout(() => { this.indexingTimer = null; void this.reload(); }, INDEXING_POLL_MS);
+      }
       const sig = JSON.stringify(res);
       if (!force && sig === this.signature) return;
       this.signature = sig;
