@@ -26,6 +26,10 @@ Phases (each code version gets a fresh TensorBoard per phase):
 * many: 1,000 runs of 1,000 steps (two scalars each): TensorBoard started on them; the time
   until the first `runs` answer, the first one listing a run, and the one listing every run
   (no longer `indexing`); the server's RSS per run against TensorBoard on an empty logdir.
+* remote: a logdir on S3 (moto's S3 server on 127.0.0.1), 300 runs x 1,000 steps, read without
+  TensorFlow: requests, wall time and CPU per reload of the index alone (first, idle, after a
+  change), and in a real TensorBoard the requests and CPU of 30 s idle and the time until new
+  data is shown (bench/remote_logdir.py).
 * files: how long `runs` takes with a 1 GiB zero-filled event file and with a FIFO in the logdir
   (this tree only: the baseline blocks on a FIFO), and the in-process skip rate of zero-filled
   and random stretches (_resync) for both versions.
@@ -58,6 +62,7 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from helpers import fast_writer  # noqa: E402  (fast writer of real tb_batch event files)
 from helpers import event_files  # noqa: E402  (the TensorBoard launcher script)
+import remote_logdir  # noqa: E402  (the remote phase)
 
 P = "/data/plugin/tb_batch/"
 SCALE = 1.0  # --scale: fewer steps for a quick try (the tables are for 1.0)
@@ -568,6 +573,7 @@ def main():
               "memory": lambda code: phase_memory(data, code, max(20, args.seconds // 2)),
               "cold": lambda code: phase_cold(data, code, args.seconds),
               "many": lambda code: phase_many(data, code),
+              "remote": lambda code: remote_logdir.phase_remote(code),
               "files": lambda code: phase_files(code, hostile=code == REPO)}
     for phase in (p for p in phases if p in args.phases):  # versions interleaved per phase
         for name, code in versions:
@@ -631,6 +637,8 @@ def report(results):
             print("| %s | %.1f s | %.1f B | %.1f B | %.1f B | %.1f B |" % (
                 n, m["index_s"], m["after_index"], m["after_scores"], m["peak_load"], m["after_load"]))
         print()
+    if all("remote" in results[n] for n in names):
+        remote_logdir.report({n: results[n]["remote"] for n in names})
     if all("files" in results[n] for n in names):
         _table("code", "skip zeros", "skip random bytes", "`runs` with a 1 GiB zero file", "`runs` with a FIFO")
         for n in names:
