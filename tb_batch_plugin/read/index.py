@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from tb_batch_plugin.read import decode, files, tfrecord
+from tb_batch_plugin.read import decode, files, remote, tfrecord
 from tb_batch_plugin.read.dynamics import Kept
 from tb_batch_plugin.read.classify import Classifier, SeriesClass, Skip
 from tb_batch_plugin.read.snapshot import IndexQueries, IndexSnapshot, RunView, SeriesView
@@ -70,7 +70,12 @@ class LogdirIndex(IndexQueries):
         ``published(snapshot, run)``, if given, is called after each run is published."""
         with self._reload_lock:
             self.bytes_read = 0
-            found, problems = files.discover(self.logdir)
+            try:
+                found, problems = files.discover(self.logdir)
+            except remote.ListingError as e:  # e.g. S3 unreachable for a moment: keep what was read
+                if self._snap.problems != [e.problem] or self._snap.loading:
+                    self._publish(self._snap._runs, [e.problem], False)
+                return self
             views = dict(self._snap._runs)
             self.unpublished = frozenset(name for name, _, _ in found if name not in views)
             for name, path, names in found:

@@ -55,9 +55,18 @@ def scheme_problem(logdir):
     return {"path": ".", "reason": "unsupported_scheme", "error": error}
 
 
+class ListingError(Exception):
+    """The logdir could not be listed (a missing bucket, a refused connection, credentials):
+    ``problem`` says why. Not an empty logdir: what was read is kept."""
+
+    def __init__(self, problem):
+        super().__init__(problem["error"])
+        self.problem = problem
+
+
 def discover(logdir):
     """([(run name, directory URL, {event file name: Listed})], [logdir problems]) from one
-    listing of the logdir."""
+    listing of the logdir; raises ListingError when it cannot be listed."""
     problem = scheme_problem(logdir)
     if problem:
         return [], [problem]
@@ -69,8 +78,8 @@ def discover(logdir):
             by_dir = _list_fsspec(logdir)
         else:  # TensorFlow's gfile (gs://, ...): a walk, and a stat per event file
             by_dir = _list_gfile(logdir)
-    except Exception as e:  # a missing bucket, a refused connection, credentials
-        return [], [{"path": ".", "reason": "unreadable_directory", "error": str(e) or type(e).__name__}]
+    except Exception as e:
+        raise ListingError({"path": ".", "reason": "unreadable_directory", "error": str(e) or type(e).__name__})
     base = logdir.rstrip("/")
     found = [(d or ".", base + "/" + d if d else logdir, dict(sorted(names.items())))
              for d, names in by_dir.items() if names]

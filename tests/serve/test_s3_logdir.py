@@ -2,7 +2,8 @@
 run as where TensorFlow is not installed: TensorBoard 2.21 reads s3:// only then, through its
 stand-in gfile, boto3 and S3_ENDPOINT. Every step and a spike exact; a new file and an appended
 (rewritten, longer) object seen after a reload; an object replaced by other content of the same
-length detected; the requests of an idle reload counted (one listing, nothing read). The tests
+length detected; the requests of an idle reload counted (one listing, nothing read); a bucket that
+cannot be listed is a problem, and what was read stays. The tests
 run in file order on one server."""
 
 import json
@@ -152,3 +153,25 @@ def test_an_object_replaced_by_other_content_of_the_same_length_is_read_again(tb
         time.sleep(0.2)
     s = _json(tb.get("/data/plugin/tb_batch/series?run=replaced&tag=loss&width=1000"))
     assert s["steps"] == list(range(200)) and s["values"] == other.astype(np.float64).tolist()
+
+
+def test_a_logdir_that_cannot_be_listed_is_a_problem_and_what_was_read_stays(tb, s3, values):
+    tb, _ = tb
+    before = {r["run"]: r["tags"][0]["count"] for r in _json(tb.get(RUNS))["runs"]}
+    assert before == {"train": N + 2000, "replaced": 200}
+    objects = {key: s3.client.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in (TRAIN, MORE, REPLACED)}
+    for key in objects:
+        s3.client.delete_object(Bucket=BUCKET, Key=key)
+    s3.client.delete_bucket(Bucket=BUCKET)
+    runs = tb.wait_for(RUNS, lambda status, body: status == 200 and json.loads(body)["problems"], timeout=30)
+    runs = json.loads(runs[1])
+    [problem] = runs["problems"]
+    assert problem["reason"] == "unreadable_directory" and "NoSuchBucket" in problem["error"]
+    assert {r["run"]: r["tags"][0]["count"] for r in runs["runs"]} == before
+    s3.client.create_bucket(Bucket=BUCKET)
+    for key, data in objects.items():
+        s3.put(BUCKET, key, data)
+    tb.wait_for(RUNS, lambda status, body: status == 200 and json.loads(body)["problems"] == [], timeout=30)
+    _wait_count(tb, "train", N + 2000)
+    s = _json(tb.get("/data/plugin/tb_batch/series?run=train&tag=loss&width=5000&start=%d" % N))
+    assert s["values"] == values[N:].astype(np.float64).tolist()
