@@ -248,7 +248,13 @@ def _with_values(logs, values, cap, detach=False):
                                 "nothing is recorded" % type(logs).__name__))
         return logs
     try:
-        step_values = values(cap, logs)
+        if detach:  # PyTorch: no autograd graph for our computations (the same values, less work)
+            import torch
+
+            with torch.no_grad():
+                step_values = values(cap, logs)
+        else:
+            step_values = values(cap, logs)
     except Exception as e:  # noqa: BLE001 - a structure we do not know: record nothing, train on
         values.warnings.append(("values-error", "BatchStats: this step's values could not be computed "
                                 "(%s: %s); nothing is recorded for it" % (type(e).__name__, e)))

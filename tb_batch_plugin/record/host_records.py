@@ -19,7 +19,7 @@ import struct
 import numpy as np
 from tensorboard.compat.proto import summary_pb2
 
-from tb_batch_plugin.read.tfrecord import crc32c_rows, mask_crcs, masked_crc32c
+from tb_batch_plugin.read.tfrecord import crc32c, crc32c_rows, mask_crcs, masked_crc32c
 
 # Event fields (event.proto): 1 wall_time (double), 2 step (int64 varint), 5 summary (message).
 _WALL_TIME_KEY, _STEP_KEY, _SUMMARY_KEY = 0x09, 0x10, 0x2A
@@ -39,10 +39,12 @@ def varint(n):
             return bytes(out)
 
 
+_VARINT_STARTS = np.array([1 << (7 * j) for j in range(10)], np.uint64)  # the first int of each varint length
+
+
 def varint_sizes(steps):
     """(k,) the varint lengths of non-negative int64 ``steps``; 0 for a 0, which proto3 leaves out."""
-    steps = np.asarray(steps, np.int64)
-    return sum(((steps >> (7 * j)) > 0).astype(np.int64) for j in range(10))
+    return np.searchsorted(_VARINT_STARTS, np.asarray(steps, np.int64).astype(np.uint64), side="right")
 
 
 @functools.lru_cache(maxsize=256)
@@ -100,10 +102,56 @@ def event_template(tag, dtype_str, shape, metadata_bytes, tensor_proto):
                          tensor_proto)
 
 
-def event_records(template, steps, wall_times, values):
+def block_records(steps, wall_times, columns):
+    """The bytes of the TFRecords of a block's events, ordered by step, then rank: ``steps`` (n,)
+    non-negative int64, ``wall_times`` (n,) nonzero float64, ``columns`` [(rank, EventTemplate,
+    rows (m,) indices into steps, values (m, *shape))]. Their CRC32Cs computed together."""
+    pieces = []  # (records (k, R) uint8, their rows, rank)
+    for rank, template, rows, values in columns:
+        chosen = steps[rows]
+        sizes = varint_sizes(chosen)
+        groups = ([slice(None)] if (sizes == sizes[0]).all()
+                  else [np.flatnonzero(sizes == size) for size in np.unique(sizes)])
+        for these in groups:
+            records = event_records(template, chosen[these], wall_times[rows[these]], values[these], crc=False)
+            pieces.append((records, rows[these], rank))
+    _fill_crcs([records for records, _, _ in pieces])
+    return in_order(pieces)
+
+
+@functools.lru_cache(maxsize=1024)
+def _zeros_crc(length):
+    return crc32c(bytes(length))
+
+
+def _fill_crcs(pieces):
+    """Puts each record's data CRC into its last 4 bytes; records of similar lengths (the same
+    number of 256-byte blocks) in one ``crc32c_rows``: each left-padded with zeros to the longest,
+    which leaves the linear part of a CRC32C as it is (the rest is the CRC of its length in zeros)."""
+    buckets = {}
+    for records in pieces:
+        buckets.setdefault((records.shape[1] - 16 + 255) // 256, []).append(records)
+    for bucket in buckets.values():
+        lengths = [records.shape[1] - 16 for records in bucket]
+        longest = max(lengths)
+        padded = np.zeros((sum(len(records) for records in bucket), longest), np.uint8)
+        at = 0
+        for records, length in zip(bucket, lengths):
+            padded[at:at + len(records), longest - length:] = records[:, 12:12 + length]
+            at += len(records)
+        linear = crc32c_rows(padded) ^ np.uint32(_zeros_crc(longest))
+        at = 0
+        for records, length in zip(bucket, lengths):
+            crcs = linear[at:at + len(records)] ^ np.uint32(_zeros_crc(length))
+            records[:, -4:] = mask_crcs(crcs).astype("<u4").reshape(-1, 1).view(np.uint8)
+            at += len(records)
+
+
+def event_records(template, steps, wall_times, values, crc=True):
     """(k, R) uint8: the TFRecords of k events of one template, one a row, with their ``steps``
     (k,) non-negative ints all of one varint length (or all 0, which proto3 leaves out),
-    ``wall_times`` (k,) nonzero floats and ``values`` (k, *shape) of the template's dtype."""
+    ``wall_times`` (k,) nonzero floats and ``values`` (k, *shape) of the template's dtype
+    (without ``crc``, the data CRCs, the last 4 bytes, are left for ``_fill_crcs``)."""
     steps = np.asarray(steps, np.int64)
     k = len(steps)
     step_size = 0 if steps[0] == 0 else len(varint(int(steps[0])))
@@ -127,7 +175,8 @@ def event_records(template, steps, wall_times, values):
     if template.size:
         data = np.ascontiguousarray(values, template.dtype).reshape(k, -1).view(np.uint8)
         summary[:, template.start:template.start + template.size] = data
-    rows[:, 12 + length:] = mask_crcs(crc32c_rows(event)).astype("<u4").reshape(k, 1).view(np.uint8)
+    if crc:
+        rows[:, 12 + length:] = mask_crcs(crc32c_rows(event)).astype("<u4").reshape(k, 1).view(np.uint8)
     return rows
 
 

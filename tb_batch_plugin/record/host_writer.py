@@ -92,7 +92,7 @@ class HostWriter:
         wall_times = np.asarray(wall_times, np.float64)
         if len(steps) and (steps.min() < 0 or not np.all(wall_times)):
             raise ValueError("HostWriter.write_block: steps must be >= 0 and wall times nonzero")
-        pieces = []  # (records (k, R) uint8, their rows, rank)
+        made = []  # (rank, template, rows, values)
         for rank, tag, rows, values, meta in columns:
             rows = np.asarray(rows, np.int64)
             if not len(rows):
@@ -102,15 +102,9 @@ class HostWriter:
                 raise TypeError("HostWriter: a tensor of %s cannot be written (numbers or bools only)" % values.dtype)
             if isinstance(meta, summary_pb2.SummaryMetadata):
                 meta = meta.SerializeToString()
-            template = host_records.event_template(tag, values.dtype.newbyteorder("=").str, values.shape[1:],
-                                                   bytes(meta), tensor_proto)
-            s = steps[rows]
-            sizes = host_records.varint_sizes(s)
-            for size in np.unique(sizes):
-                these = np.flatnonzero(sizes == size)
-                records = host_records.event_records(template, s[these], wall_times[rows[these]], values[these])
-                pieces.append((records, rows[these], rank))
-        if pieces and self._sink.add(host_records.in_order(pieces), framed=True) > self._max_pending:
+            made.append((rank, host_records.event_template(tag, values.dtype.newbyteorder("=").str, values.shape[1:],
+                                                          bytes(meta), tensor_proto), rows, values))
+        if made and self._sink.add(host_records.block_records(steps, wall_times, made), framed=True) > self._max_pending:
             self._sink.flush()
 
     def flush(self):
