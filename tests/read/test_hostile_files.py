@@ -119,6 +119,8 @@ def tb():
     prefix, skip_reason = _can_enforce_permissions()
     server = event_files.TensorBoardProcess(logdir, load_fast=True, prefix=prefix)
     try:
+        server.wait_for("/data/plugin/tb_batch/runs", lambda status, body: status == 200 and not json.loads(body)["indexing"],
+                        timeout=120)  # requests never wait for the first index
         yield server, logdir, skip_reason
     finally:
         server.close()

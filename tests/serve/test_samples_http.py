@@ -26,6 +26,8 @@ def server(tmp_path_factory):
     model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0, callbacks=[tbb.BatchStats(str(d / "run"), samples=4)])
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[tbb.BatchStats(str(d / "plain"), samples=0)])
     tb = event_files.TensorBoardProcess(d, load_fast=False)
+    tb.wait_for("/data/plugin/tb_batch/runs", lambda status, body: status == 200 and not json.loads(body)["indexing"],
+                timeout=120)  # requests never wait for the first index
     yield tb, tbb.load(str(d))
     tb.close()
 

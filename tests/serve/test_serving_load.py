@@ -39,6 +39,8 @@ def server(tmp_path_factory):
         fast_writer.write_distributions(path, "per_sample_loss", np.arange(N), samples)
         paths.append(path)
     tb = event_files.TensorBoardProcess(d, load_fast=True)
+    # requests never wait for the first index: the clients start once every run is indexed
+    tb.wait_for(P + "runs", lambda status, body: status == 200 and not json.loads(body)["indexing"], timeout=120)
     yield tb, paths
     tb.close()
 
