@@ -43,7 +43,7 @@ BATCH = 32
 PLAIN, BATCHSTATS, TENSORBOARD = "plain fit", "BatchStats()", "TensorBoard(update_freq=1)"
 
 
-def build(kind):
+def build(kind, steps_per_execution=1):
     """The model, compiled, its weights drawn by seeded initializers."""
     import keras
 
@@ -63,7 +63,7 @@ def build(kind):
                   keras.layers.Dense(64, activation="relu", **init()), keras.layers.Dense(10, **init())]
     model = keras.Sequential(layers)
     model.compile(keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
     return model
 
 
