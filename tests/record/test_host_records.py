@@ -33,15 +33,14 @@ STEPS = [0, 1, 127, 128, 2 ** 40 + 3]  # varints of 0 (left out), 1, 2 and 6 byt
 WALL_TIMES = [1.5e9, 1.5e9 + 0.25, 1.5e9 + 1, 1.7e9, 1.7e9 + 1e-6]
 
 
-def _reference(order):
-    """The records of (step index, column index) pairs, one Event at a time through protobuf and
-    TensorBoard's RecordWriter (its CRC32C in pure Python)."""
+def _reference(events):
+    """The records of [(step index, tag, value, metadata)], one Event at a time through protobuf
+    and TensorBoard's RecordWriter (its CRC32C in pure Python)."""
     out = io.BytesIO()
     records = RecordWriter(out)
-    for i, c in order:
-        tag, values, meta = COLUMNS[c]
+    for i, tag, value, meta in events:
         event = event_pb2.Event(wall_time=WALL_TIMES[i], step=STEPS[i])
-        event.summary.value.add(tag=tag, metadata=meta, tensor=tensor_proto(values[i]))
+        event.summary.value.add(tag=tag, metadata=meta, tensor=tensor_proto(value))
         records.write(event.SerializeToString())
     return out.getvalue()
 
@@ -52,7 +51,7 @@ def test_a_column_of_events_is_the_bytes_protobuf_and_record_writer_make():
                                                tensor_proto)
         for i in range(len(STEPS)):  # one step at a time: each its own varint length
             rows = host_records.event_records(template, [STEPS[i]], [WALL_TIMES[i]], values[i:i + 1])
-            assert rows.tobytes() == _reference([(i, c)]), (tag, STEPS[i])
+            assert rows.tobytes() == _reference([(i, tag, values[i], meta)]), (tag, STEPS[i])
         rows = host_records.event_records(template, [200, 300], WALL_TIMES[:2], values[:2])
         assert len(rows) == 2
 
@@ -73,36 +72,33 @@ def test_varint_sizes():
 
 
 def test_write_block_writes_what_write_writes_in_the_same_order(tmp_path):
-    """A block whose columns cover different steps, a tag split in two columns of two shapes
-    (the partial last batch) ranked as one: the file is byte for byte that of ``write``."""
-    columns, order = [], []
+    """A block whose columns cover different steps, and a tag in two columns of two shapes (as a
+    partial last batch makes) ranked as one: the file is, byte for byte, the one ``write`` makes
+    one event at a time, and its events are the reference's."""
+    columns, events = [], []
     for c, (tag, values, meta) in enumerate(COLUMNS):
         rows = np.arange(len(STEPS)) if c % 3 else np.array([0, 2, 3])
+        rows = rows[rows != 4] if c == 1 else rows
         columns.append((c, tag, rows, values[rows], meta if c % 2 else meta.SerializeToString()))
-        order += [(i, c) for i in rows]
-    last = ("last", np.arange(6, dtype=np.float32).reshape(1, 2, 3), metadata.scalar_metadata())
-    COLUMNS.append(last)
-    try:
-        columns.append((len(COLUMNS) - 1, "last", [4], last[1], last[2]))
-        order.append((4, len(COLUMNS) - 1))
-        order.sort()
-        block = HostWriter(str(tmp_path / "block"))
-        block.write_block(STEPS, WALL_TIMES, columns)
-        one = HostWriter(str(tmp_path / "one"))
-        for i, c in order:
-            tag, values, meta = COLUMNS[c]
-            one.write(tag, STEPS[i], values[i] if c != len(COLUMNS) - 1 else values[0], meta, wall_time=WALL_TIMES[i])
-        assert block.close() is None and one.close() is None
-        reference = _reference([(i, c) if c != len(COLUMNS) - 1 else (0, c) for i, c in order])
-    finally:
-        COLUMNS.pop()
+        events += [(i, c, tag, values[i], meta) for i in rows]
+    rank = 1  # "lr", in another shape at the last step
+    other = np.arange(6, dtype=np.float64).reshape(1, 2, 3)
+    columns.append((rank, "lr", [4], other, COLUMNS[rank][2]))
+    events.append((4, rank, "lr", other[0], COLUMNS[rank][2]))
+    events = [(i, tag, value, meta) for i, _, tag, value, meta in sorted(events, key=lambda e: e[:2])]
+    block = HostWriter(str(tmp_path / "block"))
+    block.write_block(STEPS, WALL_TIMES, columns)
+    one = HostWriter(str(tmp_path / "one"))
+    for i, tag, value, meta in events:
+        one.write(tag, STEPS[i], value, meta, wall_time=WALL_TIMES[i])
+    assert block.close() is None and one.close() is None
     contents = {}
     for name in ("block", "one"):
         (path,) = glob.glob(str(tmp_path / name / "*tfevents*"))
         with open(path, "rb") as f:
             contents[name] = f.read()
-    first = len(contents["one"]) - len(reference)
-    assert contents["block"][first:] == contents["one"][first:]
-    events = list(event_file_loader.LegacyEventFileLoader(glob.glob(str(tmp_path / "block" / "*tfevents*"))[0]).Load())
-    assert [(e.step, e.summary.value[0].tag) for e in events[1:]] == [
-        (STEPS[i], COLUMNS[c][0] if c < len(COLUMNS) else "last") for i, c in order]
+    reference = _reference(events)
+    assert contents["block"].endswith(reference) and contents["one"].endswith(reference)
+    assert len(contents["block"]) == len(contents["one"])  # before it: each file's first event
+    loaded = list(event_file_loader.LegacyEventFileLoader(glob.glob(str(tmp_path / "block" / "*tfevents*"))[0]).Load())
+    assert [(e.step, e.summary.value[0].tag) for e in loaded[1:]] == [(STEPS[i], tag) for i, tag, _, _ in events]
