@@ -7,8 +7,8 @@ a ``PaddingFIFOQueue`` (the step, the size of each name's values, and each name'
 component of its own, so a dequeued block is already one padded matrix per name) and a check.
 Every ``max_rows`` recorded steps (or once ``max_values`` values are queued, or
 ``max_delay_secs`` seconds after the last write), one call of a separate, non-inlined function
-takes all queued rows, summarizes each name's rows at once with ``summary.distribution_rows``
-and writes, per row and name at the row's own step, the tb_batch tensor and its standard
+(traced once per process and layout, ``_block_writer``) takes all queued rows, summarizes
+each name's rows at once with ``summary.distribution_rows`` and writes, per row and name at the row's own step, the tb_batch tensor and its standard
 histogram. A step's samples ride in the same queue (its per-sample losses, fingerprints, targets
 and predictions, a component each) and are turned into the samples, per-class and dynamics rows
 of the whole block at once (``samples.SampleLayout.block_rows``). (A queue, not variables of
@@ -17,7 +17,7 @@ changing shape: those made every call of a one-step ``train_function`` noticeabl
 The values, steps and statistics are exactly those of summarizing each step on its own; only
 the events' ``wall_time`` is the time of writing, at most ``max_delay_secs`` plus one step after
 the step itself. ``drain`` writes what is queued (BatchStats calls it at every epoch end, at the
-end of evaluation, at exit and every ``flush_secs`` from its flusher thread, under a lock that
+end of a standalone evaluation, at exit and every ``flush_secs`` from its flusher thread, under a lock that
 keeps it apart from the steps, whose own writes dequeue too). Memory is bounded by
 ``max_values`` plus one step's values.
 """
@@ -108,8 +108,10 @@ class DistributionStage:
             self._write(self.names)
 
 
+_SPEC_FIELDS = "names samples quantile_probs num_bins max_rows max_delay_secs dtypes shapes"
 
-class BlockSpec(collections.namedtuple("BlockSpec", "names samples quantile_probs num_bins max_rows max_delay_secs dtypes shapes")):
+
+class BlockSpec(collections.namedtuple("BlockSpec", _SPEC_FIELDS)):
     """What a block writer's graph depends on (the stage's names, SampleLayout and settings, its
     queue's components); the queue, writer and variables are its arguments."""
 
