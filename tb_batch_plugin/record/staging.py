@@ -7,11 +7,12 @@ a ``PaddingFIFOQueue`` (the step, the size of each name's values, and each name'
 component of its own, so a dequeued block is already one padded matrix per name) and a check.
 Every ``max_rows`` recorded steps (or once ``max_values`` values are queued, or
 ``max_delay_secs`` seconds after the last write), one call of a separate, non-inlined function
-(traced once per process and layout, ``_block_writer``) takes all queued rows, summarizes
-each name's rows at once with ``summary.distribution_rows`` and writes, per row and name at the row's own step, the tb_batch tensor and its standard
-histogram. A step's samples ride in the same queue (its per-sample losses, fingerprints, targets
-and predictions, a component each) and are turned into the samples, per-class and dynamics rows
-of the whole block at once (``samples.SampleLayout.block_rows``). (A queue, not variables of
+(traced once per process and layout, ``_block_writer``) takes all queued rows, summarizes each
+name's rows at once with ``summary.distribution_rows`` and writes, per row and name at the row's
+own step, the tb_batch tensor and its standard histogram. A step's samples ride in the same
+queue (its per-sample losses, fingerprints, targets and predictions, a component each) and are
+turned into the samples, per-class and dynamics rows of the whole block at once
+(``samples.SampleLayout.block_rows``). (A queue, not variables of
 changing shape: those made every call of a one-step ``train_function`` noticeably slower.)
 
 The values, steps and statistics are exactly those of summarizing each step on its own; only
