@@ -12,14 +12,14 @@ name's rows at once with ``summary.distribution_rows`` and writes, per row and n
 own step, the tb_batch tensor and its standard histogram. A step's samples ride in the same
 queue (its per-sample losses, fingerprints, targets and predictions, a component each) and are
 turned into the samples, per-class and dynamics rows of the whole block at once
-(``samples.SampleLayout.block_rows``). (A queue, not variables of
-changing shape: those made every call of a one-step ``train_function`` noticeably slower.)
+(``samples.SampleLayout.block_rows``). (A queue, not variables of changing shape: those made
+every call of a one-step ``train_function`` noticeably slower.)
 
 The values, steps and statistics are exactly those of summarizing each step on its own; only
 the events' ``wall_time`` is the time of writing, at most ``max_delay_secs`` plus one step after
 the step itself. ``drain`` writes what is queued (BatchStats calls it at every epoch end, at the
-end of a standalone evaluation, at exit and every ``flush_secs`` from its flusher thread, under a lock that
-keeps it apart from the steps, whose own writes dequeue too). Memory is bounded by
+end of a standalone evaluation, at exit and every ``flush_secs`` from its flusher thread, under
+a lock that keeps it apart from the steps, whose own writes dequeue too). Memory is bounded by
 ``max_values`` plus one step's values.
 """
 
