@@ -119,6 +119,7 @@ class BatchStats(keras.callbacks.Callback):
             # callbacks restore it in their on_train_begin (BackupAndRestore: weights, optimizer
             # and epoch), before or after ours.
             self._training_started = True
+            self._runs.reopen_if_due()  # a marker is to be written: not to a writer that failed
             numbering.start_training(self._runs[TRAIN], self.model.optimizer, epoch)
 
     def on_test_begin(self, logs=None):
@@ -154,6 +155,7 @@ class BatchStats(keras.callbacks.Callback):
             return
         else:
             step, counter = self._note_position()
+            self._runs.reopen_if_due()
             numbering.write_marker(self._runs[TRAIN].writer, metadata.KIND_EPOCH, step, [counter, epoch])
             self.flush()
         loss = (logs or {}).get("loss")
@@ -172,7 +174,6 @@ class BatchStats(keras.callbacks.Callback):
         self._note_position()
         self._installer.uninstall(TRAIN)
         self._installer.uninstall(VALIDATION)
-        self.flush()
         self._end_recording()
 
     def flush(self):
@@ -226,6 +227,7 @@ class BatchStats(keras.callbacks.Callback):
         else:  # a model.evaluate(): where a fit of this model would continue
             train_dir = os.path.join(self.log_dir, TRAIN)
             train_step, epoch = numbering.next_training_step(train_dir, self.model.optimizer), -1
+        self._runs.reopen_if_due()  # a marker is to be written: not to a writer that failed
         numbering.start_evaluation(recorder, train_step, epoch)
 
     # Checks -----------------------------------------------------------------------------------

@@ -76,7 +76,9 @@ class Runs:
 
     def flush(self, reopen=True):
         """Writes the staged distributions and flushes the event files; with ``reopen`` (on the
-        main thread) replaces the writers that failed."""
+        main thread) a writer that failed is first replaced where staged rows are to be written."""
+        if reopen and self.has_staged():  # a failed writer is replaced before staged rows go to it
+            self.reopen_if_due()
         # A drain must not dequeue while a step does: it waits for the call of the model's
         # function under way. The flusher does not wait for a long one (or a trace): it flushes
         # the writers, and the steps write their staged rows when due (staging.MAX_DELAY_SECS).
@@ -97,8 +99,13 @@ class Runs:
                         "that could not be written are lost.")
                         % (events.path or events.logdir, event_writer.describe(events.fault)))
                     self._reopen_due = True
-            if reopen and self._reopen_due:
-                self._reopen_writers()
+        # A failed writer is replaced when something is to be written (the next call of the
+        # model's function, marker or drain), never by a new file that stays empty.
+
+    def has_staged(self):
+        """Whether any stage holds rows not written yet."""
+        return any(r.stage is not None and r.stage.queue is not None and int(r.stage.queue.size()) > 0
+                   for r in list(self._recorders.values()))
 
     def reopen_if_due(self):
         """Replaces failed writers, if any (on the main thread, with no step running)."""
