@@ -8,7 +8,7 @@ epoch, the last one partial; the MLP or the small CNN). Each backend runs in its
 Per round, every configuration in turn (the order alternating between rounds) on a new model:
 
 * first fit: ``fit`` of one epoch, tracing or compiling included, in a process that has already
-  fit other models (a notebook's second model, a sweep's next run);
+  fit a model with every configuration (a notebook's second model, a sweep's next run);
 * warm epoch and epoch with validation: the median epoch of ``--epochs`` epochs of a second fit,
   then of a third with ``validation_data`` (300 rows, 10 batches, the last partial), from one
   epoch's end to the next; their difference is what an evaluation costs;
@@ -64,7 +64,8 @@ def measure(backend, kind, spe, rounds, epochs, batchstats):
         def callbacks(name):
             return made[name](os.path.join(tmp, str(next(dirs))))
 
-        backend_cost.build(kind, spe).fit(x, y, batch_size=32, epochs=1, verbose=0)  # the process' one-time costs
+        for name in made:  # the process' one-time costs (the first fit column says what they are)
+            _fit_time(backend_cost.build(kind, spe), x, y, callbacks(name), 1)
         for r in range(rounds):
             for name in (list(made) if r % 2 else list(made)[::-1]):
                 got = out[name]
