@@ -104,8 +104,7 @@ class Runs:
 
     def has_staged(self):
         """Whether any stage holds rows not written yet."""
-        return any(r.stage is not None and r.stage.queue is not None and int(r.stage.queue.size()) > 0
-                   for r in list(self._recorders.values()))
+        return any(r.stage is not None and r.stage.has_rows() for r in list(self._recorders.values()))
 
     def reopen_if_due(self):
         """Replaces failed writers, if any (on the main thread, with no step running)."""

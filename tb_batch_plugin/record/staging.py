@@ -67,8 +67,8 @@ class DistributionStage:
     def _write(self, names):
         """Writes the queued rows with the block writer of this layout, traced once per process
         (``_block_writer``): a new stage, model or fit reuses it instead of tracing it again."""
-        spec = BlockSpec(tuple(names), self.samples, self.quantile_probs, self.num_bins, self.max_rows,
-                         self.max_delay_secs, tuple(self.queue.dtypes), _shapes(self.queue))
+        spec = BlockSpec(tuple(names), self.samples, self.quantile_probs, self.num_bins, self.max_delay_secs,
+                         tuple(self.queue.dtypes), _shapes(self.queue))
         with _calls_unoptimized():
             return _block_writer(spec)(self.queue.queue_ref, self.writer._resource,
                                        self.queued_values.handle, self.due_at.handle)
@@ -103,13 +103,17 @@ class DistributionStage:
                             tf.timestamp() >= self.due_at.value())
         return self._cond(due, lambda: self._write(names), lambda: tf.constant(False))
 
+    def has_rows(self):
+        """Whether rows are staged and not written yet (eagerly)."""
+        return self.queue is not None and int(self.queue.size()) > 0
+
     def drain(self):
         """Writes whatever is staged (eagerly, between steps)."""
-        if self.queue is not None and int(self.queue.size()) > 0:
+        if self.has_rows():
             self._write(self.names)
 
 
-_SPEC_FIELDS = "names samples quantile_probs num_bins max_rows max_delay_secs dtypes shapes"
+_SPEC_FIELDS = "names samples quantile_probs num_bins max_delay_secs dtypes shapes"
 
 
 class BlockSpec(collections.namedtuple("BlockSpec", _SPEC_FIELDS)):
@@ -172,7 +176,8 @@ def _write_block(spec, queue, resource):
 
     def chunked(t):  # (chunks, CHUNK_ROWS, ...), padded to whole chunks
         pad = [[0, -count % CHUNK_ROWS]] + [[0, 0]] * (t.shape.rank - 1)
-        return tf.reshape(tf.pad(t, pad), tf.concat([[(count + CHUNK_ROWS - 1) // CHUNK_ROWS, CHUNK_ROWS], tf.shape(t)[1:]], 0))
+        shape = tf.concat([[(count + CHUNK_ROWS - 1) // CHUNK_ROWS, CHUNK_ROWS], tf.shape(t)[1:]], 0)
+        return tf.reshape(tf.pad(t, pad), shape)
 
     chunks, chunk_steps = [chunked(b) for b in blocks], chunked(steps)
     chunk_lengths = [None if n is None else chunked(n) for n in lengths]
