@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from tb_batch_plugin import metadata
-from tb_batch_plugin.record import host_stats
+from tb_batch_plugin.record import host_records, host_stats
 from tb_batch_plugin.record.host_writer import HostWriter
 
 # Steps are handed over to the writing thread in blocks of this many, or after this long: small
@@ -136,7 +136,7 @@ class RunWriter:
         in one call, the fingerprints of all its input rows in one), the events a column (a tag)
         at a time (``HostWriter.write_block``)."""
         block = _on_host(block)
-        columns = _Columns()
+        columns = host_records.Columns()
         exact = metadata.scalar_metadata(metadata.PROVENANCE_EXACT)
         by_names = {}  # the steps of each list of scalar names (one, unless the step was retraced)
         for i, entry in enumerate(block):
@@ -213,24 +213,6 @@ class RunWriter:
                 out[i] = fps[start:start + len(leaves[0])]
                 start += len(leaves[0])
         return out
-
-
-class _Columns:
-    """The events of a block, a tag's steps at a time, for ``HostWriter.write_block``; a tag is
-    ranked where it is first added, so the file holds each step's events in that order."""
-
-    def __init__(self):
-        self._ranks = {}  # tag -> rank
-        self._columns = []  # (rank, tag, step indices, values, metadata)
-
-    def add_column(self, tag, rows, values, summary_metadata):
-        """The events of ``rows`` (step indices) at once: ``values`` (len(rows), ...)."""
-        rank = self._ranks.setdefault(tag, len(self._ranks))
-        self._columns.append((rank, tag, np.asarray(rows), np.asarray(values), summary_metadata))
-
-    def made(self):
-        """[(rank, tag, step indices, values, metadata)]."""
-        return self._columns
 
 
 def _on_host(block):

@@ -106,7 +106,27 @@ def block_records(steps, wall_times, columns):
     """The bytes of the TFRecords of a block's events, ordered by step, then rank: ``steps`` (n,)
     non-negative int64, ``wall_times`` (n,) nonzero float64, ``columns`` [(rank, EventTemplate,
     rows (m,) indices into steps, values (m, *shape))]. Their CRC32Cs computed together."""
-    pieces = []  # (records (k, R) uint8, their rows, rank)
+    pieces = _pieces(steps, wall_times, columns)
+    _fill_crcs([records for records, _, _ in pieces])
+    return in_order(pieces)
+
+
+def block_events(steps, wall_times, columns):
+    """The serialized Events (a list of bytes, not framed) of a block's events, ordered by step,
+    then rank, as ``block_records`` frames them (for a writer that frames them itself)."""
+    pieces = _pieces(steps, wall_times, columns)
+    if not pieces:
+        return []
+    rows = np.concatenate([rows for _, rows, _ in pieces])
+    ranks = np.concatenate([np.full(len(rows), rank, np.int64) for _, rows, rank in pieces])
+    events = [event.tobytes() for records, _, _ in pieces for event in records[:, 12:-4]]
+    return [events[i] for i in np.lexsort((ranks, rows))]
+
+
+def _pieces(steps, wall_times, columns):
+    """[(records (k, R) uint8 without their data CRCs, their rows, rank)] of ``block_records``'
+    columns, one per column and varint length of its steps."""
+    pieces = []
     for rank, template, rows, values in columns:
         chosen = steps[rows]
         sizes = varint_sizes(chosen)
@@ -115,8 +135,26 @@ def block_records(steps, wall_times, columns):
         for these in groups:
             records = event_records(template, chosen[these], wall_times[rows[these]], values[these], crc=False)
             pieces.append((records, rows[these], rank))
-    _fill_crcs([records for records, _, _ in pieces])
-    return in_order(pieces)
+    return pieces
+
+
+class Columns:
+    """The events of a block, a tag's steps at a time, for ``block_records``/``block_events``
+    (through ``host_writer.templates``); a tag is ranked where it is first added, so each step's
+    events are in that order."""
+
+    def __init__(self):
+        self._ranks = {}  # tag -> rank
+        self._columns = []  # (rank, tag, step indices, values, metadata)
+
+    def add_column(self, tag, rows, values, summary_metadata):
+        """The events of ``rows`` (step indices) at once: ``values`` (len(rows), ...)."""
+        rank = self._ranks.setdefault(tag, len(self._ranks))
+        self._columns.append((rank, tag, np.asarray(rows), np.asarray(values), summary_metadata))
+
+    def made(self):
+        """[(rank, tag, step indices, values, metadata)]."""
+        return self._columns
 
 
 @functools.lru_cache(maxsize=1024)

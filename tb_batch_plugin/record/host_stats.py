@@ -40,23 +40,41 @@ def distribution_rows(values_list, quantile_probs=metadata.DEFAULT_QUANTILE_PROB
         v = np.asarray(values).reshape(-1)
         flat.append(v if v.dtype in (np.float32, np.float64) else v.astype(np.float32))
     dtype = np.float64 if any(v.dtype == np.float64 for v in flat) else np.float32
-    k, width = len(flat), max((v.size for v in flat), default=0)
-    size, nan_count, posinf_count = (np.zeros(k) for _ in range(3))
-    # Each set's values then +inf (padding, and the one column TensorFlow's gathers keep in range
-    # with): after a stable sort (tf.sort keeps ties in order), its first n are its finite values.
-    padded = np.full((k, width + 1), np.inf, dtype)
+    sizes = np.array([v.size for v in flat], np.int64)
+    padded = np.zeros((len(flat), max(sizes, default=0)), dtype)
     for r, v in enumerate(flat):
-        v = v.astype(dtype, copy=False)
-        size[r], nan_count[r], posinf_count[r] = v.size, np.isnan(v).sum(), np.isposinf(v).sum()
-        padded[r, :v.size] = np.where(np.isfinite(v), v, np.inf)
-    s = np.sort(padded, axis=1, kind="stable").astype(np.float64)
-    n = np.isfinite(s).sum(axis=1)
-    neginf_count = size - n - nan_count - posinf_count
-    in_row = np.arange(width + 1)[np.newaxis, :] < n[:, np.newaxis]
+        padded[r, :v.size] = v
+    return padded_distribution_rows(padded, sizes, quantile_probs, num_bins)
+
+
+def padded_distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
+                             num_bins=metadata.DEFAULT_NUM_BINS):
+    """``distribution_rows`` of value sets given as the rows of a float32 or float64 matrix
+    ``padded`` (R, W): row r holds its ``sizes[r]`` values first, then anything (padding), as
+    ``summary_ops.distribution_rows`` takes them. No Python work per row but the histogram's
+    binary searches."""
+    k, width = padded.shape
+    sizes = np.asarray(sizes, np.int64)
+    valid = np.arange(width)[np.newaxis, :] < sizes[:, np.newaxis]
+    finite = valid & np.isfinite(padded)
+    nan_count = (valid & np.isnan(padded)).sum(axis=1).astype(np.float64)
+    posinf_count = (valid & (padded == np.inf)).sum(axis=1).astype(np.float64)
+    n = finite.sum(axis=1)
+    neginf_count = sizes - n - nan_count - posinf_count
+    # Each set's finite values, then +inf (the rest, and the one column TensorFlow's gathers keep
+    # in range with): sorted, its first n are its finite values, in tf.sort's order.
+    s = np.full((k, width + 1), np.inf, padded.dtype)
+    s[:, :width] = np.where(finite, padded, np.inf)
+    s = _sorted_rows(s).astype(np.float64)
     nf = n.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mean = np.where(in_row, s, 0.0).sum(axis=1) / nf
-        centered = np.where(in_row, s - mean[:, np.newaxis], 0.0)
+        if (n == width).all():  # every row full and finite, the usual case: no mask is needed
+            mean = s[:, :width].sum(axis=1) / nf
+            centered = s[:, :width] - mean[:, np.newaxis]
+        else:
+            in_row = np.arange(width + 1)[np.newaxis, :] < n[:, np.newaxis]
+            mean = np.where(in_row, s, 0.0).sum(axis=1) / nf
+            centered = np.where(in_row, s - mean[:, np.newaxis], 0.0)
         std = np.sqrt((centered * centered).sum(axis=1) / nf)
         last = np.maximum(n - 1, 0)[:, np.newaxis]
         lo_val, hi_val = s[:, 0], np.take_along_axis(s, last, axis=1)[:, 0]
@@ -64,10 +82,23 @@ def distribution_rows(values_list, quantile_probs=metadata.DEFAULT_QUANTILE_PROB
         hist = _histogram(s, n, lo_val, hi_val, num_bins)
     finite_stats = np.concatenate([np.stack([lo_val, hi_val, mean, std], 1), quantiles], 1)
     return np.concatenate([
-        np.stack([size, nan_count, posinf_count, neginf_count], 1),
+        np.stack([sizes.astype(np.float64), nan_count, posinf_count, neginf_count], 1),
         np.where(n[:, np.newaxis] > 0, finite_stats, np.nan),
         hist,
     ], 1).reshape(k, metadata.distribution_length(len(quantile_probs), num_bins))
+
+
+def _sorted_rows(s):
+    """Each row sorted ascending as tf.sort sorts it (stably: -0.0 and 0.0 stay in their order):
+    numpy's SIMD sort, and a stable sort again for the rows holding zeros of both signs, the
+    only equal values a sort can tell apart."""
+    zero = s == 0
+    negative = np.signbit(s)
+    both = (zero & negative).any(axis=1) & (zero & ~negative).any(axis=1)
+    out = np.sort(s, axis=1)
+    if both.any():
+        out[both] = np.sort(s[both], axis=1, kind="stable")
+    return out
 
 
 def _quantiles(s, last, quantile_probs):

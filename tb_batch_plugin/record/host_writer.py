@@ -92,18 +92,7 @@ class HostWriter:
         wall_times = np.asarray(wall_times, np.float64)
         if len(steps) and (steps.min() < 0 or not np.all(wall_times)):
             raise ValueError("HostWriter.write_block: steps must be >= 0 and wall times nonzero")
-        made = []  # (rank, template, rows, values)
-        for rank, tag, rows, values, meta in columns:
-            rows = np.asarray(rows, np.int64)
-            if not len(rows):
-                continue
-            values = np.asarray(values)
-            if values.dtype.kind not in "biuf":
-                raise TypeError("HostWriter: a tensor of %s cannot be written (numbers or bools only)" % values.dtype)
-            if isinstance(meta, summary_pb2.SummaryMetadata):
-                meta = meta.SerializeToString()
-            made.append((rank, host_records.event_template(tag, values.dtype.newbyteorder("=").str, values.shape[1:],
-                                                          bytes(meta), tensor_proto), rows, values))
+        made = templates(columns)
         if made and self._sink.add(host_records.block_records(steps, wall_times, made), framed=True) > self._max_pending:
             self._sink.flush()
 
@@ -116,6 +105,24 @@ class HostWriter:
         ``flush``."""
         self._finalizer()
         return self._sink.fault if self._sink.failed_last else None
+
+
+def templates(columns):
+    """[(rank, host_records.EventTemplate, rows, values)] of ``write_block``'s ``columns`` (those
+    with events), for ``host_records.block_records``/``block_events``."""
+    made = []
+    for rank, tag, rows, values, meta in columns:
+        rows = np.asarray(rows, np.int64)
+        if not len(rows):
+            continue
+        values = np.asarray(values)
+        if values.dtype.kind not in "biuf":
+            raise TypeError("HostWriter: a tensor of %s cannot be written (numbers or bools only)" % values.dtype)
+        if isinstance(meta, summary_pb2.SummaryMetadata):
+            meta = meta.SerializeToString()
+        made.append((rank, host_records.event_template(tag, values.dtype.newbyteorder("=").str, values.shape[1:],
+                                                      bytes(meta), tensor_proto), rows, values))
+    return made
 
 
 def tensor_proto(value):

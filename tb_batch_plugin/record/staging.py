@@ -7,16 +7,16 @@ a ``PaddingFIFOQueue`` (the step, the size of each name's values, and each name'
 component of its own, so a dequeued block is already one padded matrix per name) and a check.
 Every ``max_rows`` recorded steps (or once ``max_values`` values are queued, or
 ``max_delay_secs`` seconds after the last write), one call of a separate, non-inlined function
-(traced once per process and layout, ``_block_writer``) takes all queued rows, summarizes each
-name's rows at once with ``summary.distribution_rows`` and writes, per row and name at the row's
-own step, the tb_batch tensor and its standard histogram. A step's samples ride in the same
-queue (its per-sample losses, fingerprints, targets and predictions, a component each) and are
-turned into the samples, per-class and dynamics rows of the whole block at once
-(``samples.SampleLayout.block_rows``). (A queue, not variables of changing shape: those made
-every call of a one-step ``train_function`` noticeably slower.)
+of a handful of ops (traced once per process and layout, ``_block_writer``) takes all queued
+rows, has ``staged_events.block_events`` (numpy, on the host) make their events (per row and
+name at the row's own step, the tb_batch tensor and its standard histogram; the samples, per-class
+and dynamics rows of a step's samples, which ride in the same queue, a component each) and hands
+them to the summary writer. (A queue, not variables of changing shape: those made every call of
+a one-step ``train_function`` noticeably slower.)
 
-The values, steps and statistics are exactly those of summarizing each step on its own; only
-the events' ``wall_time`` is the time of writing, at most ``max_delay_secs`` plus one step after
+The steps and statistics are those of summarizing each step on its own with the TensorFlow ops
+(``summary_ops``), bit for bit but for a few ulp in sums and exp (``host_stats``); the events'
+``wall_time`` is the time of writing, at most ``max_delay_secs`` plus one step after
 the step itself. ``drain`` writes what is queued (BatchStats calls it at every epoch end, at the
 end of a standalone evaluation, at exit and every ``flush_secs`` from its flusher thread, under
 a lock that keeps it apart from the steps, whose own writes dequeue too). Memory is bounded by
@@ -27,19 +27,18 @@ import collections
 import contextlib
 import functools
 
-import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.eager import context
 from tensorflow.python.ops import gen_resource_variable_ops, gen_summary_ops
 
-from tb_batch_plugin import metadata
-from tb_batch_plugin.record.summary_ops import distribution_rows, histogram_rows, step_cond
+from tb_batch_plugin.record.staged_events import block_events
+from tb_batch_plugin.record.summary_ops import step_cond
 
 MAX_ROWS = 64
 MAX_VALUES = 1 << 16
 MAX_DELAY_SECS = 1.0
-CHUNK_ROWS = 8  # rows are written in a loop over chunks of this many, each unrolled, then the rest one by one
+CHUNK_EVENTS = 16  # events are written in a loop over chunks of this many, each unrolled, then the rest one by one
 
 
 class DistributionStage:
@@ -124,9 +123,8 @@ class BlockSpec(collections.namedtuple("BlockSpec", _SPEC_FIELDS)):
 @functools.lru_cache(maxsize=64)
 def _block_writer(spec):
     """The function writing a stage's queued rows, for every stage of ``spec`` in this process:
-    a separate, non-inlined function called from the steps (and eagerly by ``drain``), whose
-    tracing (a few hundred ops) is paid once per process rather than once per stage, model and
-    fit. Its arguments are resource handles: the queue, the summary writer, the two variables."""
+    a separate, non-inlined function called from the steps (and eagerly by ``drain``), traced
+    once per process rather than once per stage, model and fit. Its arguments are resource handles: the queue, the summary writer, the two variables."""
 
     def write_staged(queue_ref, resource, queued_values, due_at):
         queue = tf.queue.QueueBase(list(spec.dtypes), list(spec.shapes), None, queue_ref)
@@ -140,73 +138,34 @@ def _block_writer(spec):
 
 
 def _write_block(spec, queue, resource):
-    """Dequeues every queued row and writes, per row and name at the row's own step, the
-    distribution tensor and its histogram, then the samples' rows."""
-    names = spec.names
-    k = len(names)
-    steps, sizes, *values = queue.dequeue_up_to(queue.size())
-    values, sample_columns = values[:k], values[k:]  # distributions' values; samples' columns
-    # Per block: the (rows, ...) tensors whose row i is written at steps[i], with their tags
-    # and metadata: each name's distribution tensor and histogram, then each fixed row.
-    blocks, tags, block_metadata, lengths = [], [], [], []
-    distribution_metadata = metadata.distribution_metadata(spec.quantile_probs, spec.num_bins).SerializeToString()
-    histogram_metadata = metadata.histogram_metadata().SerializeToString()
-    for j, name in enumerate(names):
-        stats = distribution_rows(values[j], sizes[:, j], spec.quantile_probs, spec.num_bins,
-                                  sort=sort_rows_with_numpy)
-        blocks += [stats, histogram_rows(stats, len(spec.quantile_probs), spec.num_bins)]
-        tags += [metadata.distribution_tag(name), name]
-        block_metadata += [distribution_metadata, histogram_metadata]
-        lengths += [None, None]
-    if spec.samples is not None:
-        for tag, (rows, row_metadata, row_lengths) in spec.samples.block_rows(
-                sample_columns[1:], sample_columns[0]).items():
-            blocks.append(rows)
-            tags.append(tag)
-            block_metadata.append(row_metadata)
-            lengths.append(row_lengths)
-    count = tf.shape(steps)[0]
-    full_chunks = count // CHUNK_ROWS
-
-    def write(step, row_of_each, length_of_each):
-        for tensor, length, tag, serialized_metadata in zip(row_of_each, length_of_each, tags, block_metadata):
-            if length is not None:  # rows of the step's samples, padded to the block's widest
-                tensor = tensor[:length]
-            gen_summary_ops.write_summary(resource, step, tensor, tag, serialized_metadata)
-
-    def chunked(t):  # (chunks, CHUNK_ROWS, ...), padded to whole chunks
-        pad = [[0, -count % CHUNK_ROWS]] + [[0, 0]] * (t.shape.rank - 1)
-        shape = tf.concat([[(count + CHUNK_ROWS - 1) // CHUNK_ROWS, CHUNK_ROWS], tf.shape(t)[1:]], 0)
-        return tf.reshape(tf.pad(t, pad), shape)
-
-    chunks, chunk_steps = [chunked(b) for b in blocks], chunked(steps)
-    chunk_lengths = [None if n is None else chunked(n) for n in lengths]
-
-    def write_chunk(c):  # CHUNK_ROWS rows, unrolled: fewer loop iterations, a graph still small
-        def rows(t):
-            return tf.unstack(tf.gather(t, c), num=CHUNK_ROWS)
-
-        unstacked = [rows(b) for b in chunks]
-        unstacked_lengths = [None if n is None else rows(n) for n in chunk_lengths]
-        for i, step in enumerate(rows(chunk_steps)):
-            write(step, [b[i] for b in unstacked], [None if n is None else n[i] for n in unstacked_lengths])
-        return [c + 1]
-
-    def write_row(i):  # the rows after the last whole chunk, one by one
-        write(tf.gather(steps, i), [tf.gather(b, i) for b in blocks],
-              [None if n is None else tf.gather(n, i) for n in lengths])
-        return [i + 1]
-
+    """Dequeues every queued row and hands the Events ``staged_events.block_events`` makes of
+    them (per row and name at the row's own step, the distribution tensor and its histogram,
+    then the samples' rows) to the summary writer, in order."""
     with tf.device("/cpu:0"):
+        events = tf.numpy_function(functools.partial(block_events, spec), queue.dequeue_up_to(queue.size()),
+                                   tf.string, name="tb_batch_block_events")
+        events = tf.ensure_shape(events, [None])
+        count = tf.size(events)
+        full_chunks = count // CHUNK_EVENTS
+
+        def write_chunk(c):  # CHUNK_EVENTS events, unrolled: fewer loop iterations, a graph still small
+            for event in tf.unstack(events[c * CHUNK_EVENTS:(c + 1) * CHUNK_EVENTS], num=CHUNK_EVENTS):
+                gen_summary_ops.import_event(resource, event)
+            return [c + 1]
+
+        def write_one(i):  # the events after the last whole chunk
+            gen_summary_ops.import_event(resource, events[i])
+            return [i + 1]
+
         tf.while_loop(lambda c: c < full_chunks, write_chunk, [tf.constant(0)])
-        tf.while_loop(lambda i: i < count, write_row, [full_chunks * CHUNK_ROWS])
+        tf.while_loop(lambda i: i < count, write_one, [full_chunks * CHUNK_EVENTS])
 
 
 @contextlib.contextmanager
 def _calls_unoptimized():
     """Calls made here (in a traced step) run their function without TensorFlow's graph optimizer
     (grappler): it would optimize the block writer again for every new ``train_function`` that
-    calls it, 0.2-0.25 s of CPU per model, for a function that runs once per block of steps."""
+    calls it, for a function that runs once per block of steps."""
     ctx = context.context()
     options = ctx.function_call_options
     config = config_pb2.ConfigProto.FromString(options.config_proto_serialized)
@@ -232,12 +191,3 @@ def flat_float32(values):
     if values.dtype != tf.float32:
         values = tf.cast(values, tf.float32)
     return values if values.shape.rank == 1 else tf.reshape(values, [-1])
-
-
-def sort_rows_with_numpy(matrix):
-    """Sorts each row ascending with numpy, whose SIMD sort is several times faster on CPU than
-    TensorFlow's (an index sort under TopK), the largest cost of a written block. The sorted
-    values are the same; it runs once per written block, never per step."""
-    return tf.ensure_shape(
-        tf.numpy_function(lambda rows: np.sort(rows, axis=-1), [matrix], matrix.dtype, stateful=False),
-        matrix.shape)
