@@ -84,6 +84,21 @@ def test_distribution_rows_match_tensorflow(sets):
     assert_rows_match_tensorflow(host_stats.distribution_rows(values_list), _tf_distribution_rows(values_list))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(hnp.arrays(np.float32, st.integers(0, 40), elements=st.one_of(
+    NORMAL_FLOATS, st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0]))), min_size=1, max_size=5),
+    st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0, 7.0]))
+def test_padded_rows_are_the_rows_of_each_set_whatever_the_padding(sets, padding):
+    """A staged block's matrix (each set first in its row, then padding of any value) gives the
+    rows TensorFlow computes of the sets (signed zeros in tf.sort's order)."""
+    sizes = np.array([len(v) for v in sets])
+    padded = np.full((len(sets), sizes.max() + 3), padding, np.float32)
+    for r, v in enumerate(sets):
+        padded[r, :len(v)] = v
+    got = host_stats.padded_distribution_rows(padded, sizes)
+    assert_rows_match_tensorflow(got, _tf_distribution_rows(sets))
+
+
 def test_histogram_rows_match_tensorflow_bit_for_bit():
     rng = np.random.default_rng(2)
     values = [rng.normal(size=40), SPECIAL["empty"].astype(np.float64), SPECIAL["constant"].astype(np.float64),
