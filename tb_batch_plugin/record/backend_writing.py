@@ -151,26 +151,21 @@ class RunWriter:
 
     def _block_distributions(self, block, columns):
         """Adds to ``columns`` the distribution and histogram rows of every step's distributions,
-        computed together."""
+        each name's computed together (padded to that name's longest only)."""
         callback = self.callback
-        names = [list(entry[2].get("dists") or ()) for entry in block]
-        flat = [_numpy(entry[2]["dists"][name]) for entry, these in zip(block, names) for name in these]
-        if not flat:
-            return
-        stats = host_stats.distribution_rows(flat, callback.quantile_probs, callback.num_bins)
-        histograms = host_stats.histogram_rows(stats, len(callback.quantile_probs), callback.num_bins)
         dist_meta = metadata.distribution_metadata(callback.quantile_probs, callback.num_bins)
         hist_meta = metadata.histogram_metadata()
-        at, k = {}, 0  # name -> ([step index], [its row in stats])
-        for i, these in enumerate(names):
-            for name in these:
-                rows, ks = at.setdefault(name, ([], []))
+        by_name = {}  # name -> ([step index], [its values])
+        for i, entry in enumerate(block):
+            for name, values in (entry[2].get("dists") or {}).items():
+                rows, flat = by_name.setdefault(name, ([], []))
                 rows.append(i)
-                ks.append(k)
-                k += 1
-        for name, (rows, ks) in at.items():
-            columns.add_column(metadata.distribution_tag(name), rows, stats[ks], dist_meta)
-            columns.add_column(name, rows, histograms[ks], hist_meta)
+                flat.append(_numpy(values))
+        for name, (rows, flat) in by_name.items():
+            stats = host_stats.distribution_rows(flat, callback.quantile_probs, callback.num_bins)
+            columns.add_column(metadata.distribution_tag(name), rows, stats, dist_meta)
+            columns.add_column(name, rows, host_stats.histogram_rows(stats, len(callback.quantile_probs),
+                                                                     callback.num_bins), hist_meta)
 
     def _block_samples(self, block, columns):
         """Adds to ``columns`` the samples' rows of every step (per-class losses, hardest
