@@ -14,7 +14,9 @@ Per round, every configuration in turn (the order alternating between rounds) on
   epoch's end to the next;
 * evaluation: what one evaluation of one batch adds to an epoch, measured where an epoch's noise
   is small: the median of 24 epochs of 2 steps (64 rows) with ``validation_data`` of 32 rows,
-  less that of 24 such epochs without;
+  less that of 24 such epochs without; and (own) BatchStats' own part of it, timed in its hooks:
+  its ``on_test_begin`` and ``on_test_end``, and what its ``on_epoch_end`` takes more (the
+  validation run's staged rows and file), medians;
 * 8-epoch fit: a new model's ``fit`` of 8 epochs end to end (with its tracing);
 * sweep: 10 new models, each ``fit`` for one epoch, end to end.
 
@@ -53,6 +55,35 @@ def _epochs(model, x, y, callbacks, epochs, **kw):
     return [b - a for a, b in zip(timer.ends, timer.ends[1:])]
 
 
+def _hook_times(callbacks):
+    """Times each call of the BatchStats hooks an evaluation adds to (its instances' methods
+    wrapped): {hook: [seconds]}, appended to as they run."""
+    times = {}
+    for cb in callbacks:
+        if type(cb).__name__ != "BatchStats":
+            continue
+        for hook in ("on_test_begin", "on_test_end", "on_epoch_end"):
+            def timed(*args, _run=getattr(cb, hook), _hook=hook, **kwargs):
+                t0 = time.perf_counter()
+                try:
+                    return _run(*args, **kwargs)
+                finally:
+                    times.setdefault(_hook, []).append(time.perf_counter() - t0)
+
+            setattr(cb, hook, timed)
+    return times
+
+
+def _own_evaluation_time(without, with_validation):
+    """BatchStats' own time per evaluation: in its test hooks, and what its epoch end takes more
+    with an evaluation (the validation stage's rows and file)."""
+    med = statistics.median
+    if not with_validation:
+        return []
+    return [med(with_validation["on_test_begin"]) + med(with_validation["on_test_end"])
+            + med(with_validation["on_epoch_end"]) - med(without["on_epoch_end"])]
+
+
 def measure(backend, kind, spe, rounds, epochs, batchstats):
     """{configuration: {measure: [seconds]}} in this process (KERAS_BACKEND set)."""
     from anomalies import digits
@@ -61,7 +92,7 @@ def measure(backend, kind, spe, rounds, epochs, batchstats):
     val = dict(validation_data=(x[:VALIDATION_ROWS], y[:VALIDATION_ROWS]))
     made = backend_cost.configs(backend, batchstats)
     made.pop(backend_cost.TENSORBOARD, None)
-    out = {name: {"first": [], "epoch": [], "val_epoch": [], "short": [], "short_val": [], "fit8": [], "sweep": []}
+    out = {name: {"first": [], "epoch": [], "val_epoch": [], "short": [], "short_val": [], "own_eval": [], "fit8": [], "sweep": []}
            for name in made}
     with tempfile.TemporaryDirectory() as tmp:
         dirs = iter(range(10**6))
@@ -81,8 +112,12 @@ def measure(backend, kind, spe, rounds, epochs, batchstats):
                 got["val_epoch"] += _epochs(model, x, y, cbs, epochs, **val)
                 short = (x[:SHORT_ROWS], y[:SHORT_ROWS])
                 one_batch = (x[SHORT_ROWS:SHORT_ROWS + backend_cost.BATCH], y[SHORT_ROWS:SHORT_ROWS + backend_cost.BATCH])
+                times = _hook_times(cbs)
                 got["short"] += _epochs(model, *short, cbs, SHORT_EPOCHS)
+                without = dict(times)
+                times.clear()
                 got["short_val"] += _epochs(model, *short, cbs, SHORT_EPOCHS, validation_data=one_batch)
+                got["own_eval"] += _own_evaluation_time(without, times)
                 got["fit8"].append(_fit_time(backend_cost.build(kind, spe), x, y, callbacks(name), 8))
                 t0 = time.perf_counter()
                 for _ in range(SWEEP):
@@ -125,11 +160,11 @@ def report(backends, models, spes, rounds, epochs, batchstats):
                 fresh = {name: [_child(backend, common + ["--fresh", name]) for _ in range(rounds)] for name in res}
                 plain = res[backend_cost.PLAIN]
                 med = statistics.median
-                base = {m: med(v) for m, v in plain.items()}
+                base = {m: med(v) for m, v in plain.items() if v}
                 base["fresh"] = med(fresh[backend_cost.PLAIN])
                 base["eval"] = base["short_val"] - base["short"]
                 for name, got in res.items():
-                    m = {k: med(v) for k, v in got.items()}
+                    m = {k: med(v) for k, v in got.items() if v}
                     m["fresh"], m["eval"] = med(fresh[name]), m["short_val"] - m["short"]
 
                     def cell(key, scale=1.0, fmt="%.2f"):
@@ -139,7 +174,7 @@ def report(backends, models, spes, rounds, epochs, batchstats):
 
                     print("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                         backend, kind, spe, name, cell("fresh"), cell("first"), cell("epoch", 1e3, "%.0f"),
-                        cell("val_epoch", 1e3, "%.0f"), "%+.1f" % (1e3 * m["eval"]), cell("fit8"), cell("sweep")),
+                        cell("val_epoch", 1e3, "%.0f"), "%+.1f" % (1e3 * m["eval"]) + (" (own %.1f)" % (1e3 * m["own_eval"]) if "own_eval" in m else ""), cell("fit8"), cell("sweep")),
                           flush=True)
 
 
