@@ -1,12 +1,16 @@
 """Cost of staging distributions (not a test): microseconds per recorded step, in isolation.
 
 A ``tf.function`` appends 64 steps' values to a ``staging.DistributionStage`` in a loop: the
-64th append writes the block (statistics and 128 summary writes). The same loop with an append
+64th append writes the block (statistics, and 256 events: a distribution and a histogram per
+name and step). The same loop with an append
 that does nothing is the baseline; the difference, divided by 64, is what one recorded step
 costs: its enqueue and check, and its share of the block. Shapes as in bench/overhead.py:
 ``predictions`` 64×10 and ``per_sample_loss`` 64 values a step. Interleaved rounds, medians.
 
     python bench/staging.py [--rounds 60]
+
+It measures the ``tb_batch_plugin`` Python imports (the installed one): ``PYTHONPATH=<tree>``
+measures another checkout's.
 """
 
 import argparse
