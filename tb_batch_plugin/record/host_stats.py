@@ -190,6 +190,38 @@ def sample_columns(steps, num_samples=8, dynamics=False):
     return out
 
 
+def padded_sample_columns(batch_sizes, loss, fingerprints, ids, outputs, num_samples=8, dynamics=False):
+    """``sample_columns`` of steps staged as padded matrices, the steps of one batch size taken
+    together without Python work per step: row i of each (n, padded) matrix holds its step's
+    ``batch_sizes[i]`` samples' values first (each column's values a sample: its width over the
+    widest batch). ``loss`` float32, ``fingerprints`` int64 or uint64, ``ids`` or None, and
+    ``outputs`` [(suffix, kind, classes, from_logits, y_true, y_pred, own loss or None)] with
+    matrices (y_true and y_pred None where the kind is None)."""
+    batch_sizes = np.asarray(batch_sizes, np.int64)
+    widest = int(batch_sizes.max())
+    out = []
+    for b in dict.fromkeys(batch_sizes.tolist()):
+        index = np.flatnonzero(batch_sizes == b)
+
+        def cut(column):
+            return None if column is None else column[index, :b * (column.shape[1] // widest if widest else 0)]
+
+        loss32 = cut(loss).astype(np.float32, copy=False)
+        described = []
+        for suffix, kind, classes, from_logits, y_true, y_pred, own_loss in outputs:
+            y_true, y_pred, own_loss = cut(y_true), cut(y_pred), cut(own_loss)
+            first = _described((suffix, kind, classes, from_logits, None if y_true is None else y_true[0],
+                                None if y_pred is None else y_pred[0]), loss32[0])
+            described.append(first[:4] + (
+                None if y_true is None else y_true.astype(np.float32, copy=False),
+                None if y_pred is None else y_pred.astype(np.float32, copy=False),
+                loss32 if own_loss is None else own_loss.astype(np.float32, copy=False)))
+        rows = _rows(loss32, np.ascontiguousarray(cut(fingerprints)).view(np.uint64),
+                     None if ids is None else cut(ids).astype(np.int64, copy=False), described, num_samples, dynamics)
+        out += [(tag, index, values, meta) for tag, (values, meta) in rows.items()]
+    return out
+
+
 def _stacked(described):
     """One ``_described`` of several steps (of one batch size): their arrays stacked, (m, ...)."""
     first = described[0]

@@ -38,24 +38,18 @@ def block_events(spec, steps, sizes, *staged):
                            hist_meta)
     if spec.samples is not None:
         layout = spec.samples
-        for tag, index, values, meta in host_stats.sample_columns(
-                _sample_steps(layout, staged[k], staged[k + 1:]), layout.num_samples, layout.dynamics):
+        for tag, index, values, meta in host_stats.padded_sample_columns(
+                staged[k], *_sample_matrices(layout, staged[k + 1:]), layout.num_samples, layout.dynamics):
             columns.add_column(tag, index, values, meta)
     made = templates(columns.made())
     events = host_records.block_events(np.asarray(steps, np.int64), np.full(n, time.time()), made)
     return np.array(events, dtype=object)
 
 
-def _sample_steps(layout, batch_sizes, columns):
-    """``host_stats.sample_columns``' steps of staged sample columns (``SampleLayout.step_columns``,
-    each (n, padded)): each row cut to its step's batch size times the column's values a sample."""
-    widest = int(np.max(batch_sizes))
+def _sample_matrices(layout, columns):
+    """(loss, fingerprints, ids, outputs) of staged sample columns (``SampleLayout.step_columns``,
+    each (n, padded)), as ``host_stats.padded_sample_columns`` takes them."""
     columns = list(columns)
-
-    def cut(column, i):
-        per_sample = column.shape[1] // widest if widest else 0
-        return column[i, :int(batch_sizes[i]) * per_sample]
-
     loss, fingerprints = columns.pop(0), columns.pop(0)
     ids = columns.pop(0) if layout.ids else None
     outputs = []
@@ -63,7 +57,4 @@ def _sample_steps(layout, batch_sizes, columns):
         own_loss = columns.pop(0) if layout.output_losses else None
         y_true, y_pred = (columns.pop(0), columns.pop(0)) if kind else (None, None)
         outputs.append((suffix, kind, classes, from_logits, y_true, y_pred, own_loss))
-    return [(cut(loss, i), cut(fingerprints, i), None if ids is None else cut(ids, i),
-             [described[:4] + tuple(None if c is None else cut(c, i) for c in described[4:])
-              for described in outputs])
-            for i in range(len(batch_sizes))]
+    return loss, fingerprints, ids, outputs

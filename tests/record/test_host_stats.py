@@ -234,7 +234,8 @@ def test_sample_rows_match_an_independent_computation():
 def test_sample_columns_of_a_block_are_each_steps_sample_rows(kind, from_logits, with_ids, num_samples, dynamics):
     """Steps made together (as BatchStats' writer does on JAX and PyTorch, a block of steps with
     a partial batch in it) give every step the bytes of its own sample_rows (checked above
-    against TensorFlow), per tag in the same order; each batch size a column of its own."""
+    against TensorFlow), per tag in the same order; each batch size a column of its own. The same
+    from the steps staged as TensorFlow stages them (padded_sample_columns)."""
     steps, sizes = [], [N, N, 7, N, 1]
     for seed, n in enumerate(sizes):
         x, loss, logits, labels = _batch(seed, n=max(n, 10))
@@ -246,14 +247,34 @@ def test_sample_columns_of_a_block_are_each_steps_sample_rows(kind, from_logits,
                       [("", kind_, classes, from_logits_, y_true, y_pred),
                        ("/b", "sparse", C, True, labels.astype(np.float32), logits * 2, own)]))
     want = [host_stats.sample_rows(*step, num_samples=num_samples, dynamics=dynamics) for step in steps]
-    got = [{} for _ in steps]
-    for tag, rows, values, meta in host_stats.sample_columns(steps, num_samples, dynamics):
-        assert len(values) == len(rows)
-        for i, value in zip(rows, values):
-            got[i][tag] = (value, meta)
-    for g, w in zip(got, want):
-        assert list(g) == list(w)
-        for tag in w:
-            assert g[tag][0].dtype == w[tag][0].dtype and g[tag][0].shape == w[tag][0].shape
-            assert g[tag][0].tobytes() == w[tag][0].tobytes(), tag
-            assert g[tag][1].SerializeToString() == w[tag][1].SerializeToString()
+    # The same steps as TensorFlow stages them (staged_events): padded matrices, padding of junk.
+    padded = [_padded([np.asarray(step[c], np.float32 if c == 0 else None) for step in steps])
+              for c in range(3 if with_ids else 2)] + ([None] if not with_ids else [])
+    outputs = [described[:4] + tuple(None if steps[0][3][o][c] is None else
+                                     _padded([np.asarray(step[3][o][c], np.float32) for step in steps])
+                                     for c in (4, 5)) + (None if o == 0 else _padded([step[3][o][6] for step in steps]),)
+               for o, described in enumerate(steps[0][3])]
+    made = {"sample_columns": host_stats.sample_columns(steps, num_samples, dynamics),
+            "padded_sample_columns": host_stats.padded_sample_columns(sizes, *padded, outputs, num_samples, dynamics)}
+    for source, columns in made.items():
+        got = [{} for _ in steps]
+        for tag, rows, values, meta in columns:
+            assert len(values) == len(rows)
+            for i, value in zip(rows, values):
+                got[i][tag] = (value, meta)
+        for g, w in zip(got, want):
+            assert list(g) == list(w), source
+            for tag in w:
+                assert g[tag][0].dtype == w[tag][0].dtype and g[tag][0].shape == w[tag][0].shape, (source, tag)
+                assert g[tag][0].tobytes() == w[tag][0].tobytes(), (source, tag)
+                assert g[tag][1].SerializeToString() == w[tag][1].SerializeToString()
+
+
+def _padded(rows):
+    """Each step's vector (its batch's values) first in a row of junk, the rows as wide as the
+    longest (a step of the widest batch is among them)."""
+    rows = [np.asarray(r).reshape(-1) for r in rows]  # flat, as a step stages them
+    out = np.full((len(rows), max(len(r) for r in rows)), 7, rows[0].dtype)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = r
+    return out
