@@ -112,7 +112,7 @@ def distribution_tensors(values_list, quantile_probs=metadata.DEFAULT_QUANTILE_P
 
 
 def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PROBS,
-                      num_bins=metadata.DEFAULT_NUM_BINS, sort=tf.sort):
+                      num_bins=metadata.DEFAULT_NUM_BINS):
     """The distribution tensors of R value sets given as rows: a (R, 8+Q+B) tensor.
 
     ``padded`` is (R, W) float32 or float64; row r holds its ``sizes[r]`` values first, then
@@ -120,8 +120,7 @@ def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PR
     sorted together in their own dtype (casting after the sort keeps the order), every
     non-finite and padding value sorted to the end as +inf and left out by index arithmetic (a
     block whose rows are all full and finite, the usual case, needs no masks and skips them).
-    Static ranks only, so it also compiles with XLA. ``sort`` sorts the rows of a matrix
-    ascending (``tf.sort``, or a faster one where it is called rarely, see ``staging``).
+    Static ranks only, so it also compiles with XLA.
     """
     inf = float("inf")
     sizes = tf.cast(sizes, tf.int32)
@@ -144,7 +143,7 @@ def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PR
         posinf_count = (inf_count + inf_signs) / 2
         neginf_count = tf.cast(sizes, tf.float64) - tf.cast(n, tf.float64) - nan_count - posinf_count
         # The first n of a sorted row are its finite values (the rest sorted to the end as +inf).
-        s = with_inf_column(tf.cast(sort(tf.where(finite, padded, tf.constant(inf, padded.dtype))), tf.float64))
+        s = with_inf_column(tf.cast(tf.sort(tf.where(finite, padded, tf.constant(inf, padded.dtype))), tf.float64))
         in_row = tf.sequence_mask(n, tf.shape(s)[1])
         nf = tf.cast(n, tf.float64)
         # With no finite value these are 0/0 = NaN, as the layout says.
@@ -154,7 +153,7 @@ def distribution_rows(padded, sizes, quantile_probs=metadata.DEFAULT_QUANTILE_PR
         return n, nan_count, posinf_count, neginf_count, s, mean, std
 
     def without_masks():  # every row full and finite, the usual case: no mask is needed
-        s = tf.cast(sort(padded), tf.float64)
+        s = tf.cast(tf.sort(padded), tf.float64)
         nf = tf.cast(width, tf.float64)
         mean = tf.reduce_sum(s, axis=1) / nf
         centered = s - mean[:, tf.newaxis]
