@@ -85,7 +85,7 @@ class SampleLayout:
         loss = tf.cast(loss32, tf.float64)
         ids = columns.pop(0) if self.ids else None
         width = tf.shape(loss)[1]
-        rows, outputs = {}, self._outputs(columns, loss32)
+        rows, outputs = {}, self.staged_outputs(columns, loss32)
         for suffix, own_loss, y_true, y_pred, (_, kind, classes, from_logits) in outputs:
             if self.dynamics:
                 classified = kind in CLASSIFICATION_KINDS
@@ -99,9 +99,9 @@ class SampleLayout:
             rows.update(self._sample_rows(loss, fingerprints, ids, width, batch_sizes, outputs))
         return rows
 
-    def _outputs(self, columns, loss):
+    def staged_outputs(self, columns, loss):
         """(suffix, own loss (R, B) float32, y_true, y_pred, description) per output of the staged
-        columns after the identities (own loss: the sample loss with a single output)."""
+        columns after the identities (own loss: ``loss``, the sample loss, with a single output)."""
         columns, out = list(columns), []
         for described in self.outputs:
             own_loss = columns.pop(0) if self.output_losses else loss

@@ -52,9 +52,6 @@ def _sample_matrices(layout, columns):
     columns = list(columns)
     loss, fingerprints = columns.pop(0), columns.pop(0)
     ids = columns.pop(0) if layout.ids else None
-    outputs = []
-    for suffix, kind, classes, from_logits in layout.outputs:
-        own_loss = columns.pop(0) if layout.output_losses else None
-        y_true, y_pred = (columns.pop(0), columns.pop(0)) if kind else (None, None)
-        outputs.append((suffix, kind, classes, from_logits, y_true, y_pred, own_loss))
+    outputs = [tuple(described) + (y_true, y_pred, own_loss)
+               for _, own_loss, y_true, y_pred, described in layout.staged_outputs(columns, None)]
     return loss, fingerprints, ids, outputs
