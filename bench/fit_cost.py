@@ -92,8 +92,8 @@ def measure(backend, kind, spe, rounds, epochs, batchstats):
     val = dict(validation_data=(x[:VALIDATION_ROWS], y[:VALIDATION_ROWS]))
     made = backend_cost.configs(backend, batchstats)
     made.pop(backend_cost.TENSORBOARD, None)
-    out = {name: {"first": [], "epoch": [], "val_epoch": [], "short": [], "short_val": [], "own_eval": [], "fit8": [], "sweep": []}
-           for name in made}
+    measures = ("first", "epoch", "val_epoch", "short", "short_val", "own_eval", "fit8", "sweep")
+    out = {name: {m: [] for m in measures} for name in made}
     with tempfile.TemporaryDirectory() as tmp:
         dirs = iter(range(10**6))
 
@@ -111,7 +111,8 @@ def measure(backend, kind, spe, rounds, epochs, batchstats):
                 got["epoch"] += _epochs(model, x, y, cbs, epochs)
                 got["val_epoch"] += _epochs(model, x, y, cbs, epochs, **val)
                 short = (x[:SHORT_ROWS], y[:SHORT_ROWS])
-                one_batch = (x[SHORT_ROWS:SHORT_ROWS + backend_cost.BATCH], y[SHORT_ROWS:SHORT_ROWS + backend_cost.BATCH])
+                after = slice(SHORT_ROWS, SHORT_ROWS + backend_cost.BATCH)
+                one_batch = (x[after], y[after])
                 times = _hook_times(cbs)
                 got["short"] += _epochs(model, *short, cbs, SHORT_EPOCHS)
                 without = dict(times)

@@ -124,7 +124,8 @@ class BlockSpec(collections.namedtuple("BlockSpec", _SPEC_FIELDS)):
 def _block_writer(spec):
     """The function writing a stage's queued rows, for every stage of ``spec`` in this process:
     a separate, non-inlined function called from the steps (and eagerly by ``drain``), traced
-    once per process rather than once per stage, model and fit. Its arguments are resource handles: the queue, the summary writer, the two variables."""
+    once per process rather than once per stage, model and fit. Its arguments are resource
+    handles: the queue, the summary writer, the two variables."""
 
     def write_staged(queue_ref, resource, queued_values, due_at):
         queue = tf.queue.QueueBase(list(spec.dtypes), list(spec.shapes), None, queue_ref)

@@ -250,10 +250,12 @@ def test_sample_columns_of_a_block_are_each_steps_sample_rows(kind, from_logits,
     # The same steps as TensorFlow stages them (staged_events): padded matrices, padding of junk.
     padded = [_padded([np.asarray(step[c], np.float32 if c == 0 else None) for step in steps])
               for c in range(3 if with_ids else 2)] + ([None] if not with_ids else [])
-    outputs = [described[:4] + tuple(None if steps[0][3][o][c] is None else
-                                     _padded([np.asarray(step[3][o][c], np.float32) for step in steps])
-                                     for c in (4, 5)) + (None if o == 0 else _padded([step[3][o][6] for step in steps]),)
-               for o, described in enumerate(steps[0][3])]
+    def column(o, c):  # output o's c-th part (4: y_true, 5: y_pred, 6: own loss) of every step
+        if len(steps[0][3][o]) <= c or steps[0][3][o][c] is None:
+            return None
+        return _padded([np.asarray(step[3][o][c], np.float32) for step in steps])
+
+    outputs = [described[:4] + (column(o, 4), column(o, 5), column(o, 6)) for o, described in enumerate(steps[0][3])]
     made = {"sample_columns": host_stats.sample_columns(steps, num_samples, dynamics),
             "padded_sample_columns": host_stats.padded_sample_columns(sizes, *padded, outputs, num_samples, dynamics)}
     for source, columns in made.items():
