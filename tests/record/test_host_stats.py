@@ -145,6 +145,16 @@ def _outputs(kind, from_logits, logits, labels):
     return None, None, False, None, None
 
 
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=12),
+                  elements=st.sampled_from([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan])
+                  | st.floats(-1e6, 1e6, width=32)))
+def test_max_over_the_classes_is_numpys_max(x):
+    """The max over the last axis that softmax and the margins take (over the transposed copy,
+    for speed) is numpy's max of each row: NaN where the row has one, -inf, signed zeros."""
+    np.testing.assert_array_equal(host_stats._max_last_axis(x), x.max(axis=-1))
+
+
 def _tf_rows(layout, loss, fps, ids, per_output):
     """{tag: (row, SummaryMetadata)} of one step as the TensorFlow staging computes them."""
     columns = layout.step_columns(loss, tf.constant(fps.view(np.int64)), ids, per_output)
