@@ -177,10 +177,12 @@ def report(backends, models, spes, rounds, epochs, batchstats):
                             return fmt % (scale * m[key])
                         return (fmt + " (%.2f×)") % (scale * m[key], m[key] / base[key])
 
+                    evaluation = "%+.1f" % (1e3 * m["eval"])
+                    if "own_eval" in m:
+                        evaluation += " (own %.1f)" % (1e3 * m["own_eval"])
                     print("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                         backend, kind, spe, name, cell("fresh"), cell("first"), cell("epoch", 1e3, "%.0f"),
-                        cell("val_epoch", 1e3, "%.0f"), "%+.1f" % (1e3 * m["eval"]) + (" (own %.1f)" % (1e3 * m["own_eval"]) if "own_eval" in m else ""), cell("fit8"), cell("sweep")),
-                          flush=True)
+                        cell("val_epoch", 1e3, "%.0f"), evaluation, cell("fit8"), cell("sweep")), flush=True)
 
 
 def main():
